@@ -1,0 +1,53 @@
+# Xiaoyou: `make run` serves on the embedded defaults; `make test` runs lint and the tests.
+# Both create .venv and install the pinned requirements first, so a fresh machine needs only Python 3.11 and make.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: run test lint chat migrate config bench-webhook clean help
+
+help:
+	@echo "make run            serve on http://127.0.0.1:$(PORT) (SQLite + embedded Redis + WeChat emulator)"
+	@echo "make test           ruff, then pytest (TEST_DATABASE_URL / TEST_REDIS_URL for PostgreSQL / Redis)"
+	@echo "make lint           ruff and mypy"
+	@echo "make chat           talk to the running bot as WeChat would"
+	@echo "make bench-webhook  webhook throughput and latency against a bare reference (bench/RESULTS.md)"
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	PORT=$(PORT) $(BIN)/python -m cli run --port $(PORT)
+
+migrate: $(VENV)/.runtime
+	$(BIN)/python -m cli db upgrade
+
+config: $(VENV)/.runtime
+	$(BIN)/python -m cli config show
+
+chat: $(VENV)/.runtime
+	PORT=$(PORT) $(BIN)/python -m cli chat --emulator http://127.0.0.1:$${EMULATOR_PORT:-8950}
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+bench-webhook: $(VENV)/.dev
+	$(BIN)/python -m bench.webhook
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache

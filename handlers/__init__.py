@@ -1,0 +1,19 @@
+"""The conversations of the official account, one module per feature. ``ROUTERS`` is the priority order.
+
+The order is the routing policy, written once: global conversation rules (cancel, timeout) before any
+conversation; conversations before keywords, so that a user in the middle of one is not pulled out by a word;
+the fallback last. The app factory hands ``ROUTERS`` to ``bot/`` (which never imports this package).
+"""
+
+from handlers import ask, conversations, fallback, help, location, subscription
+
+ROUTERS = [
+    conversations.router,
+    ask.router,
+    help.router,
+    subscription.router,
+    location.router,
+    fallback.router,
+]
+
+__all__ = ["ROUTERS"]

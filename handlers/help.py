@@ -1,0 +1,16 @@
+"""帮助 / help: what the bot can do."""
+
+from __future__ import annotations
+
+from bot.context import Context
+from bot.filters import keyword, menu_key
+from bot.replies import Reply
+from bot.router import Router
+from core import texts
+
+router = Router("help")
+
+
+@router.on(keyword("帮助", "help", "?", "？", "菜单") | menu_key("HELP"))
+def show_help(ctx: Context) -> Reply:
+    return Reply(texts.HELP)

@@ -1,0 +1,34 @@
+"""Location: a shared location (message) or the periodic location report (event) is kept for branch routing."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from datetime import UTC, datetime
+
+from bot.context import Context
+from bot.filters import event, msg_type
+from bot.replies import Reply
+from bot.router import Router
+from core import texts
+from core.errors import ValidationFailed
+from services import followers
+
+router = Router("location")
+
+
+@router.on(msg_type("location"))
+def shared_location(ctx: Context) -> Reply:
+    lat, lng = (float(v) for v in ctx.message.location)
+    try:
+        followers.record_location(ctx.session, ctx.openid, lat, lng, datetime.fromtimestamp(int(ctx.message.time), UTC))
+    except ValidationFailed as exc:
+        return Reply(exc.user_message)
+    return Reply(texts.LOCATION_SAVED.format(lat=lat, lng=lng))
+
+
+@router.on(event("location"))
+def reported_location(ctx: Context) -> None:
+    at = datetime.fromtimestamp(int(ctx.message.time), UTC)
+    with suppress(ValidationFailed):  # a bogus periodic report is dropped; the user did not ask for anything
+        followers.record_location(ctx.session, ctx.openid, ctx.message.latitude, ctx.message.longitude, at)
+    # periodic reports are silent

@@ -1,0 +1,28 @@
+"""The follower record: one row per openid that ever followed the official account. History is kept on unfollow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, UTCDateTime
+
+
+class Follower(Base):
+    __tablename__ = "followers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=False)
+    subscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The QR scene the follow came from (the qrscene_ prefix of the EventKey removed), or None.
+    subscribe_scene: Mapped[str | None] = mapped_column(String(64))
+    # The last message or event from the user: the customer-service window is 48 h from a user message.
+    last_interaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_latitude: Mapped[float | None] = mapped_column(Float)
+    last_longitude: Mapped[float | None] = mapped_column(Float)
+    last_location_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,106 @@
+"""One contract, every state store: the Redis store (production) and the memory store (unit tests) must agree."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from bot.state import ConversationState, MemoryStateStore, RedisStateStore, StateStore
+from core.errors import Busy
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest, redis_url: str) -> Iterator[StateStore]:
+    if request.param == "memory":
+        yield MemoryStateStore(lock_wait=0.3)
+        return
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
+    yield RedisStateStore(client, lock_timeout=5, lock_wait=0.3)
+    client.close()
+
+
+def state(step: str = "s1", ttl: float = 60, **data: object) -> ConversationState:
+    return ConversationState("demo", step, dict(data), time.time() + ttl)
+
+
+def test_get_of_unknown_user_is_none(store: StateStore) -> None:
+    assert store.get("nobody") is None
+
+
+def test_set_get_round_trip_keeps_data_and_unicode(store: StateStore) -> None:
+    store.set("u1", state(name="张三", year=2008))
+    got = store.get("u1")
+    assert got is not None
+    assert (got.conversation, got.step, got.data) == ("demo", "s1", {"name": "张三", "year": 2008})
+
+
+def test_users_are_independent(store: StateStore) -> None:
+    store.set("u1", state("a"))
+    store.set("u2", state("b"))
+    store.clear("u1")
+    assert store.get("u1") is None
+    assert store.get("u2").step == "b"  # type: ignore[union-attr]
+
+
+def test_clear_is_idempotent(store: StateStore) -> None:
+    store.clear("u1")
+    store.set("u1", state())
+    store.clear("u1")
+    store.clear("u1")
+    assert store.get("u1") is None
+
+
+def test_an_expired_state_is_still_returned_so_the_user_can_be_told(store: StateStore) -> None:
+    store.set("u1", state(ttl=-1))
+    got = store.get("u1")
+    assert got is not None and got.expired()
+
+
+def test_lock_is_exclusive_per_user_and_released(store: StateStore) -> None:
+    entered = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with store.lock("u1"):
+            entered.set()
+            release.wait(5)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert entered.wait(5)
+    with pytest.raises(Busy), store.lock("u1"):
+        pass
+    with store.lock("u2"):  # another user is not blocked
+        pass
+    release.set()
+    t.join()
+    with store.lock("u1"):
+        pass
+
+
+def test_lock_serialises_read_modify_write(store: StateStore) -> None:
+    store.set("u1", state(count=0))
+
+    def bump() -> None:
+        for _ in range(10):
+            while True:
+                try:
+                    with store.lock("u1"):
+                        current = store.get("u1")
+                        assert current is not None
+                        store.set("u1", state(count=int(current.data["count"]) + 1))  # type: ignore[call-overload]
+                    break
+                except Busy:
+                    continue
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.get("u1").data["count"] == 40  # type: ignore[union-attr]
