@@ -119,7 +119,8 @@ class Pipeline:
             with self.states.lock(push.openid):
                 return self._locked_work(push, race)
         except Busy:
-            log.warning("user lock busy; asking the user to wait")
+            # Only after lock_wait_seconds: something is badly stuck. Give the claim back so a retry can try again.
+            log.error("user lock still busy after %.0fs", self.settings.conversation.lock_wait_seconds)
             return Outcome(Reply(texts.BUSY), "busy")
         except Exception:
             # Infrastructure trouble (database down, Redis gone): the user still gets an answer, never an error page.

@@ -58,7 +58,7 @@ def _decode(raw: str) -> ConversationState:
 
 
 class RedisStateStore:
-    def __init__(self, client: redis.Redis, lock_timeout: float = 10, lock_wait: float = 4) -> None:
+    def __init__(self, client: redis.Redis, lock_timeout: float = 30, lock_wait: float = 20) -> None:
         self.client = client
         self.lock_timeout = lock_timeout
         self.lock_wait = lock_wait
@@ -98,7 +98,7 @@ class RedisStateStore:
 class MemoryStateStore:
     """The same contract in process memory, for unit tests of routing and conversations."""
 
-    def __init__(self, lock_wait: float = 4) -> None:
+    def __init__(self, lock_wait: float = 20) -> None:
         self._states: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()

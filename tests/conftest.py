@@ -8,8 +8,10 @@ Alembic migrations themselves; each test starts from empty tables and an empty R
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete
 
 from core.db import Database
-from core.redis import start_embedded
+from core.redis import start_embedded, stop_embedded
 from core.settings import Settings, load_settings
 from emulator.wire import Account
 from models import Base
@@ -44,12 +46,18 @@ def database_url(work_dir: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url(work_dir: Path) -> str:
-    return os.environ.get("TEST_REDIS_URL") or start_embedded(work_dir / "redis")
+def redis_url(work_dir: Path) -> Iterator[str]:
+    if os.environ.get("TEST_REDIS_URL"):
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    yield start_embedded(work_dir / "redis")
+    stop_embedded()
 
 
 def make_settings(work_dir: Path, database_url: str, redis_url: str, **overrides: Any) -> Settings:
-    wechat = {"appid": APPID, "secret": "test-secret", "token": TOKEN, "aes_key": AES_KEY}
+    # API calls go to the emulator in tests that start one; elsewhere to a closed port, never to the internet.
+    wechat = {"appid": APPID, "secret": "test-secret", "token": TOKEN, "aes_key": AES_KEY,
+              "api_base_url": "http://127.0.0.1:9"}  # fmt: skip
     wechat.update(overrides.pop("wechat", {}))
     return load_settings(
         environment="test",
@@ -79,7 +87,7 @@ def settings_factory(work_dir: Path, migrated: str, redis_url: str, clean: None)
 
 @pytest.fixture
 def settings(settings_factory: Any) -> Settings:
-    return settings_factory()  # type: ignore[no-any-return]
+    return settings_factory()
 
 
 @pytest.fixture
@@ -97,13 +105,25 @@ def clean(migrated: str, redis_url: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def app(settings: Settings) -> Iterator[Flask]:
+def make_app(settings: Settings) -> Iterator[Any]:
+    """Build apps (``make_app(settings=None, routers=None)``); each is shut down and its connections closed after."""
     from app import create_app
 
-    application = create_app(settings)
-    yield application
-    application.extensions["xiaoyou.pipeline"].shutdown()
-    application.extensions["xiaoyou"].close()
+    built: list[Flask] = []
+
+    def factory(custom: Settings | None = None, routers: Any = None) -> Flask:
+        built.append(create_app(custom or settings, routers=routers))
+        return built[-1]
+
+    yield factory
+    for application in built:
+        application.extensions["xiaoyou.pipeline"].shutdown()
+        application.extensions["xiaoyou"].close()
+
+
+@pytest.fixture
+def app(make_app: Any) -> Flask:
+    return make_app()
 
 
 @pytest.fixture
@@ -148,3 +168,34 @@ class WeChatUser:
 @pytest.fixture
 def user(client: FlaskClient, account: Account) -> WeChatUser:
     return WeChatUser(client, account, "o_test_user_0001")
+
+
+class LiveServer:
+    """A real HTTP server (werkzeug, threaded) around an app, on a free loopback port."""
+
+    def __init__(self, app: Flask) -> None:
+        from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log would print every query string
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server() -> Iterator[Any]:
+    servers: list[LiveServer] = []
+
+    def start(app: Flask) -> LiveServer:
+        servers.append(LiveServer(app))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -93,7 +93,7 @@ def test_lock_serialises_read_modify_write(store: StateStore) -> None:
                     with store.lock("u1"):
                         current = store.get("u1")
                         assert current is not None
-                        store.set("u1", state(count=int(current.data["count"]) + 1))  # type: ignore[call-overload]
+                        store.set("u1", state(count=int(current.data["count"]) + 1))
                     break
                 except Busy:
                     continue

@@ -30,7 +30,7 @@ TEXT = {"ToUserName": "gh_x", "FromUserName": "o_u", "CreateTime": 1700000000, "
 
 def codec(**overrides: object) -> PushCodec:
     values = {"appid": APPID, "token": TOKEN, "aes_key": AES_KEY, "max_clock_skew_seconds": 0, **overrides}
-    return PushCodec(WeChatSettings(**values), max_body_bytes=65536)  # type: ignore[arg-type]
+    return PushCodec(WeChatSettings(**values), max_body_bytes=65536)
 
 
 def account(aes_key: str = AES_KEY, appid: str = APPID, token: str = TOKEN) -> Account:
@@ -135,14 +135,14 @@ def test_url_check_echoes_only_with_a_valid_signature() -> None:
 
 
 HOSTILE = {
-    "dtd": b'<!DOCTYPE xml [<!ELEMENT xml ANY>]><xml><MsgType>text</MsgType></xml>',
+    "dtd": b"<!DOCTYPE xml [<!ELEMENT xml ANY>]><xml><MsgType>text</MsgType></xml>",
     "xxe": b'<!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><Content>&xxe;</Content></xml>',
     "billion_laughs": (
         b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
         b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
         b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><xml>&lol3;</xml>'
     ),
-    "not_xml": b"{\"MsgType\": \"text\"}",
+    "not_xml": b'{"MsgType": "text"}',
     "truncated": b"<xml><MsgType>text</MsgType>",
 }
 

@@ -1,0 +1,282 @@
+"""The webhook end to end on the real app, database and Redis: signed, encrypted XML in; checked, decrypted XML out."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from bot.state import RedisStateStore
+from core import texts
+from core.runtime import Runtime
+from emulator.wire import Account, sha1_signature
+from models import Follower, InboundMessage, Inquiry, OutboundMessage
+from tests.conftest import TOKEN, WeChatUser
+
+
+def count(rt: Runtime, model: type[Any]) -> int:
+    with rt.db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+@pytest.fixture
+def rt(app: Any) -> Runtime:
+    return app.extensions["xiaoyou"]
+
+
+# --- the URL check -------------------------------------------------------------------------------------------------
+
+
+def test_url_check_echoes_echostr_only_for_a_valid_signature(client: FlaskClient) -> None:
+    ts, nonce = str(int(time.time())), "42"
+    query = {"signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "echostr": "abc123"}
+    ok = client.get("/wechat", query_string=query)
+    assert (ok.status_code, ok.data) == (200, b"abc123")
+    bad = client.get("/wechat", query_string={**query, "signature": "f" * 40})
+    assert bad.status_code == 403 and b"abc123" not in bad.data
+
+
+# --- conversations -------------------------------------------------------------------------------------------------
+
+
+def test_subscribe_with_a_scene_welcomes_and_records_the_follower(user: WeChatUser, rt: Runtime) -> None:
+    reply = user.event("subscribe", "qrscene_class:2008:cs")
+    assert reply["MsgType"] == "text" and reply["ToUserName"] == user.openid
+    assert texts.WELCOME.splitlines()[0] in reply["Content"]
+    with rt.db.session() as s:
+        f = s.scalar(select(Follower).where(Follower.openid == user.openid))
+        assert f is not None and f.subscribed and f.subscribe_scene == "class:2008:cs"
+        assert f.subscribed_at is not None and f.last_interaction_at is not None
+
+
+def test_unsubscribe_keeps_the_history(user: WeChatUser, rt: Runtime) -> None:
+    now = int(time.time())
+    user.event("subscribe", CreateTime=now - 2)
+    assert user.event("unsubscribe", CreateTime=now - 1) == {}  # answered `success`: nobody can read a reply
+    with rt.db.session() as s:
+        f = s.scalar(select(Follower).where(Follower.openid == user.openid))
+        assert f is not None and not f.subscribed and f.unsubscribed_at is not None and f.subscribed_at is not None
+    user.event("subscribe", CreateTime=now)  # events are identified by the second they happened in
+    with rt.db.session() as s:
+        assert s.scalar(select(Follower.subscribed).where(Follower.openid == user.openid)) is True
+
+
+def test_help_by_word_and_by_menu(user: WeChatUser) -> None:
+    assert user.say("帮助") == texts.HELP
+    assert user.say("HELP") == texts.HELP
+    assert user.event("CLICK", "HELP")["Content"] == texts.HELP
+
+
+def test_location_message_and_report_are_stored(user: WeChatUser, rt: Runtime) -> None:
+    fields = user.fields(MsgType="location", Location_X="31.2304", Location_Y="121.4737", Scale=15, Label="上海",
+                         MsgId=9001)  # fmt: skip
+    assert user.reply(fields)["Content"] == texts.LOCATION_SAVED.format(lat=31.2304, lng=121.4737)
+    assert user.event("LOCATION", Latitude="39.9042", Longitude="116.4074", Precision="30") == {}
+    with rt.db.session() as s:
+        f = s.scalar(select(Follower).where(Follower.openid == user.openid))
+        assert f is not None and (f.last_latitude, f.last_longitude) == (39.9042, 116.4074)
+
+
+def test_fallback_for_unknown_text_and_unknown_message_types(user: WeChatUser) -> None:
+    assert user.say("今天天气怎么样") == texts.FALLBACK
+    odd = user.fields(MsgType="hologram", MsgId=77, Content="?")
+    assert user.reply(odd)["Content"] == texts.FALLBACK
+    assert user.reply(user.fields(MsgType="image", PicUrl="http://x/y.jpg", MediaId="m1", MsgId=78))["Content"] == (
+        texts.FALLBACK
+    )
+
+
+def test_unknown_events_are_answered_with_success_not_an_error(user: WeChatUser) -> None:
+    response = user.push(user.fields(MsgType="event", Event="brand_new_event_2027", EventKey="x"))
+    assert (response.status_code, response.data) == (200, b"success")
+
+
+def test_ask_conversation_files_one_inquiry(user: WeChatUser, rt: Runtime) -> None:
+    assert "请直接输入" in user.say("提问")
+    assert user.say("我") == texts.ASK_TOO_SHORT.format(min_chars=2)  # stays in the step
+    answer = user.say("请问 2026 年校庆活动在哪天？")
+    assert answer.startswith("已收到您的问题")
+    assert user.say("随便说说") == texts.FALLBACK  # the conversation is over
+    with rt.db.session() as s:
+        questions = s.scalars(select(Inquiry.question)).all()
+    assert questions == ["请问 2026 年校庆活动在哪天？"]
+
+
+def test_ask_conversation_asks_again_for_non_text(user: WeChatUser) -> None:
+    user.say("提问")
+    image = user.fields(MsgType="image", PicUrl="http://x/y.jpg", MediaId="m1", MsgId=5)
+    assert user.reply(image)["Content"] == texts.ASK_NOT_TEXT
+
+
+def test_cancel_works_inside_a_conversation_and_outside(user: WeChatUser, rt: Runtime) -> None:
+    user.say("提问")
+    assert user.say("取消") == texts.CANCELLED
+    assert user.say("这句话不该成为问题") == texts.FALLBACK
+    assert user.say("取消") == texts.NOTHING_TO_CANCEL
+    assert count(rt, Inquiry) == 0
+
+
+def test_a_timed_out_conversation_tells_the_user_how_to_restart(
+    settings_factory: Any, make_app: Any, account: Account, redis_url: str
+) -> None:
+    app = make_app(settings_factory(conversation={"timeout_seconds": 10}))
+    user = WeChatUser(app.test_client(), account, "o_slow_user")
+    user.say("提问")
+    store = RedisStateStore(redis.Redis.from_url(redis_url, decode_responses=True))
+    current = store.get("o_slow_user")
+    assert current is not None and current.step == "waiting_question"
+    store.set("o_slow_user", dataclasses.replace(current, expires_at=time.time() - 1))  # ten minutes pass
+    assert user.say("我的问题是……") == texts.TIMED_OUT["ask"]
+    assert user.say("我的问题是……再说一次") == texts.FALLBACK
+
+
+# --- duplicates ---------------------------------------------------------------------------------------------------
+
+
+def test_a_retry_gets_the_same_reply_and_acts_once(user: WeChatUser, rt: Runtime) -> None:
+    user.say("提问")
+    fields = user.fields(MsgType="text", Content="校友卡怎么办理？", MsgId=123456)
+    first = user.reply(fields)
+    retry = user.reply(fields)
+    assert first["Content"] == retry["Content"] and first["Content"].startswith("已收到")
+    assert count(rt, Inquiry) == 1
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).where(InboundMessage.dedupe_key == "msg:123456")) == 1
+
+
+def test_a_retry_after_redis_lost_the_claim_is_stopped_by_the_database(user: WeChatUser, rt: Runtime) -> None:
+    user.say("提问")
+    fields = user.fields(MsgType="text", Content="同一个问题", MsgId=555)
+    first = user.reply(fields)
+    rt.redis.flushdb()  # the claim and the conversation state are gone
+    retry = user.reply(fields)
+    assert retry["Content"] == first["Content"]
+    assert count(rt, Inquiry) == 1
+
+
+# --- failures inside -------------------------------------------------------------------------------------------------
+
+
+def test_a_crashing_handler_gets_an_apology_and_leaves_no_half_write(
+    make_app: Any, account: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.filters import keyword
+    from bot.router import Router
+    from services import inquiries
+
+    boom = Router("boom")
+
+    @boom.on(keyword("boom"))
+    def explode(ctx: Any) -> None:
+        inquiries.submit(ctx.session, ctx.openid, "half-written question", ctx.push.dedupe_key)
+        raise RuntimeError("handler bug")
+
+    app = make_app(routers=[boom])
+    user = WeChatUser(app.test_client(), account, "o_crash_user")
+    response = user.push(user.fields(MsgType="text", Content="boom", MsgId=31337))
+    assert response.status_code == 200
+    assert account.read_reply(response.data)["Content"] == texts.APOLOGY
+    rt: Runtime = app.extensions["xiaoyou"]
+    assert count(rt, Inquiry) == 0
+    with rt.db.session() as s:
+        row = s.scalar(select(InboundMessage).where(InboundMessage.dedupe_key == "msg:31337"))
+        assert row is not None and row.status == "failed" and row.handler == "boom.explode"
+    failure = [r for r in caplog.records if r.getMessage().startswith("handler boom.explode failed")]
+    assert failure and failure[0].request_id != "-"  # type: ignore[attr-defined]
+    retry = user.push(user.fields(MsgType="text", Content="boom", MsgId=31337))
+    assert account.read_reply(retry.data)["Content"] == texts.APOLOGY  # the retry gets the same answer, no new crash
+
+
+def test_long_replies_are_never_sent_passively(make_app: Any, account: Account) -> None:
+    from bot.filters import keyword
+    from bot.replies import Reply
+    from bot.router import Router
+
+    long_router = Router("long")
+
+    @long_router.on(keyword("long"))
+    def long_answer(ctx: Any) -> Reply:
+        return Reply("校友" * 1500)  # 9,000 bytes
+
+    app = make_app(routers=[long_router])
+    user = WeChatUser(app.test_client(), account, "o_long_user")
+    response = user.push(user.fields(MsgType="text", Content="long", MsgId=4242))
+    assert (response.status_code, response.data) == (200, b"success")
+    rt: Runtime = app.extensions["xiaoyou"]
+    with rt.db.session() as s:
+        rows = s.scalars(select(OutboundMessage).order_by(OutboundMessage.id)).all()
+        assert len(rows) == 5  # 9,000 bytes in pieces of at most 2,048
+        assert all(r.idempotency_key.startswith("msg:4242#") for r in rows)
+
+
+# --- bad input: precise status, nothing stored ---------------------------------------------------------------------
+
+
+def nothing_stored(rt: Runtime) -> bool:
+    return count(rt, InboundMessage) == 0 and count(rt, Follower) == 0 and not rt.redis.keys("xy:push:*")
+
+
+def test_forged_signature(user: WeChatUser, rt: Runtime) -> None:
+    r = user.push(user.fields(MsgType="text", Content="hi", MsgId=1), signature="0" * 40)
+    assert r.status_code == 403 and r.data.startswith(b"bad_signature")
+    assert nothing_stored(rt)
+
+
+def test_forged_msg_signature(user: WeChatUser, rt: Runtime) -> None:
+    r = user.push(user.fields(MsgType="text", Content="hi", MsgId=1), msg_signature="0" * 40)
+    assert r.status_code == 403 and r.data.startswith(b"bad_signature: msg_signature")
+    assert nothing_stored(rt)
+
+
+def test_stale_timestamp(user: WeChatUser, rt: Runtime, account: Account) -> None:
+    old = account.build_push(user.fields(MsgType="text", Content="hi", MsgId=1), timestamp=int(time.time()) - 3600)
+    r = user.client.post("/wechat", query_string=old.query, data=old.body)
+    assert r.status_code == 403 and r.data.startswith(b"stale_timestamp")
+    assert nothing_stored(rt)
+
+
+def test_appid_mismatch(user: WeChatUser, rt: Runtime, account: Account) -> None:
+    other = Account("wx_not_ours", account.token, account.aes_key)
+    push = other.build_push(user.fields(MsgType="text", Content="hi", MsgId=1))
+    r = user.client.post("/wechat", query_string=push.query, data=push.body)
+    assert r.status_code == 403 and r.data.startswith(b"appid_mismatch")
+    assert nothing_stored(rt)
+
+
+def test_plaintext_push_in_safe_mode(user: WeChatUser, rt: Runtime) -> None:
+    user.mode = "plaintext"
+    r = user.push(user.fields(MsgType="text", Content="hi", MsgId=1))
+    assert r.status_code == 403 and r.data.startswith(b"encryption_required")
+    assert nothing_stored(rt)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<xml><MsgType>text</MsgType>",
+        b'<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><Encrypt>&xxe;</Encrypt></xml>',
+        b'<!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b"<xml><Encrypt>&b;</Encrypt></xml>",
+        b"\xff\xfe\x00garbage",
+    ],
+    ids=["truncated", "xxe", "billion_laughs", "binary"],
+)
+def test_malformed_xml(client: FlaskClient, rt: Runtime, body: bytes) -> None:
+    ts, nonce = str(int(time.time())), "5"
+    query = {"signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "encrypt_type": "aes",
+             "msg_signature": "whatever"}  # fmt: skip
+    r = client.post("/wechat", query_string=query, data=body)
+    assert r.status_code == 400 and r.data.startswith(b"malformed_xml")
+    assert b"root:" not in r.data and b"aaaaaaaaaa" not in r.data
+    assert nothing_stored(rt)
+
+
+def test_body_over_the_cap(user: WeChatUser, rt: Runtime) -> None:
+    r = user.push(user.fields(MsgType="text", Content="长" * 30000, MsgId=1))
+    assert r.status_code == 413 and r.data.startswith(b"body_too_large")
+    assert nothing_stored(rt)
