@@ -59,14 +59,14 @@ def make_settings(work_dir: Path, database_url: str, redis_url: str, **overrides
     wechat = {"appid": APPID, "secret": "test-secret", "token": TOKEN, "aes_key": AES_KEY,
               "api_base_url": "http://127.0.0.1:9"}  # fmt: skip
     wechat.update(overrides.pop("wechat", {}))
-    return load_settings(
-        environment="test",
-        var_dir=work_dir,
-        database={"url": database_url},
-        redis={"url": redis_url},
-        wechat=wechat,
-        **overrides,
-    )
+    values: dict[str, Any] = {
+        "environment": "test",
+        "var_dir": work_dir,
+        "database": {"url": database_url},
+        "redis": {"url": redis_url},
+        "wechat": wechat,
+    }
+    return load_settings(**(values | overrides))
 
 
 @pytest.fixture(scope="session")
