@@ -95,7 +95,13 @@ def test_unknown_routes_and_methods_answer_json_not_html(client: FlaskClient) ->
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("XIAOYOU")} | (env or {})
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args], cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "cli", *args],
+        check=False,
+        cwd=PROJECT_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
