@@ -54,11 +54,44 @@ def _print_reply(fields: dict[str, str]) -> None:
         click.secho(f"  bot> [{fields.get('MsgType')}] {fields}", fg="green")
 
 
+class EmulatorLink:
+    """Keeps the local WeChat emulator informed of what this chat does, so that the messages the bot sends later
+    (customer-service messages) are accepted there, and shows them when they arrive."""
+
+    def __init__(self, http: requests.Session, url: str, openid: str) -> None:
+        self.http, self.url, self.openid, self.shown = http, url, openid, 0
+        self._post("/_emulator/users", {"users": [{"openid": openid}]})
+
+    def _post(self, path: str, body: dict[str, object]) -> None:
+        try:
+            self.http.post(self.url + path, json=body, timeout=3)
+        except requests.RequestException:
+            click.secho(f"  (emulator at {self.url} not reachable: later messages will not show)", dim=True)
+
+    def interacted(self, fields: dict[str, str | int | float]) -> None:
+        kind = {"subscribe": "subscribe", "CLICK": "click"}.get(str(fields.get("Event")), "message")
+        if fields.get("MsgType") == "event" and fields.get("Event") not in ("subscribe", "CLICK"):
+            return
+        self._post(f"/_emulator/users/{self.openid}/interact", {"kind": kind})
+
+    def print_new_messages(self) -> None:
+        try:
+            found = self.http.get(f"{self.url}/_emulator/deliveries", params={"openid": self.openid,
+                                  "channel": "custom"}, timeout=3).json().get("deliveries", [])  # fmt: skip
+        except (requests.RequestException, ValueError):
+            return
+        for item in found[self.shown :]:
+            content = item.get("message", {}).get("text", {}).get("content") or item.get("message")
+            click.secho(f"  bot (message)> {content}", fg="cyan")
+        self.shown = len(found)
+
+
 def chat_loop(settings: Settings, url: str, openid: str, emulator: str | None) -> int:
     account = Account(settings.wechat.appid, settings.wechat.token, settings.wechat.aes_key)
     mode = settings.wechat.message_mode
     msg_ids = itertools.count(int(time.time() * 1000))
     http = requests.Session()
+    link = EmulatorLink(http, emulator, openid) if emulator else None
     click.echo(f"Chatting with {url} as {openid} ({mode} mode). /help for commands.")
     while True:
         try:
@@ -75,12 +108,15 @@ def chat_loop(settings: Settings, url: str, openid: str, emulator: str | None) -
             continue
         if line.startswith("/user "):
             openid = line.split(maxsplit=1)[1]
+            link = EmulatorLink(http, emulator, openid) if emulator else None
             click.echo(f"  now chatting as {openid}")
             continue
         fields = _fields(line, openid, msg_ids)
         if fields is None:
             click.echo(HELP)
             continue
+        if link:
+            link.interacted(fields)
         push = account.build_push(fields, mode=mode)
         try:
             response = http.post(url, params=push.query, data=push.body, timeout=6)
@@ -94,16 +130,5 @@ def chat_loop(settings: Settings, url: str, openid: str, emulator: str | None) -
             _print_reply(account.read_reply(response.content, encrypted=mode != "plaintext"))
         except ValueError as exc:
             click.secho(f"  the reply is not valid for WeChat: {exc}", fg="red")
-        if emulator:
-            _print_later_messages(http, emulator, openid)
-
-
-def _print_later_messages(http: requests.Session, emulator: str, openid: str) -> None:
-    """Customer-service messages (replies that came after the deadline) as the emulator recorded them."""
-    try:
-        deliveries = http.get(f"{emulator}/_emulator/deliveries", params={"openid": openid, "channel": "custom"},
-                              timeout=3).json()  # fmt: skip
-    except (requests.RequestException, ValueError):
-        return
-    for item in deliveries.get("deliveries", [])[-3:]:
-        click.secho(f"  bot (message)> {item}", fg="cyan")
+        if link:
+            link.print_new_messages()

@@ -18,7 +18,7 @@ from types import FrameType
 
 from cli.commands import migrate
 from core import logging as xy_logging
-from core.redis import start_embedded
+from core.redis import start_embedded, stop_embedded
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,4 +88,5 @@ def run_service(settings: Settings, port: int, workers: int) -> int:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+    stop_embedded()
     return exit_code

@@ -16,8 +16,6 @@ WELCOME = (
     "· 回复「帮助」查看全部功能"
 )
 
-WELCOME_FROM_SCENE = WELCOME + "\n\n（来自：{scene}）"
-
 HELP = (
     "我可以帮您：\n"
     "1. 提问 —— 给校友办留言，工作人员会尽快回复\n"

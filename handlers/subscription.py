@@ -23,7 +23,7 @@ def welcome(ctx: Context) -> Reply:
     # wechatpy turns a follow through a parametric QR code into subscribe_scan and strips the qrscene_ prefix.
     scene = getattr(ctx.message, "scene_id", None) if ctx.message.event == "subscribe_scan" else None
     followers.subscribe(ctx.session, ctx.openid, _sent_at(ctx), scene)
-    return Reply(texts.WELCOME_FROM_SCENE.format(scene=scene) if scene else texts.WELCOME)
+    return Reply(texts.WELCOME)  # the scene is kept for attribution; it is an opaque handle, not for the user
 
 
 @router.on(event("unsubscribe"))

@@ -28,6 +28,7 @@ def main() -> int:
         print(exc, file=sys.stderr)  # noqa: T201 - the operator reads this before logging exists
         return 2
     xy_logging.configure(settings.logging.level)
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # one line per run every 15 s is noise
     rt = Runtime.build(settings)
     stop = threading.Event()
 
