@@ -18,6 +18,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from redis.exceptions import RedisError
+
 from bot import metrics
 from bot.context import Context
 from bot.dedupe import PushDedupe
@@ -86,6 +88,16 @@ class Pipeline:
         self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="push")
 
     def process(self, push: Push) -> Outcome:
+        """Always returns an outcome: whatever breaks behind it, WeChat gets a reply, never an error page."""
+        try:
+            return self._process(push)
+        except RedisError:
+            log.exception("Redis unavailable while answering a push")
+        except Exception:
+            log.exception("push pipeline failed")
+        return Outcome(Reply(texts.APOLOGY), "failed")
+
+    def _process(self, push: Push) -> Outcome:
         key = push.dedupe_key
         deadline = self.settings.webhook.reply_deadline_seconds
         if not self.dedupe.claim(key):

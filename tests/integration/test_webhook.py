@@ -280,3 +280,24 @@ def test_body_over_the_cap(user: WeChatUser, rt: Runtime) -> None:
     r = user.push(user.fields(MsgType="text", Content="长" * 30000, MsgId=1))
     assert r.status_code == 413 and r.data.startswith(b"body_too_large")
     assert nothing_stored(rt)
+
+
+def test_a_valid_push_gets_an_apology_not_an_error_page_when_redis_is_down(
+    settings_factory: Any, make_app: Any, account: Account
+) -> None:
+    app = make_app(settings_factory(redis={"url": "redis://127.0.0.1:9/0"}))
+    user = WeChatUser(app.test_client(), account, "o_redis_down")
+    response = user.push(user.fields(MsgType="text", Content="帮助", MsgId=99))
+    assert response.status_code == 200
+    assert account.read_reply(response.data)["Content"] == texts.APOLOGY
+
+
+def test_a_valid_push_gets_an_apology_when_the_database_is_down(
+    settings_factory: Any, make_app: Any, account: Account, tmp_path: Any
+) -> None:
+    missing = tmp_path / "no-such-dir" / "x.db"  # SQLite cannot open it: every statement fails
+    app = make_app(settings_factory(database={"url": f"sqlite:///{missing}"}))
+    user = WeChatUser(app.test_client(), account, "o_db_down")
+    response = user.push(user.fields(MsgType="text", Content="帮助", MsgId=98))
+    assert response.status_code == 200
+    assert account.read_reply(response.data)["Content"] == texts.APOLOGY
