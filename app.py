@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from flask import Flask
 
 import handlers
+import miniprogram_api
 from bot import webhook
 from bot.dedupe import PushDedupe
 from bot.pipeline import Pipeline
@@ -21,19 +22,18 @@ from bot.state import RedisStateStore
 from core.app import EXTENSION, build_app
 from core.runtime import Runtime
 from core.settings import Settings, load_settings
-from services.ports import Messenger
-from wechat.client import OfficialAccountClient, WeChatMessenger
+from wechat.gateway import Gateway, build_gateway
 
 
-def messenger_factory(rt: Runtime) -> Callable[[], Messenger]:
-    """One WeChat messenger per process, made on first use (so an app without outbound traffic never builds one)."""
-    made: list[Messenger] = []
+def lazy_gateway(rt: Runtime) -> Callable[[], Gateway]:
+    """One WeChat gateway per process, built on first use (an app that never calls WeChat never builds one)."""
+    made: list[Gateway] = []
     guard = threading.Lock()
 
-    def get() -> Messenger:
+    def get() -> Gateway:
         with guard:
             if not made:
-                made.append(WeChatMessenger(OfficialAccountClient(rt.settings.wechat, rt.redis)))
+                made.append(build_gateway(rt.settings, rt.redis))
             return made[0]
 
     return get
@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[Router] | 
     settings = settings or load_settings()
     app = build_app(settings)
     rt: Runtime = app.extensions[EXTENSION]
+    gateway = lazy_gateway(rt)
+    app.extensions["xiaoyou.gateway"] = gateway
     pipeline = Pipeline(
         settings=settings,
         db=rt.db,
@@ -51,10 +53,11 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[Router] | 
             rt.redis, settings.conversation.lock_timeout_seconds, settings.conversation.lock_wait_seconds
         ),
         dispatcher=Dispatcher(handlers.ROUTERS if routers is None else routers),
-        messenger=messenger_factory(rt),
+        messenger=lambda: gateway().official,
     )
     app.extensions["xiaoyou.pipeline"] = pipeline
     app.register_blueprint(
         webhook.create_blueprint(PushCodec(settings.wechat, settings.webhook.max_body_bytes), pipeline)
     )
+    app.register_blueprint(miniprogram_api.create_blueprint(gateway))
     return app

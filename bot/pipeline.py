@@ -1,10 +1,12 @@
 """From an opened push to a reply: dedupe, the per-user lock, conversation state, routing, the deadline.
 
-Order (DESIGN.md, "Official-account push"): claim the push in Redis → (worker thread) take the user's lock → claim
-it in the database log → read conversation state → route → handler → write state → remember the reply. The
-request thread waits ``reply_deadline_seconds`` for the worker; past that WeChat gets ``success`` and the reply goes
-out as a customer-service message through the outbox. A handler that raises is rolled back to a savepoint and the
-user gets an apology; a valid push never gets an error page.
+Order (DESIGN.md, "Official-account push"): claim the push in Redis → (worker thread) take the user's lock → read
+conversation state → in one transaction: the inbound log row (its unique key is the durable claim, so even when
+Redis lost the claim a second delivery stops there, before its handler runs), route, handler (in a savepoint), the
+outcome → commit → write state → remember the reply. The request thread waits ``reply_deadline_seconds`` for the
+worker; past that WeChat gets ``success`` and the reply goes out as a customer-service message through the outbox.
+A handler that raises is rolled back to its savepoint and the user gets an apology; a valid push never gets an
+error page.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot import metrics
 from bot.context import Context
@@ -140,47 +144,37 @@ class Pipeline:
             return Outcome(Reply(texts.APOLOGY), "failed")
 
     def _locked_work(self, push: Push, race: _Race) -> Outcome:
-        message = push.message
-        event = push.event or None
-        sent_at = datetime.fromtimestamp(int(message.time), UTC)
-        deferred_rows: list[int] = []
-        with self.db.session() as session:
-            row = inbound.claim(
-                session, push.dedupe_key, openid=push.openid, msg_type=push.msg_type, event=event, received_at=sent_at
-            )
-            if row is None:
-                metrics.DEDUPE_HITS.labels("database").inc()
+        state = self.states.get(push.openid)
+        sent_at = datetime.fromtimestamp(int(push.message.time), UTC)
+        try:
+            with self.db.session() as session:
+                # The log row first: its unique key is the durable claim. Another delivery of this push waits on it
+                # (PostgreSQL row lock, SQLite write lock) and then fails here, before its handler runs.
+                inbound.claim(
+                    session,
+                    push.dedupe_key,
+                    openid=push.openid,
+                    msg_type=push.msg_type,
+                    event=push.event or None,
+                    received_at=sent_at,
+                )
+                followers.note_push(session, push.openid, push.msg_type, push.event or None, sent_at)
+                ctx = Context(push=push, session=session, settings=self.settings, state=state)
+                reply, status, route_name = self._route(ctx)
+                outcome, deferred = self._finish(session, push, race, reply=reply, status=status, route_name=route_name)
+        except IntegrityError:
+            # Another delivery committed first (Redis had lost the claim): nothing here ran; answer what it answered.
+            metrics.DEDUPE_HITS.labels("database").inc()
+            with self.db.session() as session:
                 prior = inbound.prior_outcome(session, push.dedupe_key)
-                reply_json = prior.reply_json if prior else None
-                return Outcome(Reply.from_json(reply_json) if reply_json else None, "duplicate")
-            followers.note_push(session, push.openid, push.msg_type, event, sent_at)
-            ctx = Context(push=push, session=session, settings=self.settings, state=self.states.get(push.openid))
-            reply, row.status, row.handler = self._route(ctx)
-            limit = self.settings.webhook.max_passive_reply_bytes
-            too_long = reply is not None and not fits_passively(reply, limit)
-            late = race.finish()  # from here on the request thread can no longer switch us to a deferred reply
-            if late or too_long:
-                metrics.DEFERRED.labels("deadline" if late else "too_long").inc()
-                if reply is not None:
-                    deferred_rows = outbox.enqueue(
-                        session, push.dedupe_key, push.openid, reply.customer_messages(limit)
-                    )
-                row.status, reply = "deferred", None
-            row.reply_json = reply.to_json() if reply else ""
-        # State is written after the log row is committed and before the user's lock is released.
-        if ctx.state_changed:
-            if ctx.state is None:
-                self.states.clear(push.openid)
-            else:
-                self.states.set(push.openid, ctx.state)
-        if row.status == "deferred":
-            self.dedupe.remember(push.dedupe_key, "")  # retries get `success`; the reply travels by message
-        if deferred_rows:
-            self._send_now(deferred_rows)
-        return Outcome(reply, row.status)
+            reply_json = prior.reply_json if prior else None
+            return Outcome(Reply.from_json(reply_json) if reply_json else None, "duplicate")
+        self._after_commit(push, ctx, outcome, deferred)
+        return outcome
 
     def _route(self, ctx: Context) -> tuple[Reply | None, str, str | None]:
-        """Resolve and run the handler inside a savepoint; returns (reply, status, route name)."""
+        """Resolve and run the handler in a savepoint; returns (reply, status, route name). A handler that raises
+        is rolled back (its change of conversation state too) and the user gets an apology."""
         loaded = ctx.state
         if loaded is not None and loaded.expired():
             ctx.timed_out = loaded.conversation
@@ -194,10 +188,48 @@ class Pipeline:
         except Exception:
             metrics.HANDLER_ERRORS.labels(route.name).inc()
             log.exception("handler %s failed", route.name)
-            # The handler's changes were rolled back, and so is its state change (an expired one still goes).
-            ctx.state = None if ctx.timed_out else loaded
+            ctx.state = None if ctx.timed_out else loaded  # an expired conversation still goes
             ctx.state_changed = ctx.timed_out is not None
             return Reply(texts.APOLOGY), "failed", route.name[:64]
+
+    def _finish(
+        self, session: Session, push: Push, race: _Race, *, reply: Reply | None, status: str, route_name: str | None
+    ) -> tuple[Outcome, list[int]]:
+        """Passive reply or customer-service messages, and the outcome written to the log row for retries."""
+        limit = self.settings.webhook.max_passive_reply_bytes
+        too_long = reply is not None and not fits_passively(reply, limit)
+        late = race.finish()  # from here on the request thread can no longer switch us to a deferred reply
+        deferred: list[int] = []
+        if late or too_long:
+            metrics.DEFERRED.labels("deadline" if late else "too_long").inc()
+            if reply is not None:
+                deferred = outbox.enqueue(session, push.dedupe_key, push.openid, reply.customer_messages(limit))
+            status, reply = "deferred", None
+        inbound.settle(
+            session, push.dedupe_key, status=status, handler=route_name, reply_json=reply.to_json() if reply else ""
+        )
+        return Outcome(reply, status), deferred
+
+    def _after_commit(self, push: Push, ctx: Context, outcome: Outcome, deferred: list[int]) -> None:
+        """Redis and WeChat side effects, only once the database has the push (still under the user's lock)."""
+        if ctx.state_changed:
+            if ctx.state is None:
+                self.states.clear(push.openid)
+            else:
+                self.states.set(push.openid, ctx.state)
+        kind = followers.interaction_kind(push.msg_type, push.event or None)
+        if kind is not None:
+            self._record_interaction(push.openid, kind)
+        if outcome.status == "deferred":
+            self.dedupe.remember(push.dedupe_key, "")  # retries get `success`; the reply travels by message
+        if deferred:
+            self._send_now(deferred)
+
+    def _record_interaction(self, openid: str, kind: str) -> None:
+        try:
+            self.messenger().record_interaction(openid, kind)
+        except RedisError:
+            log.exception("could not record the customer-service window; later messages may be refused")
 
     def _send_now(self, row_ids: list[int]) -> None:
         """Try the queued customer-service messages at once; the scheduler retries whatever fails."""

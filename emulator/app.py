@@ -47,10 +47,16 @@ def create_app(config: EmulatorConfig | None = None) -> Flask:
         app.register_blueprint(module.bp)
 
     @app.before_request
-    def count_call() -> None:
-        if not request.path.startswith(CONTROL_PREFIX):
-            with state.lock:
-                state.calls[request.path] += 1
+    def count_call() -> Response | None:
+        if request.path.startswith(CONTROL_PREFIX):
+            return None
+        with state.lock:
+            state.calls[request.path] += 1
+            fault = state.faults.get(request.path)
+            if fault and fault[1] > 0:
+                fault[1] -= 1
+                return jsonify(WxError(fault[0]).body())
+        return None
 
     @app.errorhandler(WxError)
     def wechat_error(exc: WxError) -> tuple[Response, int]:

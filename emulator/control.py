@@ -181,6 +181,20 @@ def phone_code() -> dict[str, Any]:
         return {"code": code.code, "expires_in": state.config.phone_code_ttl_seconds}
 
 
+@bp.post("/faults")
+def faults() -> dict[str, Any]:
+    """``{"path": "/cgi-bin/user/get", "errcode": -1, "count": 2}``: the next ``count`` calls to ``path`` fail so
+    (WeChat answers -1, "system busy", now and then)."""
+    state = get_state()
+    body = _body()
+    path, errcode, count = _text(body, "path"), body.get("errcode", -1), body.get("count", 1)
+    if not isinstance(errcode, int) or not isinstance(count, int) or count < 0:
+        raise ControlError("errcode and count must be integers")
+    with state.lock:
+        state.faults[path] = [errcode, count]
+    return {"path": path, "errcode": errcode, "count": count}
+
+
 @bp.post("/consents")
 def consents() -> dict[str, Any]:
     """The user tapped "allow" on ``wx.requestSubscribeMessage``: ``count`` more one-time sends of that template."""

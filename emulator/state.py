@@ -154,6 +154,8 @@ class EmulatorState:
         self.delivered: Counter[str] = Counter()
         self.push_log: list[dict[str, Any]] = []
         self.calls: Counter[str] = Counter()
+        # Injected faults: the next ``count`` calls to a path answer ``errcode`` (e.g. -1, "system busy").
+        self.faults: dict[str, list[int]] = {}
         self.daily: Counter[tuple[str, ...]] = Counter()
         self.windows: dict[tuple[str, ...], deque[float]] = {}
         self._ids = itertools.count(1)

@@ -13,38 +13,57 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.runtime import Runtime
-from services import inbound, outbox
-from wechat.client import OfficialAccountClient, WeChatMessenger
+from services import card_applications, follower_sync, inbound, outbox
+from wechat.gateway import Gateway, build_gateway
 
 log = logging.getLogger(__name__)
+
+
+class JobContext:
+    """What a job gets: the process's runtime and its WeChat gateway (built on first use)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._gateway: Gateway | None = None
+
+    @property
+    def gateway(self) -> Gateway:
+        if self._gateway is None:
+            self._gateway = build_gateway(self.rt.settings, self.rt.redis)
+        return self._gateway
 
 
 @dataclass(frozen=True)
 class JobSpec:
     id: str
-    func: Callable[[Runtime], Any]
+    func: Callable[[JobContext], Any]
     trigger: str  # "interval" or "cron"
     trigger_args: Callable[[Runtime], dict[str, Any]]
     description: str
 
 
-def deliver_outbox(rt: Runtime) -> dict[str, int]:
+def deliver_outbox(ctx: JobContext) -> dict[str, int]:
     """Send due customer-service messages (replies that missed the passive deadline, or were too long)."""
-    messenger = WeChatMessenger(OfficialAccountClient(rt.settings.wechat, rt.redis))
+    rt = ctx.rt
     counts = outbox.deliver_due(
-        rt.db.session, messenger, rt.settings.outbox.max_attempts, rt.settings.outbox.retry_interval_seconds
+        rt.db.session, ctx.gateway.official, rt.settings.outbox.max_attempts, rt.settings.outbox.retry_interval_seconds
     )
     if counts:
         log.info("outbox pass: %s", counts)
     return counts
 
 
-def purge_inbound_log(rt: Runtime) -> int:
+def purge_inbound_log(ctx: JobContext) -> int:
     """Drop inbound log rows past retention: they only guard against retries, which stop within seconds."""
-    with rt.db.session() as session:
-        removed = inbound.purge_older_than(session, rt.settings.webhook.inbound_log_retention_days)
+    with ctx.rt.db.session() as session:
+        removed = inbound.purge_older_than(session, ctx.rt.settings.webhook.inbound_log_retention_days)
     log.info("inbound log purge removed %d rows", removed)
     return removed
+
+
+def sync_followers(ctx: JobContext) -> follower_sync.SyncReport:
+    """Pull every follower from WeChat (resumes from its checkpoint after a crash)."""
+    return follower_sync.sync_followers(ctx.rt.db.session, ctx.gateway.official)
 
 
 JOBS: tuple[JobSpec, ...] = (
@@ -61,5 +80,19 @@ JOBS: tuple[JobSpec, ...] = (
         "cron",
         lambda rt: {"hour": 3, "minute": 17},
         "delete inbound log rows past webhook.inbound_log_retention_days",
+    ),
+    JobSpec(
+        "followers.sync",
+        sync_followers,
+        "cron",
+        lambda rt: {"hour": 19, "minute": 5},  # 03:05 Beijing time, when the account is quiet
+        "pull every follower from WeChat into the follower table",
+    ),
+    JobSpec(
+        "card.purge",
+        lambda ctx: card_applications.purge_expired(ctx.rt.db.session, ctx.rt.redis, ctx.rt.settings.card),
+        "cron",
+        lambda rt: {"hour": 19, "minute": 35},  # 03:35 Beijing time
+        "delete card evidence files and scan logs past card.*_retention_days",
     ),
 )

@@ -14,7 +14,7 @@ from redis.exceptions import LockError
 from core import logging as xy_logging
 from core.runtime import Runtime
 from core.settings import ConfigError, load_settings
-from jobs import JOBS
+from jobs import JOBS, JobContext
 
 log = logging.getLogger("jobs")
 LEADER_KEY = "xy:scheduler:leader"
@@ -46,12 +46,13 @@ def main() -> int:
     if stop.is_set():
         return 0
 
+    context = JobContext(rt)
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     for spec in JOBS:
         scheduler.add_job(
             spec.func,
             spec.trigger,
-            args=[rt],
+            args=[context],
             id=spec.id,
             name=spec.description,
             replace_existing=True,

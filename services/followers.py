@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, case, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.errors import ValidationFailed
@@ -40,12 +43,27 @@ def unsubscribe(session: Session, openid: str, at: datetime) -> Follower:
     return follower
 
 
-def touch(session: Session, openid: str, at: datetime) -> Follower:
-    """Note that the user just wrote to us or used the menu (opens the 48-hour customer-service window)."""
-    follower = _get_or_create(session, openid)
-    if follower.last_interaction_at is None or follower.last_interaction_at < at:
-        follower.last_interaction_at = at
-    return follower
+@cache
+def _touch_statement(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO UPDATE`` moving ``last_interaction_at`` forward only; built once per dialect."""
+    table = cast(Table, Follower.__table__)
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = upsert(table).values(openid=bindparam("openid"), subscribed=True, last_interaction_at=bindparam("at"))
+    later, current = stmt.excluded.last_interaction_at, table.c.last_interaction_at
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.openid],
+        set_={"last_interaction_at": case((current.is_(None) | (current < later), later), else_=current)},
+    )
+
+
+def touch(session: Session, openid: str, at: datetime) -> None:
+    """Note that the user just wrote to us or used the menu: one upsert, since it runs on every push.
+
+    A user we have no row for (they followed before Xiaoyou existed) gets one; ``last_interaction_at`` only moves
+    forward (pushes can arrive out of order).
+    """
+    connection = session.connection()
+    connection.execute(_touch_statement(connection.dialect.name), {"openid": openid, "at": at})
 
 
 def record_location(session: Session, openid: str, latitude: float, longitude: float, at: datetime) -> Follower:
@@ -58,8 +76,17 @@ def record_location(session: Session, openid: str, latitude: float, longitude: f
     return follower
 
 
-# Pushes that are not the user talking to us: they neither open the customer-service window nor create a follower.
+# Pushes that open the customer-service window: any user message (48 h), and these events (1 minute).
+WINDOW_EVENTS = frozenset({"subscribe", "subscribe_scan", "scan", "click"})
+# Pushes that are not the user doing anything: they neither open the window nor create a follower.
 NOT_INTERACTIONS = frozenset({"unsubscribe", "masssendjobfinish", "templatesendjobfinish", "location"})
+
+
+def interaction_kind(msg_type: str, event: str | None) -> str | None:
+    """``message``, ``event`` (a click, follow or scan) or None: what this push does to the customer-service window."""
+    if msg_type != "event":
+        return "message"
+    return "event" if (event or "") in WINDOW_EVENTS else None
 
 
 def note_push(session: Session, openid: str, msg_type: str, event: str | None, at: datetime) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import InboundMessage, utcnow
@@ -18,21 +18,43 @@ class PriorOutcome:
     reply_json: str | None
 
 
+# Built once: these run on every push, and building SQLAlchemy constructs costs more than running them.
+_LOG = cast(Table, InboundMessage.__table__)
+_CLAIM = insert(_LOG)
+_SETTLE = (
+    update(_LOG)
+    .where(_LOG.c.dedupe_key == bindparam("key"))
+    .values(status=bindparam("new_status"), handler=bindparam("new_handler"), reply_json=bindparam("new_reply"))
+)
+
+
 def claim(
     session: Session, dedupe_key: str, *, openid: str, msg_type: str, event: str | None, received_at: datetime
-) -> InboundMessage | None:
-    """Insert the log row for this push; None if another delivery of it already did (the unique key decides).
+) -> None:
+    """Write the log row of a push first thing in the caller's transaction: its unique key is the durable claim.
 
-    Runs in a savepoint so that losing the race leaves the caller's transaction usable. On PostgreSQL a concurrent
-    insert of the same key waits for the first transaction to finish, so "already claimed" means "already done".
+    If another delivery of the same push has the row, this raises ``IntegrityError`` (a concurrent one waits for the
+    first transaction to end, on PostgreSQL and SQLite alike), and the caller rolls back and answers with
+    :func:`prior_outcome`.
     """
-    row = InboundMessage(dedupe_key=dedupe_key, openid=openid, msg_type=msg_type, event=event, received_at=received_at)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return None
-    return row
+    session.connection().execute(
+        _CLAIM,
+        {
+            "dedupe_key": dedupe_key,
+            "openid": openid,
+            "msg_type": msg_type,
+            "event": event,
+            "received_at": received_at,
+            "status": "handling",
+        },
+    )
+
+
+def settle(session: Session, dedupe_key: str, *, status: str, handler: str | None, reply_json: str) -> None:
+    """Record how the push was answered, for retries: handled, deferred or failed, and the reply."""
+    session.connection().execute(
+        _SETTLE, {"key": dedupe_key, "new_status": status, "new_handler": handler, "new_reply": reply_json}
+    )
 
 
 def prior_outcome(session: Session, dedupe_key: str) -> PriorOutcome | None:

@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
+
+from wechat.miniprogram import Session as MiniProgramSession
+from wechat.official_account import FollowerInfo, FollowerPage
 
 
 class Messenger(Protocol):
-    """Sends customer-service (客服) messages. Raises ``core.errors.WeChatAPIError`` on a WeChat errcode."""
+    """Sends customer-service (客服) messages. Raises ``core.errors.WeChatAPIError`` on a WeChat errcode,
+    including 45015/45047 before any call when the user's window says WeChat would refuse."""
 
     def send_customer_message(self, openid: str, payload: dict[str, Any]) -> None: ...
+
+    def record_interaction(self, openid: str, kind: str) -> None:
+        """The user just wrote (``message``) or clicked, followed or scanned (``event``): the window opens."""
+        ...
+
+
+class FollowerDirectory(Protocol):
+    """WeChat's list of followers: pages of openids, and profiles in batches."""
+
+    def follower_page(self, next_openid: str = "") -> FollowerPage: ...
+
+    def follower_infos(self, openids: Sequence[str]) -> list[FollowerInfo]: ...
+
+
+class MiniProgramPort(Protocol):
+    """The mini-program's server API as the card needs it: login, and one-time subscribe messages (43101 when no
+    consent is left: ``core.errors.NoSubscribeConsent``)."""
+
+    def code_to_session(self, code: str) -> MiniProgramSession: ...
+
+    def send_subscribe_message(
+        self, openid: str, template_id: str, data: dict[str, Any], page: str | None = None
+    ) -> None: ...

@@ -56,8 +56,13 @@ def redis_url(work_dir: Path) -> Iterator[str]:
 
 def make_settings(work_dir: Path, database_url: str, redis_url: str, **overrides: Any) -> Settings:
     # API calls go to the emulator in tests that start one; elsewhere to a closed port, never to the internet.
-    wechat = {"appid": APPID, "secret": "test-secret", "token": TOKEN, "aes_key": AES_KEY,
-              "api_base_url": "http://127.0.0.1:9"}  # fmt: skip
+    wechat = {
+        "appid": APPID,
+        "secret": "test-secret",
+        "token": TOKEN,
+        "aes_key": AES_KEY,
+        "api_base_url": "http://127.0.0.1:9",
+    }
     wechat.update(overrides.pop("wechat", {}))
     values: dict[str, Any] = {
         "environment": "test",
@@ -71,8 +76,15 @@ def make_settings(work_dir: Path, database_url: str, redis_url: str, **overrides
 
 @pytest.fixture(scope="session")
 def migrated(work_dir: Path, database_url: str, redis_url: str) -> str:
+    """The schema, built by the migrations from nothing at every run (a test database is the tests' to reset)."""
     from cli.commands import migrate
 
+    if database_url.startswith("postgresql"):
+        db = Database(database_url)
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+        db.dispose()
     migrate(make_settings(work_dir, database_url, redis_url))
     return database_url
 

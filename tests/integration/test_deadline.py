@@ -17,7 +17,7 @@ from bot.router import Router
 from core.runtime import Runtime
 from emulator.config import EmulatorConfig
 from emulator.testing import RunningEmulator, wait_for
-from jobs import deliver_outbox
+from jobs import JobContext, deliver_outbox
 from models import InboundMessage, OutboundMessage
 from tests.conftest import AES_KEY, APPID, TOKEN
 
@@ -55,8 +55,9 @@ def slow_bot(settings_factory: Any, make_app: Any, live_server: Any, emulator: R
 
 
 def push_text(emulator: RunningEmulator, content: str, msg_id: int) -> dict[str, Any]:
-    result: dict[str, Any] = emulator.control("POST", "/push", {"openid": OPENID, "MsgType": "text",
-                                                                "Content": content, "MsgId": msg_id})  # fmt: skip
+    result: dict[str, Any] = emulator.control(
+        "POST", "/push", {"openid": OPENID, "MsgType": "text", "Content": content, "MsgId": msg_id}
+    )
     return result
 
 
@@ -93,7 +94,7 @@ def test_a_closed_window_ends_the_message_failed_and_the_job_does_not_retry_it(
     push_text(emulator, "慢", 8003)
     final = wait_for(lambda: [s for s in _statuses(slow_bot) if s not in ("pending", "sending")], timeout=10)
     assert final == ["failed:45015"]
-    assert deliver_outbox(slow_bot) == {}  # nothing is due: a permanent error is final
+    assert deliver_outbox(JobContext(slow_bot)) == {}  # nothing is due: a permanent error is final
     assert emulator.deliveries(OPENID, "custom") == []
 
 

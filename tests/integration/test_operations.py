@@ -20,7 +20,7 @@ from core.runtime import Runtime
 from core.settings import PROJECT_ROOT
 from emulator.config import EmulatorConfig
 from emulator.testing import RunningEmulator
-from jobs import deliver_outbox, purge_inbound_log
+from jobs import JOBS, JobContext, deliver_outbox, purge_inbound_log
 from models import InboundMessage, OutboundMessage, utcnow
 from services import outbox
 from tests.conftest import AES_KEY, APPID, TOKEN, WeChatUser
@@ -107,10 +107,14 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 def test_config_show_masks_secrets(tmp_path: Path) -> None:
     result = run_cli(
-        "config", "show",
-        env={"XIAOYOU__VAR_DIR": str(tmp_path), "XIAOYOU__WECHAT__SECRET": "topsecretvalue99",
-             "DATABASE_URL": "postgresql://app:pa55word@db/x"},
-    )  # fmt: skip
+        "config",
+        "show",
+        env={
+            "XIAOYOU__VAR_DIR": str(tmp_path),
+            "XIAOYOU__WECHAT__SECRET": "topsecretvalue99",
+            "DATABASE_URL": "postgresql://app:pa55word@db/x",
+        },
+    )
     assert result.returncode == 0, result.stderr
     assert "topsecretvalue99" not in result.stdout and "pa55word" not in result.stdout
     assert "secret: '****99'" in result.stdout
@@ -138,16 +142,17 @@ def test_outbox_job_retries_after_a_network_failure(settings_factory: Any, make_
         emulator.interact(openid, "message")
         down = make_app(settings_factory(outbox={"retry_interval_seconds": 1}))
         rt_down: Runtime = down.extensions["xiaoyou"]
+        down.extensions["xiaoyou.gateway"]().official.record_interaction(openid, "message")  # the user wrote to us
         with rt_down.db.session() as s:
             (row_id,) = outbox.enqueue(s, "test:retry", openid, [{"msgtype": "text", "content": "稍后送达"}])
-        assert deliver_outbox(rt_down) == {"pending": 1}  # api_base_url is a closed port
+        assert deliver_outbox(JobContext(rt_down)) == {"pending": 1}  # api_base_url is a closed port
         with rt_down.db.session() as s:
             s.execute(
                 OutboundMessage.__table__.update().values(next_attempt_at=utcnow() - timedelta(seconds=1))  # type: ignore[attr-defined]
             )
         up = make_app(settings_factory(wechat={"api_base_url": emulator.url}))
-        assert deliver_outbox(up.extensions["xiaoyou"]) == {"sent": 1}
-        assert deliver_outbox(up.extensions["xiaoyou"]) == {}
+        assert deliver_outbox(JobContext(up.extensions["xiaoyou"])) == {"sent": 1}
+        assert deliver_outbox(JobContext(up.extensions["xiaoyou"])) == {}
         assert [d["message"]["text"]["content"] for d in emulator.deliveries(openid, "custom")] == ["稍后送达"]
         with rt_down.db.session() as s:
             row = s.get(OutboundMessage, row_id)
@@ -161,7 +166,7 @@ def test_purge_removes_only_rows_past_retention(app: Any) -> None:
     with rt.db.session() as s:
         s.add(InboundMessage(dedupe_key="old", openid="o", msg_type="text", received_at=utcnow() - timedelta(days=31)))
         s.add(InboundMessage(dedupe_key="new", openid="o", msg_type="text", received_at=utcnow() - timedelta(days=1)))
-    assert purge_inbound_log(rt) == 1
+    assert purge_inbound_log(JobContext(rt)) == 1
     with rt.db.session() as s:
         assert s.scalars(select(InboundMessage.dedupe_key)).all() == ["new"]
         assert s.scalar(select(func.count()).select_from(InboundMessage)) == 1
@@ -190,5 +195,5 @@ def test_only_one_scheduler_runs_the_jobs(settings: Any, tmp_path: Path) -> None
     first_err = first.communicate(timeout=20)[1]
     second_err = second.communicate(timeout=20)[1]
     assert first.returncode == 0 and second.returncode == 0, first_err + second_err
-    assert "scheduler leading with jobs: outbox.deliver, inbound.purge" in first_err
+    assert f"scheduler leading with jobs: {', '.join(spec.id for spec in JOBS)}" in first_err
     assert "standing by" in second_err and "leading" not in second_err

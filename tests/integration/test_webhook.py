@@ -73,8 +73,9 @@ def test_help_by_word_and_by_menu(user: WeChatUser) -> None:
 
 
 def test_location_message_and_report_are_stored(user: WeChatUser, rt: Runtime) -> None:
-    fields = user.fields(MsgType="location", Location_X="31.2304", Location_Y="121.4737", Scale=15, Label="上海",
-                         MsgId=9001)  # fmt: skip
+    fields = user.fields(
+        MsgType="location", Location_X="31.2304", Location_Y="121.4737", Scale=15, Label="上海", MsgId=9001
+    )
     assert user.reply(fields)["Content"] == texts.LOCATION_SAVED.format(lat=31.2304, lng=121.4737)
     assert user.event("LOCATION", Latitude="39.9042", Longitude="116.4074", Precision="30") == {}
     with rt.db.session() as s:
@@ -268,8 +269,13 @@ def test_plaintext_push_in_safe_mode(user: WeChatUser, rt: Runtime) -> None:
 )
 def test_malformed_xml(client: FlaskClient, rt: Runtime, body: bytes) -> None:
     ts, nonce = str(int(time.time())), "5"
-    query = {"signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "encrypt_type": "aes",
-             "msg_signature": "whatever"}  # fmt: skip
+    query = {
+        "signature": sha1_signature(TOKEN, ts, nonce),
+        "timestamp": ts,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": "whatever",
+    }
     r = client.post("/wechat", query_string=query, data=body)
     assert r.status_code == 400 and r.data.startswith(b"malformed_xml")
     assert b"root:" not in r.data and b"aaaaaaaaaa" not in r.data

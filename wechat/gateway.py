@@ -1,0 +1,54 @@
+"""Builds the official-account and mini-program gateways from settings: one token store, limiter and client each.
+
+Entry points build one gateway per process (the composition root for the web app, ``jobs`` for the scheduler).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+import requests
+
+from core.settings import Settings
+from wechat.client import GatewayClient, fetch_token
+from wechat.limits import CustomerServiceTracker, RateLimiter
+from wechat.miniprogram import MiniProgram
+from wechat.official_account import OfficialAccount
+from wechat.tokens import TokenStore
+
+
+@dataclass(frozen=True)
+class Gateway:
+    official: OfficialAccount
+    miniprogram: MiniProgram
+
+
+def _client(settings: Settings, cache: redis.Redis, appid: str, secret: str) -> GatewayClient:
+    wc = settings.wechat
+    stable = wc.token_mode == "stable"  # noqa: S105 - a mode, not a secret
+    fetch = fetch_token(
+        requests.Session(), wc.api_base_url, appid, secret, stable=stable, timeout=wc.request_timeout_seconds
+    )
+    tokens = TokenStore(cache, appid, fetch, margin=wc.token_refresh_margin_seconds, stable=stable)
+    return GatewayClient(
+        appid,
+        secret,
+        base_url=wc.api_base_url,
+        tokens=tokens,
+        timeout=wc.request_timeout_seconds,
+        transient_retries=wc.transient_retries,
+    )
+
+
+def build_gateway(settings: Settings, cache: redis.Redis) -> Gateway:
+    oa, mp = settings.wechat, settings.miniprogram
+    official = OfficialAccount(
+        _client(settings, cache, oa.appid, oa.secret),
+        RateLimiter(cache, oa.appid, settings.wechat_limits),
+        CustomerServiceTracker(cache, oa.appid, settings.customer_service),
+    )
+    miniprogram = MiniProgram(
+        _client(settings, cache, mp.appid, mp.secret), RateLimiter(cache, mp.appid, settings.wechat_limits)
+    )
+    return Gateway(official, miniprogram)
