@@ -17,6 +17,7 @@ import time
 from types import FrameType
 
 from cli.commands import migrate
+from cli.demo import seed_if_empty as seed_demo_databank
 from core import logging as xy_logging
 from core.redis import start_embedded, stop_embedded
 from core.settings import Settings
@@ -34,6 +35,7 @@ def wants_emulator(settings: Settings) -> bool:
 def run_service(settings: Settings, port: int, workers: int) -> int:
     xy_logging.configure(settings.logging.level)
     migrate(settings)
+    seed_demo_databank(settings)  # the alumni databank's demo roster: embedded defaults and empty only
     env = dict(os.environ)
     if settings.uses_embedded_redis:
         env["REDIS_URL"] = start_embedded(settings.var_dir)
@@ -47,15 +49,40 @@ def run_service(settings: Settings, port: int, workers: int) -> int:
         emulator_url = f"http://127.0.0.1:{EMULATOR_PORT}"
         env["XIAOYOU__WECHAT__API_BASE_URL"] = emulator_url
         commands["emulator"] = [
-            sys.executable, "-m", "emulator", "--host", "127.0.0.1", "--port", str(EMULATOR_PORT),
-            "--webhook-url", f"http://127.0.0.1:{port}/wechat", "--appid", settings.wechat.appid,
-            "--token", settings.wechat.token, "--aes-key", settings.wechat.aes_key,
-            "--mode", settings.wechat.message_mode,
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(EMULATOR_PORT),
+            "--webhook-url",
+            f"http://127.0.0.1:{port}/wechat",
+            "--appid",
+            settings.wechat.appid,
+            "--token",
+            settings.wechat.token,
+            "--aes-key",
+            settings.wechat.aes_key,
+            "--mode",
+            settings.wechat.message_mode,
+        ]
     commands["web"] = [
-        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--worker-class", "gthread", "--threads", "8", "--timeout", "30", "wsgi:app",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "8",
+        "--timeout",
+        "30",
+        "wsgi:app",
+    ]
     commands["scheduler"] = [sys.executable, "-m", "jobs"]
 
     procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}  # noqa: S603 - our own argv

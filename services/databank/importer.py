@@ -1,0 +1,852 @@
+"""Roster imports: one batch per file, all or nothing, upserted by (institution, student_no), and undoable.
+
+An import streams the roster in chunks. Each chunk is validated (in worker processes for big files), then written:
+new people by ``COPY`` on PostgreSQL (executemany on SQLite), people already known by comparing field by field.
+A field is overwritten only by a source at least as trusted as the one that set it (registrar > self_reported >
+liaison > other), and what it overwrote is kept in ``FieldChange`` so the batch can be rolled back. Rows of people
+who were anonymised stay out. Running the same file twice changes nothing.
+
+Any row error (or a file-level problem) rejects the whole file: nothing is written, and the batch keeps the row-level
+error report for staff to download. This function owns its transactions: it commits the batch row first (it holds
+the report), then the data in one transaction at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sqlalchemy import Table, bindparam, delete, exists, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from core import texts
+from core.errors import Conflict, ImportRejected, NotFound, ValidationFailed
+from core.settings import DatabankSettings
+from models import (
+    ContactPoint,
+    DatabankBatch,
+    EducationRecord,
+    Employment,
+    FieldChange,
+    ImportRowError,
+    Person,
+    PersonMerge,
+    PersonName,
+    WeChatIdentity,
+    utcnow,
+)
+from models.databank import IMPORT, SOURCES
+from models.person import ACTIVE
+from services.databank import audit
+from services.databank.keys import Keyring
+from services.databank.roster import FileRejected, Prepared, Preparer, Roster, RowError, count_rows, open_roster
+
+log = logging.getLogger(__name__)
+TRUST = {source: rank for rank, source in enumerate(SOURCES)}  # lower is more trusted
+POOL_MIN_BYTES = 2 << 20  # files smaller than this are validated in-process: starting workers costs more
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    batch_id: int
+    rows_total: int
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def import_file(
+    session: Session,
+    path: Path,
+    *,
+    keyring: Keyring,
+    settings: DatabankSettings,
+    actor: str,
+    source: str = "registrar",
+    encoding: str = "utf-8-sig",
+    mapping: dict[str, str] | None = None,
+    institution: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import a .xlsx or .csv roster. Raises ``ImportRejected`` (nothing written; report stored) on any error."""
+    batch = _start_batch(session, source=source, actor=actor, label=path.name)
+    try:
+        roster = open_roster(path, encoding=encoding, mapping=mapping)
+    except FileRejected as exc:
+        _reject(session, batch, [exc.error], 1, 0)
+    if workers is None:
+        small = path.stat().st_size < POOL_MIN_BYTES
+        workers = 1 if small else settings.import_workers or min(multiprocessing.cpu_count(), 4)
+    bulk = (count_rows(path) or 0) >= settings.bulk_load_min_rows
+    return _run(session, batch, roster, keyring, settings, institution, workers, progress, bulk=bulk)
+
+
+def import_rows(
+    session: Session,
+    headers: list[str],
+    rows: Iterable[list[Any]],
+    *,
+    keyring: Keyring,
+    settings: DatabankSettings,
+    actor: str,
+    label: str,
+    source: str = "registrar",
+    institution: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import rows already in memory (the demo roster); the first row number is 2, as under a header."""
+    from services.databank.roster import recognise
+
+    batch = _start_batch(session, source=source, actor=actor, label=label)
+    try:
+        columns = recognise(headers, None)
+    except FileRejected as exc:
+        _reject(session, batch, [exc.error], 1, 0)
+    roster = Roster(headers, columns, ((n, list(r)) for n, r in enumerate(rows, start=2)))
+    return _run(session, batch, roster, keyring, settings, institution, 1, progress, bulk=False)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    id: int
+    source: str
+    actor: str
+
+
+def _start_batch(session: Session, *, source: str, actor: str, label: str) -> _Batch:
+    if source not in TRUST:
+        raise ValidationFailed(f"source must be one of {', '.join(SOURCES)}")
+    batch = DatabankBatch(kind=IMPORT, source=source, actor=actor, label=label[:255], status="running")
+    session.add(batch)
+    session.flush()
+    info = _Batch(batch.id, source, actor)
+    session.commit()
+    return info
+
+
+def _reject(session: Session, batch: _Batch, errors: list[RowError], count: int, total: int) -> NoReturn:
+    session.rollback()
+    session.execute(
+        insert(ImportRowError),
+        [
+            {"batch_id": batch.id, "row_no": e.row, "column": e.column, "code": e.code, "message": e.message}
+            for e in errors
+        ],
+    )
+    session.execute(
+        update(DatabankBatch)
+        .where(DatabankBatch.id == batch.id)
+        .values(status="rejected", error_count=count, rows_total=total, finished_at=utcnow())
+    )
+    session.commit()
+    log.info("import batch %d rejected: %d errors in %d rows", batch.id, count, total)
+    raise ImportRejected(f"{count} errors; nothing was imported", batch_id=batch.id, error_count=count)
+
+
+# --- validation, in worker processes for large files ---------------------------------------------------------------
+
+_worker_preparer: Preparer | None = None
+
+
+def _init_worker(preparer: Preparer) -> None:
+    global _worker_preparer  # noqa: PLW0603 - one preparer per worker process
+    _worker_preparer = preparer
+
+
+def _prepare_chunk(chunk: list[tuple[int, list[Any]]]) -> list[Prepared | list[RowError]]:
+    assert _worker_preparer is not None
+    return [_worker_preparer.prepare(row, values) for row, values in chunk]
+
+
+def _batched(rows: Iterator[tuple[int, list[Any]]], size: int) -> Iterator[list[tuple[int, list[Any]]]]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+def _prepared_chunks(
+    roster: Roster, preparer: Preparer, workers: int, size: int
+) -> Iterator[list[Prepared | list[RowError]]]:
+    chunks = _batched(roster.rows, size)
+    if workers <= 1:
+        for chunk in chunks:
+            yield [preparer.prepare(row, values) for row, values in chunk]
+        return
+    # spawn: workers start clean (no inherited connections or locks); at most 2 chunks per worker in flight, so
+    # memory stays flat however long the file is.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_init_worker, initargs=(preparer,)) as pool:
+        pending: deque[Any] = deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(_prepare_chunk, (chunk,)))
+            if len(pending) >= workers * 2:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def _run(  # noqa: PLR0917 - private, called from two places
+    session: Session,
+    batch: _Batch,
+    roster: Roster,
+    keyring: Keyring,
+    settings: DatabankSettings,
+    institution: str | None,
+    workers: int,
+    progress: Callable[[int], None] | None,
+    *,
+    bulk: bool,
+) -> ImportResult:
+    preparer = Preparer(roster.columns, roster.headers, keyring, institution or settings.institution)
+    errors: list[RowError] = []
+    error_count = total = 0
+    seen: dict[int, int] = {}  # 64-bit hash of (institution, student_no) -> first row: duplicates within the file
+    writer = _Writer(session, batch, bulk=bulk)
+    try:
+        for chunk in _prepared_chunks(roster, preparer, workers, settings.import_chunk_rows):
+            good: list[Prepared] = []
+            for item in chunk:
+                if isinstance(item, list):
+                    error_count += len(item)
+                    errors.extend(item[: max(0, settings.max_reported_errors - len(errors))])
+                    continue
+                key = int.from_bytes(
+                    hashlib.blake2b(f"{item.institution}\x00{item.student_no}".encode(), digest_size=8).digest()
+                )
+                first = seen.setdefault(key, item.row)
+                if first != item.row:
+                    error_count += 1
+                    if len(errors) < settings.max_reported_errors:
+                        message = texts.IMPORT_ERRORS["duplicate_row"].format(
+                            student_no=item.student_no, first_row=first
+                        )
+                        errors.append(
+                            RowError(item.row, roster.headers[roster.columns["student_no"]], "duplicate_row", message)
+                        )
+                    continue
+                good.append(item)
+            total += len(chunk)
+            if error_count == 0:
+                writer.apply(good)
+            if progress is not None:
+                progress(len(chunk))
+        if error_count == 0:
+            writer.finish()
+    except FileRejected as exc:
+        errors.insert(0, exc.error)
+        error_count += 1
+    except BaseException:
+        session.rollback()
+        session.execute(update(DatabankBatch).where(DatabankBatch.id == batch.id).values(status="failed"))
+        session.commit()
+        raise
+    if total == 0 and error_count == 0:
+        errors.append(RowError(0, None, "no_rows", texts.IMPORT_ERRORS["no_rows"]))
+        error_count = 1
+    if error_count:
+        _reject(session, batch, errors, error_count, total)
+    session.execute(
+        update(DatabankBatch)
+        .where(DatabankBatch.id == batch.id)
+        .values(
+            status="completed",
+            rows_total=total,
+            rows_inserted=writer.inserted,
+            rows_updated=writer.updated,
+            rows_unchanged=writer.unchanged,
+            file_sha256=roster.sha256.hexdigest() if roster.sha256 is not None else None,
+            finished_at=utcnow(),
+        )
+    )
+    audit.record(
+        session,
+        actor=batch.actor,
+        action="databank.import",
+        batch_id=batch.id,
+        rows=total,
+        inserted=writer.inserted,
+        updated=writer.updated,
+    )
+    session.commit()
+    log.info("import batch %d: %d rows, %d new, %d updated", batch.id, total, writer.inserted, writer.updated)
+    return ImportResult(batch.id, total, writer.inserted, writer.updated, writer.unchanged)
+
+
+# --- writing ---------------------------------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+class _Writer:
+    """Writes prepared rows of one batch: bulk inserts for new people, field-by-field updates for known ones."""
+
+    def __init__(self, session: Session, batch: _Batch, *, bulk: bool) -> None:
+        self.session = session
+        self.batch_id = batch.id
+        self.source = batch.source
+        self.rank = TRUST[batch.source]
+        self.pg = session.get_bind().dialect.name == "postgresql"
+        self.inserted = self.updated = self.unchanged = 0
+        self._next_id: dict[str, int] = {}
+        self._sources: dict[int | None, str] = {None: "other"}
+        # Take the write lock now (SQLite), so ids handed out below cannot be taken by another writer.
+        session.execute(update(DatabankBatch).where(DatabankBatch.id == batch.id).values(status="running"))
+        self.bulk = bulk and self.pg and self._databank_empty()
+        self._suspended: list[tuple[str, str]] = []  # (DDL to drop, DDL to recreate)
+        if self.bulk:
+            self._suspend_constraints()
+
+    # the first load of an empty databank (PostgreSQL): load first, index after
+
+    def _databank_empty(self) -> bool:
+        query = "SELECT NOT EXISTS (SELECT 1 FROM persons) AND NOT EXISTS (SELECT 1 FROM education_records)"
+        return bool(self.session.execute(text(query)).scalar())
+
+    def _suspend_constraints(self) -> None:
+        """PostgreSQL's advice for populating a database: drop indexes and foreign keys, load, recreate them.
+
+        Only when the databank is empty (the first registrar roster), so no reader loses anything; the tables are
+        locked until the import commits, and every step is transactional: a failed import restores them as they
+        were. Primary keys stay (ids are assigned from their sequences); in-file duplicates are caught before.
+        """
+        conn = self.session.connection()
+        tables = list(BULK_TABLES)
+        conn.exec_driver_sql(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
+        constraints = conn.execute(
+            text(
+                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = ANY(CAST(:t AS text[])::regclass[]) AND contype IN ('u', 'f') ORDER BY contype DESC"
+            ),
+            {"t": tables},
+        ).all()
+        indexes = conn.execute(
+            text(
+                "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i "
+                "WHERE indrelid = ANY(CAST(:t AS text[])::regclass[]) AND NOT indisprimary "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype = 'u')"
+            ),
+            {"t": tables},
+        ).all()
+        for table, name, definition in constraints:
+            self._suspended.append(
+                (
+                    f'ALTER TABLE {table} DROP CONSTRAINT "{name}"',
+                    f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}',
+                )
+            )
+        for name, definition in indexes:
+            self._suspended.append((f"DROP INDEX {name}", definition))
+        for drop, _ in self._suspended:
+            conn.exec_driver_sql(drop)
+
+    def finish(self) -> None:
+        """Recreate what the first load suspended (indexes first: the constraints then validate against them)."""
+        if not self._suspended:
+            return
+        conn = self.session.connection()
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+        for drop, create in reversed(self._suspended):
+            if drop.startswith("DROP INDEX"):
+                conn.exec_driver_sql(create)
+        for drop, create in self._suspended:
+            if not drop.startswith("DROP INDEX"):
+                conn.exec_driver_sql(create)
+        self._suspended = []
+
+    # ids and raw inserts
+
+    def _ids(self, table: str, n: int) -> list[int]:
+        if n == 0:
+            return []
+        if self.pg:
+            rows = self.session.execute(
+                text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+                {"t": table, "n": n},
+            )
+            return [int(r[0]) for r in rows]
+        if table not in self._next_id:
+            current = self.session.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()  # noqa: S608 - our table names
+            self._next_id[table] = int(current) + 1
+        start = self._next_id[table]
+        self._next_id[table] = start + n
+        return list(range(start, start + n))
+
+    def _insert(self, table: Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if self.pg:
+            json_cols = [i for i, c in enumerate(columns) if c == "provenance"]
+            raw: Any = self.session.connection().connection.driver_connection
+            with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(
+                        tuple(json.dumps(v) if i in json_cols else v for i, v in enumerate(row)) if json_cols else row
+                    )
+        else:
+            self.session.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+
+    # one chunk
+
+    def apply(self, rows: list[Prepared]) -> None:
+        if not rows:
+            return
+        if self.bulk:  # the databank was empty and in-file duplicates are already refused: every row is new
+            self._insert_new(rows)
+            return
+        existing, digests, erased = self._lookup(rows)
+        new, known = [], []
+        for row in rows:
+            if (row.institution, row.erased_key) in erased:
+                self.unchanged += 1  # anonymised at their request: a re-import must not bring them back
+            elif digests.get((row.institution, row.student_no)) == row.digest:
+                self.unchanged += 1  # the very row imported last time
+            elif (row.institution, row.student_no) in existing:
+                known.append(row)
+            else:
+                new.append(row)
+        self._insert_new(new)
+        if known:
+            self._update_known(known, existing)
+
+    def _lookup(
+        self, rows: list[Prepared]
+    ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], str | None], set[tuple[str, str]]]:
+        """Known keys (-> person id, and the digest of the row imported last), and keys of anonymised records."""
+        existing: dict[tuple[str, str], int] = {}  # key -> person id
+        digests: dict[tuple[str, str], str | None] = {}
+        erased: set[tuple[str, str]] = set()
+        by_institution: dict[str, list[Prepared]] = {}
+        for row in rows:
+            by_institution.setdefault(row.institution, []).append(row)
+        for institution, group in by_institution.items():
+            wanted = [r.student_no for r in group] + [r.erased_key for r in group]
+            found = self.session.execute(
+                select(EducationRecord.student_no, EducationRecord.person_id, EducationRecord.import_digest).where(
+                    EducationRecord.institution == institution,
+                    EducationRecord.student_no.in_(bindparam("wanted", expanding=True)),
+                ),
+                {"wanted": wanted},
+            )
+            for student_no, person_id, digest in found:
+                if student_no.startswith("erased:"):
+                    erased.add((institution, student_no))
+                else:
+                    existing[(institution, student_no)] = person_id
+                    digests[(institution, student_no)] = digest
+        return existing, digests, erased
+
+    def _insert_new(self, rows: list[Prepared]) -> None:
+        if not rows:
+            return
+        now = utcnow()
+        person_ids = self._ids("persons", len(rows))
+        education_ids = self._ids("education_records", len(rows))
+        persons: list[tuple[Any, ...]] = []
+        educations: list[tuple[Any, ...]] = []
+        former: list[tuple[int, Any]] = []
+        contacts: list[tuple[Any, ...]] = []
+        jobs: list[tuple[int, Any]] = []
+        for pid, eid, r in zip(person_ids, education_ids, rows, strict=True):
+            n = r.name
+            persons.append(
+                (
+                    pid,
+                    n.name,
+                    n.simplified,
+                    n.traditional,
+                    n.pinyin,
+                    n.initials,
+                    r.gender,
+                    r.birth_date,
+                    r.nationality,
+                    r.id_hmac,
+                    r.id_last4_hmac,
+                    bool(r.deceased),
+                    False,
+                    ACTIVE,
+                    self.batch_id,
+                    {},
+                    now,
+                    now,
+                )
+            )
+            educations.append(
+                (
+                    eid,
+                    pid,
+                    r.institution,
+                    r.student_no,
+                    r.college,
+                    r.major,
+                    r.class_name,
+                    r.entry_year,
+                    r.grad_year,
+                    r.level or "bachelor",
+                    bool(r.international),
+                    self.batch_id,
+                    {},
+                    r.digest,
+                    now,
+                    now,
+                )
+            )
+            former.extend((pid, f) for f in r.former_names)
+            contacts.extend((pid, kind, sealed, indexes[0]) for kind, sealed, indexes in r.contacts)
+            if r.employment is not None:
+                jobs.append((pid, r.employment))
+        self._insert(Person.__table__, PERSON_COLUMNS, persons)  # type: ignore[arg-type]
+        self._insert(EducationRecord.__table__, EDUCATION_COLUMNS, educations)  # type: ignore[arg-type]
+        ids = self._ids("person_names", len(former))
+        self._insert(
+            PersonName.__table__,  # type: ignore[arg-type]
+            NAME_COLUMNS,
+            [
+                (i, pid, "former", f.name, f.simplified, f.pinyin, f.initials, self.batch_id)
+                for i, (pid, f) in zip(ids, former, strict=True)
+            ],
+        )
+        ids = self._ids("contact_points", len(contacts))
+        self._insert(
+            ContactPoint.__table__,  # type: ignore[arg-type]
+            CONTACT_COLUMNS,
+            [(i, *c, self.batch_id, now) for i, c in zip(ids, contacts, strict=True)],
+        )
+        ids = self._ids("employments", len(jobs))
+        self._insert(
+            Employment.__table__,  # type: ignore[arg-type]
+            EMPLOYMENT_COLUMNS,
+            [(i, pid, *job, True, self.batch_id, {}, now) for i, (pid, job) in zip(ids, jobs, strict=True)],
+        )
+        self.inserted += len(rows)
+
+    def _source_of(self, batch_id: int | None) -> str:
+        if batch_id not in self._sources:
+            self._sources[batch_id] = (
+                self.session.scalar(select(DatabankBatch.source).where(DatabankBatch.id == batch_id)) or "other"
+            )
+        return self._sources[batch_id]
+
+    def _update_known(self, rows: list[Prepared], existing: dict[tuple[str, str], int]) -> None:
+        session = self.session
+        person_ids = {existing[(r.institution, r.student_no)] for r in rows}
+        persons = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(person_ids)))}
+        educations = {
+            (e.institution, e.student_no): e
+            for e in session.scalars(select(EducationRecord).where(EducationRecord.person_id.in_(person_ids)))
+        }
+        contacts: dict[int, set[tuple[str, str]]] = {}
+        for person_id, kind, index in session.execute(
+            select(ContactPoint.person_id, ContactPoint.kind, ContactPoint.blind_index).where(
+                ContactPoint.person_id.in_(person_ids)
+            )
+        ):
+            contacts.setdefault(person_id, set()).add((kind, index))
+        jobs: dict[int, Employment] = {}
+        for job in session.scalars(
+            select(Employment)
+            .where(Employment.person_id.in_(person_ids), Employment.current.is_(True))
+            .order_by(Employment.id)
+        ):
+            jobs.setdefault(job.person_id, job)
+        names: dict[int, set[str]] = {}
+        for person_id, simplified in session.execute(
+            select(PersonName.person_id, PersonName.name_simplified).where(PersonName.person_id.in_(person_ids))
+        ):
+            names.setdefault(person_id, set()).add(simplified)
+
+        for r in rows:
+            person = persons[existing[(r.institution, r.student_no)]]
+            if person.status != ACTIVE or person.restricted:
+                self.unchanged += 1
+                continue
+            education = educations[(r.institution, r.student_no)]
+            education_before: dict[str, Any] = {}
+            changed = self._update_person(person, r)
+            changed |= self._update_fields(education, "education_records", r, education_before)
+            changed |= self._add_children(
+                person, r, contacts.setdefault(person.id, set()), names.setdefault(person.id, set())
+            )
+            if r.employment is not None:
+                current_job = jobs.get(person.id)
+                if current_job is None:
+                    employer, title, industry, city, country = r.employment
+                    session.add(
+                        Employment(
+                            person_id=person.id,
+                            employer=employer,
+                            title=title,
+                            industry=industry,
+                            city=city,
+                            country=country,
+                            current=True,
+                            batch_id=self.batch_id,
+                            provenance={},
+                        )
+                    )
+                    changed = True
+                else:
+                    changed |= self._update_fields(
+                        current_job, "employments", dict(zip(EMPLOYMENT_FIELDS, r.employment, strict=True))
+                    )
+            if changed:
+                # Remember this row, so the same row next time is skipped; a rollback restores the old digest.
+                education_before.setdefault("import_digest", education.import_digest)
+                education.import_digest = r.digest
+                self.updated += 1
+            else:
+                self.unchanged += 1
+            if education_before:
+                self._log_change("education_records", education.id, education_before)
+        session.flush()
+        session.expunge_all()  # a million-row re-import must not keep a million objects
+
+    def _update_person(self, person: Person, r: Prepared) -> bool:
+        before: dict[str, Any] = {}
+        n = r.name
+        if n.name != person.name:
+            forms = {
+                "name": n.name,
+                "name_simplified": n.simplified,
+                "name_traditional": n.traditional,
+                "name_pinyin": n.pinyin,
+                "name_initials": n.initials,
+            }
+            self._set(person, "name", forms, before)
+        if r.id_hmac is not None and r.id_hmac != person.id_hmac:
+            self._set(person, "id_number", {"id_hmac": r.id_hmac, "id_last4_hmac": r.id_last4_hmac}, before)
+        for fieldname in ("gender", "birth_date", "nationality", "deceased"):
+            value = getattr(r, fieldname)
+            if value is not None and value != getattr(person, fieldname):
+                self._set(person, fieldname, {fieldname: value}, before)
+        if before:
+            person.updated_at = utcnow()
+            self._log_change("persons", person.id, before)
+        return bool(before)
+
+    def _update_fields(
+        self,
+        record: EducationRecord | Employment,
+        table: str,
+        source: Prepared | dict[str, Any],
+        before: dict[str, Any] | None = None,
+    ) -> bool:
+        """Update by trust; log the change now, or leave it in the caller's ``before`` to log later."""
+        collected: dict[str, Any] = {} if before is None else before
+        fields = source.keys() if isinstance(source, dict) else EDUCATION_FIELDS
+        for fieldname in fields:
+            value = source[fieldname] if isinstance(source, dict) else getattr(source, fieldname)
+            if value is not None and value != getattr(record, fieldname):
+                self._set(record, fieldname, {fieldname: value}, collected)
+        if collected and before is None:
+            self._log_change(table, record.id, collected)
+        return bool(collected)
+
+    def _add_children(
+        self, person: Person, r: Prepared, known_contacts: set[tuple[str, str]], known_names: set[str]
+    ) -> bool:
+        added = False
+        for kind, sealed, indexes in r.contacts:
+            if not any((kind, index) in known_contacts for index in indexes):
+                self.session.add(
+                    ContactPoint(
+                        person_id=person.id,
+                        kind=kind,
+                        value_encrypted=sealed,
+                        blind_index=indexes[0],
+                        batch_id=self.batch_id,
+                    )
+                )
+                known_contacts.add((kind, indexes[0]))
+                added = True
+        for f in r.former_names:
+            if f.simplified not in known_names and f.simplified != person.name_simplified:
+                self.session.add(
+                    PersonName(
+                        person_id=person.id,
+                        kind="former",
+                        name=f.name,
+                        name_simplified=f.simplified,
+                        name_pinyin=f.pinyin,
+                        name_initials=f.initials,
+                        batch_id=self.batch_id,
+                    )
+                )
+                known_names.add(f.simplified)
+                added = True
+        return added
+
+    def _set(self, record: Any, key: str, values: dict[str, Any], before: dict[str, Any]) -> None:
+        """Write ``values`` (one provenance ``key``) unless a more trusted source set them."""
+        provenance = dict(record.provenance or {})
+        if self.rank > TRUST.get(self._source_of(provenance.get(key, record.batch_id)), TRUST["other"]):
+            return
+        if "__provenance__" not in before:
+            before["__provenance__"] = dict(record.provenance or {})
+        for column, value in values.items():
+            before.setdefault(column, _jsonable(getattr(record, column)))
+            setattr(record, column, value)
+        provenance[key] = self.batch_id
+        record.provenance = provenance
+
+    def _log_change(self, table: str, row_id: int, before: dict[str, Any]) -> None:
+        self.session.add(FieldChange(batch_id=self.batch_id, table_name=table, row_id=row_id, before=before))
+
+
+PERSON_COLUMNS = [
+    "id",
+    "name",
+    "name_simplified",
+    "name_traditional",
+    "name_pinyin",
+    "name_initials",
+    "gender",
+    "birth_date",
+    "nationality",
+    "id_hmac",
+    "id_last4_hmac",
+    "deceased",
+    "restricted",
+    "status",
+    "batch_id",
+    "provenance",
+    "created_at",
+    "updated_at",
+]
+EDUCATION_COLUMNS = [
+    "id",
+    "person_id",
+    "institution",
+    "student_no",
+    "college",
+    "major",
+    "class_name",
+    "entry_year",
+    "grad_year",
+    "level",
+    "international",
+    "batch_id",
+    "provenance",
+    "import_digest",
+    "created_at",
+    "updated_at",
+]
+NAME_COLUMNS = ["id", "person_id", "kind", "name", "name_simplified", "name_pinyin", "name_initials", "batch_id"]
+CONTACT_COLUMNS = ["id", "person_id", "kind", "value_encrypted", "blind_index", "batch_id", "created_at"]
+EMPLOYMENT_FIELDS = ("employer", "title", "industry", "city", "country")
+EDUCATION_FIELDS = ("college", "major", "class_name", "entry_year", "grad_year", "level", "international")
+EMPLOYMENT_COLUMNS = ["id", "person_id", *EMPLOYMENT_FIELDS, "current", "batch_id", "provenance", "created_at"]
+
+
+# --- reports and rollback --------------------------------------------------------------------------------------
+
+
+def error_report(session: Session, batch_id: int) -> Iterator[list[str]]:
+    """The batch's error report as CSV rows (a header first): row, column, code, message."""
+    if session.get(DatabankBatch, batch_id) is None:
+        raise NotFound(f"batch {batch_id}")
+    yield ["行号 row", "列 column", "错误 code", "说明 message"]
+    query = (
+        select(ImportRowError)
+        .where(ImportRowError.batch_id == batch_id)
+        .order_by(ImportRowError.row_no, ImportRowError.id)
+    )
+    for error in session.scalars(query):
+        yield [str(error.row_no or ""), error.column or "", error.code, error.message]
+
+
+BULK_TABLES = ("persons", "person_names", "education_records", "contact_points", "employments")
+CHILDREN: tuple[type[ContactPoint | Employment | PersonName | EducationRecord], ...] = (
+    ContactPoint,
+    Employment,
+    PersonName,
+    EducationRecord,
+)
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+MODELS: dict[str, type[Person | EducationRecord | Employment]] = {
+    "persons": Person,
+    "education_records": EducationRecord,
+    "employments": Employment,
+}
+
+
+def rollback_batch(session: Session, batch_id: int, *, actor: str) -> dict[str, int]:
+    """Undo a completed import: restore what it overwrote, delete what it created. Refused if later work built on it."""
+    batch = session.get(DatabankBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"batch {batch_id}")
+    if batch.kind != IMPORT or batch.status != "completed":
+        raise Conflict(f"batch {batch_id} is {batch.kind}/{batch.status}; only a completed import can be rolled back")
+    created_people = select(Person.id).where(Person.batch_id == batch_id)
+    later_change_to_created = [
+        exists().where(
+            FieldChange.batch_id > batch_id,
+            FieldChange.table_name == name,
+            FieldChange.row_id.in_(select(model.id).where(model.batch_id == batch_id)),
+        )
+        for name, model in MODELS.items()
+    ]
+    earlier = FieldChange.__table__.alias("mine")
+    later_change_to_changed = exists().where(
+        FieldChange.batch_id > batch_id,
+        earlier.c.batch_id == batch_id,
+        earlier.c.table_name == FieldChange.table_name,
+        earlier.c.row_id == FieldChange.row_id,
+    )
+    later_children = [
+        exists().where(child.person_id.in_(created_people), child.batch_id > batch_id) for child in CHILDREN
+    ]
+    bound = exists().where(WeChatIdentity.person_id.in_(created_people))
+    merged = exists().where(
+        PersonMerge.undone_at.is_(None),
+        PersonMerge.kept_id.in_(created_people) | PersonMerge.merged_id.in_(created_people),
+    )
+    for condition in [*later_change_to_created, later_change_to_changed, *later_children, bound, merged]:
+        if session.scalar(select(condition)):
+            raise Conflict(f"later changes depend on batch {batch_id}; undo them first")
+
+    restored = 0
+    for change in session.scalars(
+        select(FieldChange).where(FieldChange.batch_id == batch_id).order_by(FieldChange.id.desc())
+    ):
+        record: Any = session.get(MODELS[change.table_name], change.row_id)
+        if record is None:
+            continue
+        before = dict(change.before)
+        if "__provenance__" in before:
+            record.provenance = before.pop("__provenance__")
+        for column, value in before.items():
+            setattr(record, column, date.fromisoformat(value) if column == "birth_date" and value else value)
+        restored += 1
+    session.flush()
+    deleted = 0
+    for child in CHILDREN:
+        deleted += _rowcount(session.execute(delete(child).where(child.batch_id == batch_id)))
+    people = _rowcount(session.execute(delete(Person).where(Person.batch_id == batch_id)))
+    batch.status = "rolled_back"
+    batch.rolled_back_at = utcnow()
+    audit.record(
+        session,
+        actor=actor,
+        action="databank.rollback",
+        batch_id=batch_id,
+        people_deleted=people,
+        records_restored=restored,
+    )
+    session.flush()
+    return {"people_deleted": people, "rows_deleted": deleted, "records_restored": restored}
