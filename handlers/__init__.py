@@ -5,12 +5,13 @@ conversation; conversations before keywords, so that a user in the middle of one
 the fallback last. The app factory hands ``ROUTERS`` to ``bot/`` (which never imports this package).
 """
 
-from handlers import ask, conversations, fallback, help, location, subscription
+from handlers import ask, card, conversations, fallback, help, location, subscription
 
 ROUTERS = [
     conversations.router,
     ask.router,
     help.router,
+    card.router,
     subscription.router,
     location.router,
     fallback.router,

@@ -1,0 +1,328 @@
+"""``python -m bench.card_bench`` (``make bench-card``): POST /api/v1/card/verify under load, and login latency.
+
+Owns the card benchmark's run. It reuses the webhook benchmark's pieces: the storage backend and gunicorn servers
+(``bench/servers.py``: SQLite + embedded Redis by default, or a PostgreSQL schema and a Redis database), the
+keep-alive HTTP/1.1 client that writes pre-built requests (``bench.loadgen.Connection``) and the results file
+helpers (``bench/report.py``: machine, revision, load average). Only what is card-specific is here: its own
+block of ``RESULTS.md``, the seed (alumni, cards, a scanner credential),
+the pre-signed tokens (each verifies once, so every request carries a fresh one), and the judging of answers.
+
+Phases: a warm-up, then a closed-loop phase of ``--duration`` seconds with ``--connections`` keep-alive connections
+from ``--loadgen-processes`` processes. Every answer must be HTTP 200 with ``"result": "valid"``. Then ``--logins``
+sequential logins through the emulator (code2Session over loopback HTTP) for login latency.
+
+Exit status: 0 for a valid run (targets met or not: it reports), 1 when any request failed, 2 when the run could
+not be set up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import multiprocessing as mp
+import os
+import secrets
+import string
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from sqlalchemy import insert
+
+from bench.loadgen import Connection, ProtocolError
+from bench.report import load_average, machine, revision
+from bench.servers import BenchError, bench_settings, prepare_backend, server_env, start_server, wait_healthy
+from core.db import Database
+from core.redis import stop_embedded
+from core.settings import CardSettings
+from emulator.config import EmulatorConfig
+from emulator.testing import RunningEmulator
+from emulator.wire import Account
+from models import Card, Person, utcnow
+from services import cards
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+MP_APPID, MP_SECRET = "wx_bench_miniprogram", "bench-mp-secret"
+TARGET_RATE, TARGET_P99_MS = 1000.0, 20.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.card_bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=20, help="seconds of the measured phase (default 20)")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of unmeasured warm-up (default 3)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    parser.add_argument("--threads", type=int, default=8, help="gthread threads per worker (default 8)")
+    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (default 16)")
+    parser.add_argument("--loadgen-processes", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument("--cards", type=int, default=2000, help="cards in the database (default 2000)")
+    parser.add_argument("--max-rate", type=float, default=4000, help="tokens pre-signed per second (default 4000)")
+    parser.add_argument("--logins", type=int, default=200, help="sequential logins for login latency (default 200)")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", ""))
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to the results file")
+    return parser.parse_args(argv)
+
+
+def _account() -> Account:
+    alphabet = string.ascii_letters + string.digits
+    token = "".join(secrets.choice(alphabet) for _ in range(32))
+    return Account("wx_bench_account", token, base64.b64encode(secrets.token_bytes(32)).decode()[:43])
+
+
+def seed(database_url: str, count: int) -> tuple[list[int], str]:
+    """``count`` alumni with an active card each, and a scanner credential."""
+    db = Database(database_url)
+    try:
+        now = utcnow()
+        with db.session() as session:
+            persons = [
+                {"name": f"校友{i}", "name_simplified": f"校友{i}", "name_traditional": f"校友{i}",
+                 "name_pinyin": f"xiaoyou{i}", "name_initials": "xy", "deceased": False, "restricted": False,
+                 "status": "active", "provenance": {}, "created_at": now, "updated_at": now}
+                for i in range(count)
+            ]  # fmt: skip
+            session.execute(insert(Person), persons)
+            ids = [p.id for p in session.query(Person.id).order_by(Person.id)]
+            session.execute(
+                insert(Card),
+                [
+                    {"person_id": pid, "number": cards.new_number(now.year), "tier": "standard", "status": "active",
+                     "version": 1, "issued_at": now, "updated_at": now}
+                    for pid in ids
+                ],
+            )  # fmt: skip
+            card_ids = [c.id for c in session.query(Card.id).order_by(Card.id)]
+            _, credential = cards.create_scanner(session, label="bench desk", actor="bench")
+        return card_ids, credential
+    finally:
+        db.dispose()
+
+
+def requests_for(card_settings: CardSettings, card_ids: list[int], credential: str, n: int, port: int) -> list[bytes]:
+    expires = int(time.time()) + 600
+    out = []
+    for i in range(n):
+        token = cards.sign_token(card_settings, card_ids[i % len(card_ids)], 1, expires, secrets.token_bytes(8))
+        body = json.dumps({"token": token}).encode()
+        head = (
+            "POST /api/v1/card/verify HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {credential}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        out.append(head.encode() + body)
+    return out
+
+
+def worker(port: int, batch: list[bytes], connections: int, duration: float, start: Any, out: Any) -> None:
+    """Closed loop over ``connections`` threads; reports latencies (s), statuses and answers that were not valid."""
+    lock = threading.Lock()
+    index = iter(range(len(batch)))
+    latencies: list[float] = []
+    failures: Counter[str] = Counter()
+
+    def loop() -> None:
+        conn = Connection("127.0.0.1", port)
+        mine: list[float] = []
+        try:
+            while time.perf_counter() < t_end:
+                with lock:
+                    i = next(index, None)
+                if i is None:
+                    with lock:
+                        failures["ran out of pre-signed tokens"] += 1
+                    return
+                t0 = time.perf_counter()
+                try:
+                    status, body = conn.exchange(batch[i])
+                except (OSError, ProtocolError, ValueError) as exc:
+                    with lock:
+                        failures[f"transport: {type(exc).__name__}"] += 1
+                    continue
+                mine.append(time.perf_counter() - t0)
+                if status != 200 or b'"result":"valid"' not in body.replace(b" ", b""):
+                    with lock:
+                        failures[f"http {status}: {body[:80]!r}"] += 1
+        finally:
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+
+    start.wait()
+    t_end = time.perf_counter() + duration
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put((latencies, dict(failures)))
+
+
+def phase(port: int, reqs: list[bytes], args: argparse.Namespace, duration: float) -> tuple[list[float], Counter[str]]:
+    ctx = mp.get_context("spawn")
+    out, start = ctx.Queue(), ctx.Event()
+    n = args.loadgen_processes
+    procs = [
+        ctx.Process(
+            target=worker,
+            args=(port, reqs[i::n], args.connections // n + (i < args.connections % n), duration, start, out),
+            daemon=True,
+        )
+        for i in range(n)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(1.0)  # let the processes import and reach the start line
+    start.set()
+    latencies: list[float] = []
+    failures: Counter[str] = Counter()
+    for _ in procs:
+        lat, fail = out.get(timeout=duration + 120)
+        latencies.extend(lat)
+        failures.update(fail)
+    for p in procs:
+        p.join(timeout=10)
+    latencies.sort()
+    return latencies, failures
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[max(0, min(len(values) - 1, int(q * len(values) + 0.999999) - 1))] * 1000
+
+
+def login_latency(base: str, emulator: RunningEmulator, n: int) -> tuple[list[float], int]:
+    session = requests.Session()
+    latencies, failed = [], 0
+    for i in range(n):
+        code = emulator.login_code(f"o_bench_login_{i:06d}", f"u_bench_{i:06d}")
+        t0 = time.perf_counter()
+        response = session.post(f"{base}/api/v1/auth/login", json={"code": code}, timeout=10)
+        latencies.append(time.perf_counter() - t0)
+        if response.status_code != 200 or "token" not in response.json():
+            failed += 1
+    latencies.sort()
+    return latencies, failed
+
+
+START, END = "<!-- bench-card:start -->", "<!-- bench-card:end -->"
+BLOCK_INTRO = (
+    "## Card verification (`make bench-card`)\n\n"
+    "`python -m bench.card_bench`: `POST /api/v1/card/verify` under gunicorn on loopback (target: ≥ 1,000 "
+    "verifications/s with p99 ≤ 20 ms on this machine), and login latency through the emulator. Each run appends a "
+    "section to this block.\n"
+)
+
+
+def append_card_results(path: Path, section: str) -> None:
+    """Add a run at the end of the card block of ``path``; every other block (other benchmarks') is kept as is."""
+    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    if START in current and END in current:
+        head, _, rest = current.partition(START)
+        body, _, tail = rest.partition(END)
+        current = f"{head}{START}{body.rstrip()}\n\n{section.rstrip()}\n{END}{tail}"
+    else:
+        current = f"{current.rstrip()}\n\n{START}\n{BLOCK_INTRO}\n{section.rstrip()}\n{END}\n"
+    path.write_text(current, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    account = _account()
+    code_keys = "b1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+    card_settings = CardSettings(code_keys=code_keys)
+    load_before = load_average()
+    emulator = RunningEmulator.start(
+        EmulatorConfig(oa_appid=account.appid, oa_secret="bench-secret", mp_appid=MP_APPID, mp_secret=MP_SECRET,
+                       token=account.token, aes_key=account.aes_key)
+    )  # fmt: skip
+    server = None
+    with tempfile.TemporaryDirectory(prefix="xiaoyou-card-bench-") as tmp:
+        work = Path(tmp)
+        backend = prepare_backend(work, args.database_url, args.redis_url, account)
+        try:
+            bench_settings(work, backend.database_url, backend.redis_url, account)
+            card_ids, credential = seed(backend.database_url, args.cards)
+            env = server_env(work, backend, account, work / "prometheus")
+            env.update(
+                {
+                    "XIAOYOU__CARD__CODE_KEYS": code_keys,
+                    "XIAOYOU__WECHAT__API_BASE_URL": emulator.url,
+                    "XIAOYOU__MINIPROGRAM__APPID": MP_APPID,
+                    "XIAOYOU__MINIPROGRAM__SECRET": MP_SECRET,
+                    "XIAOYOU__MINIPROGRAM_API__LOGINS_PER_IP": str(args.logins * 10),
+                    "XIAOYOU__LOGGING__LEVEL": "WARNING",
+                }
+            )
+            server = start_server("card", "wsgi:app", work, env, args.workers, args.threads)
+            wait_healthy(server)
+            total = int(args.max_rate * (args.duration + args.warmup))
+            print(f"signing {total} tokens for {args.cards} cards ...", flush=True)
+            reqs = requests_for(card_settings, card_ids, credential, total, server.port)
+            warm = int(args.max_rate * args.warmup)
+            print(f"warm-up {args.warmup:g}s ...", flush=True)
+            phase(server.port, reqs[:warm], args, args.warmup)
+            print(f"verify, closed loop, {args.connections} connections, {args.duration:g}s ...", flush=True)
+            cpu0 = server.cpu_seconds()
+            latencies, failures = phase(server.port, reqs[warm:], args, args.duration)
+            server_cpu = server.cpu_seconds() - cpu0
+            rate = len(latencies) / args.duration
+            print(f"logins through the emulator: {args.logins} sequential ...", flush=True)
+            logins, login_failures = login_latency(f"http://127.0.0.1:{server.port}", emulator, args.logins)
+            if failures or login_failures:
+                print(f"server log (tail):\n{server.log_tail(40)}")
+        except BenchError as exc:
+            print(f"bench-card: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            if server is not None:
+                server.stop()
+            backend.close()
+            emulator.stop()
+            stop_embedded()
+    ok_rate = rate >= TARGET_RATE
+    ok_p99 = pct(latencies, 0.99) <= TARGET_P99_MS
+    lines = [
+        f"verify: {len(latencies)} answers in {args.duration:g}s = **{rate:,.0f}/s**; latency ms p50 "
+        f"{pct(latencies, 0.5):.1f}, p90 {pct(latencies, 0.9):.1f}, **p99 {pct(latencies, 0.99):.1f}**, "
+        f"max {pct(latencies, 1.0):.1f}; failures {sum(failures.values())}; server CPU {server_cpu:.1f}s "
+        f"({server_cpu / args.duration:.2f} cores)",
+        f"target ≥ {TARGET_RATE:,.0f}/s: {'met' if ok_rate else 'NOT met'}; p99 ≤ {TARGET_P99_MS:g} ms: "
+        f"{'met' if ok_p99 else 'NOT met'}",
+        f"login (POST /api/v1/auth/login → code2Session at the emulator over loopback, sequential): ms p50 "
+        f"{pct(logins, 0.5):.1f}, p90 {pct(logins, 0.9):.1f}, p99 {pct(logins, 0.99):.1f}; failures {login_failures}",
+    ]
+    for line in lines:
+        print(line)
+    for reason, count in failures.most_common(5):
+        print(f"  failure x{count}: {reason}")
+    if not args.no_record:
+        section = "\n".join(
+            [
+                f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {backend.label}",
+                "",
+                f"- App revision: {revision()}",
+                f"- Machine: {machine()}; load average before the run: {load_before}",
+                f"- Setup: gunicorn {args.workers} workers x {args.threads} threads (gthread); {args.connections} "
+                f"keep-alive connections from {args.loadgen_processes} load-generator processes on the same "
+                f"machine; {args.cards} cards; every request carries a fresh pre-signed token (tokens verify once); "
+                f"each verification reads the scanner, card and holder in one query, claims the token and queues "
+                f"its scan-log entry in one Redis script (written to card_scans 100 at a time)",
+                *(f"- {line}" for line in lines),
+                "",
+            ]
+        )
+        append_card_results(args.results, section)
+    return 1 if failures or login_failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""校友卡 (menu CARD): the card's status in the official account. Diagram: docs/flows/card.md.
+
+A single step, no conversation state: an issued card gets its number and status with a link that opens the
+mini-program's card page; a pending application gets its status; anyone else learns how to apply.
+"""
+
+from __future__ import annotations
+
+from bot.context import Context
+from bot.filters import keyword, menu_key
+from bot.replies import Reply
+from bot.router import Router
+from core import texts
+from models.card import APP_OPEN, CARD_ACTIVE
+from services import card_applications
+
+router = Router("card")
+MENU_KEY = "CARD"
+
+
+@router.on(keyword("校友卡", "电子校友卡", "card") | menu_key(MENU_KEY))
+def show_card(ctx: Context) -> Reply:
+    found = card_applications.status_for_official_account(ctx.session, ctx.openid)
+    link = {
+        "appid": ctx.settings.miniprogram.appid,
+        "page": ctx.settings.card.page,
+        "fallback_url": ctx.settings.card.fallback_url,
+    }
+    card = found.card
+    if card is not None:
+        status = texts.CARD_STATUS_NAMES.get(card.status, card.status)
+        if card.status != CARD_ACTIVE:
+            return Reply(texts.CARD_OA_INACTIVE.format(number=card.number, status=status))
+        tier = texts.CARD_TIER_NAMES.get(card.tier, card.tier)
+        return Reply(texts.CARD_OA_ACTIVE.format(number=card.number, tier=tier, status=status, **link))
+    application = found.application
+    if application is not None and application.status in APP_OPEN:
+        status = texts.CARD_APPLICATION_STATUS_NAMES[application.status]
+        return Reply(texts.CARD_OA_PENDING.format(application_id=application.id, status=status))
+    return Reply(texts.CARD_OA_HOW_TO_APPLY.format(**link))

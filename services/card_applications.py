@@ -1,0 +1,420 @@
+"""Card applications: the identity claim, automatic issue, evidence, vouching, the staff decision and the notice.
+
+Owns the application's life: ``review`` (waiting for staff, with evidence) or ``vouching`` (waiting for the class
+liaison), then ``issued`` or ``rejected``. The claim itself is checked by the databank's verification service
+(``services.databank.verification``): a clean match issues the card at once; anything else waits. Staff decide
+through :func:`approve` / :func:`reject` (the console calls these), then :func:`notify_decision` tells the applicant
+by subscribe message if a consent is left, else by customer-service message in the official account; when both
+fail the application records ``notified = failed`` and the decision stands. Evidence files are checked by their
+content (JPEG, PNG or PDF), capped in size and number, and deleted ``card.evidence_retention_days`` after the
+decision by :func:`purge_evidence`. No Flask here; a user can only ever see their own applications.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import redis
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core import texts
+from core.errors import (
+    Conflict,
+    NoSubscribeConsent,
+    NotFound,
+    RateLimited,
+    UnsupportedEvidence,
+    ValidationFailed,
+    WeChatAPIError,
+)
+from core.settings import CardSettings, VerificationSettings
+from models import ApplicationEvidence, Card, CardApplication, Follower, VerificationClaim, WeChatIdentity, utcnow
+from models.card import (
+    APP_ISSUED,
+    APP_OPEN,
+    APP_REJECTED,
+    APP_REVIEW,
+    APP_VOUCHING,
+    CARD_REVOKED,
+    CARD_SUSPENDED,
+    NOTIFIED_CUSTOMER_SERVICE,
+    NOTIFIED_SUBSCRIBE,
+    NOTIFY_FAILED,
+)
+from models.person import OA_OPENID, UNIONID
+from models.verification import REVIEW as CLAIM_REVIEW
+from services import cards
+from services.databank import verification
+from services.databank.keys import Keyring
+from services.mp_sessions import window_hit
+from services.ports import Messenger, MiniProgramPort
+
+log = logging.getLogger(__name__)
+Method = Literal["verification", "vouch"]
+
+
+def _open_application(session: Session, openid: str) -> CardApplication | None:
+    return session.scalar(
+        select(CardApplication).where(CardApplication.mp_openid == openid, CardApplication.status.in_(APP_OPEN))
+    )
+
+
+def apply(
+    session: Session,
+    client: redis.Redis,
+    keyring: Keyring,
+    verification_settings: VerificationSettings,
+    card_settings: CardSettings,
+    *,
+    openid: str,
+    unionid: str | None,
+    ip: str,
+    claim: verification.Claim,
+    method: Method = "verification",
+) -> CardApplication:
+    """Apply for a card. A clean match issues it at once; otherwise the application waits for review or vouching."""
+    person_id = cards.person_id_for(session, mp_openid=openid, unionid=unionid)
+    if person_id is not None and cards.active_card(session, person_id) is not None:
+        raise Conflict("already holds an active card", user_message=texts.CARD_ALREADY_ISSUED)
+    pending = _open_application(session, openid)
+    if pending is not None:
+        raise Conflict(
+            "an application is open", user_message=texts.CARD_APPLICATION_OPEN.format(application_id=pending.id)
+        )
+    outcome = verification.verify(
+        session,
+        client,
+        keyring,
+        verification_settings,
+        openid=openid,
+        channel="mp",
+        ip=ip,
+        claim=claim,
+        unionid=unionid,
+    )
+    application = CardApplication(
+        mp_openid=openid,
+        unionid=unionid,
+        method=method,
+        claim_id=outcome.claim_id,
+        tier=card_settings.default_tier,
+        status=APP_REVIEW if method == "verification" else APP_VOUCHING,
+    )
+    session.add(application)
+    session.flush()
+    if outcome.status == "matched" and outcome.person_id is not None and _held_back(session, outcome.person_id):
+        application.person_id = outcome.person_id  # staff decide: their last card was suspended or revoked
+        session.flush()
+    elif outcome.status == "matched" and outcome.person_id is not None:
+        card = cards.issue(
+            session, card_settings, outcome.person_id, actor="verification", application_id=application.id
+        )
+        application.person_id = outcome.person_id
+        application.card_id = card.id
+        application.status = APP_ISSUED
+        application.decided_at = utcnow()
+        application.decided_by = "verification"
+        session.flush()
+    log.info("card application %d: %s", application.id, application.status)
+    return application
+
+
+def _held_back(session: Session, person_id: int) -> bool:
+    """A person whose card was suspended or revoked does not get a new one by applying again."""
+    return (
+        session.scalar(
+            select(Card.id).where(Card.person_id == person_id, Card.status.in_((CARD_SUSPENDED, CARD_REVOKED))).limit(1)
+        )
+        is not None
+    )
+
+
+def get_own(
+    session: Session,
+    openid: str,
+    application_id: int,
+    *,
+    client: redis.Redis | None = None,
+    settings: CardSettings | None = None,
+) -> CardApplication:
+    """The caller's application; another user's (or none) is ``NotFound``, indistinguishably. With ``client`` and
+    ``settings``, a user who keeps asking for applications that are not theirs is ``RateLimited`` (enumeration)."""
+    key = f"xy:card:notfound:{hashlib.sha256(openid.encode()).hexdigest()[:24]}"
+    if client is not None and settings is not None and int(client.get(key) or 0) >= settings.not_found_per_user:
+        raise RateLimited("too many lookups of absent applications")
+    application = session.get(CardApplication, application_id)
+    if application is None or application.mp_openid != openid:
+        if client is not None and settings is not None:
+            window_hit(client, key, settings.not_found_per_user, settings.limit_window_seconds)
+        raise NotFound(f"application {application_id}")
+    return application
+
+
+def latest_own(session: Session, openid: str) -> CardApplication | None:
+    return session.scalar(
+        select(CardApplication).where(CardApplication.mp_openid == openid).order_by(CardApplication.id.desc()).limit(1)
+    )
+
+
+# --- evidence -------------------------------------------------------------------------------------------------
+
+
+def sniff(content: bytes) -> str | None:
+    """The media type of an evidence file, from its bytes alone (the client's name and type are never trusted)."""
+    if content.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in content[-16:]:
+        return "image/png"
+    if content.startswith(b"\xff\xd8\xff") and content.rstrip(b"\x00\r\n").endswith(b"\xff\xd9"):
+        return "image/jpeg"
+    if content.startswith(b"%PDF-") and b"%%EOF" in content[-1024:]:
+        return "application/pdf"
+    return None
+
+
+def add_evidence(
+    session: Session, settings: CardSettings, *, openid: str, application_id: int, content: bytes
+) -> ApplicationEvidence:
+    application = get_own(session, openid, application_id)
+    if application.status not in APP_OPEN:
+        raise Conflict("the application is decided", user_message=texts.CARD_EVIDENCE_CLOSED)
+    max_mb = settings.evidence_max_bytes // (1024 * 1024) or 1
+    media_type = sniff(content) if 0 < len(content) <= settings.evidence_max_bytes else None
+    if media_type is None:
+        raise UnsupportedEvidence(
+            "not a JPEG, PNG or PDF within the size limit",
+            user_message=texts.CARD_EVIDENCE_UNSUPPORTED.format(max_mb=max_mb),
+        )
+    count = len(
+        session.scalars(
+            select(ApplicationEvidence.id).where(ApplicationEvidence.application_id == application.id)
+        ).all()
+    )
+    if count >= settings.evidence_max_files:
+        raise ValidationFailed(
+            "too many files", user_message=texts.CARD_EVIDENCE_TOO_MANY.format(max_files=settings.evidence_max_files)
+        )
+    evidence = ApplicationEvidence(
+        application_id=application.id,
+        media_type=media_type,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        content=content,
+    )
+    session.add(evidence)
+    session.flush()
+    return evidence
+
+
+def evidence_of(session: Session, application_id: int) -> list[ApplicationEvidence]:
+    return list(
+        session.scalars(
+            select(ApplicationEvidence)
+            .where(ApplicationEvidence.application_id == application_id)
+            .order_by(ApplicationEvidence.id)
+        )
+    )
+
+
+def purge_evidence(session: Session, retention_days: int, *, now: datetime | None = None) -> int:
+    """Delete the files of applications decided more than ``retention_days`` ago (the rows stay, as a record)."""
+    cutoff = (now or utcnow()) - timedelta(days=retention_days)
+    decided = select(CardApplication.id).where(
+        CardApplication.decided_at.is_not(None), CardApplication.decided_at < cutoff
+    )
+    result = session.execute(
+        update(ApplicationEvidence)
+        .where(ApplicationEvidence.application_id.in_(decided), ApplicationEvidence.content.is_not(None))
+        .values(content=None, deleted_at=now or utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- the staff decision ---------------------------------------------------------------------------------------
+
+
+def pending(session: Session, *, limit: int = 100) -> list[CardApplication]:
+    return list(
+        session.scalars(
+            select(CardApplication)
+            .where(CardApplication.status.in_(APP_OPEN))
+            .order_by(CardApplication.id)
+            .limit(limit)
+        )
+    )
+
+
+def _open_for_decision(session: Session, application_id: int) -> CardApplication:
+    application = session.get(CardApplication, application_id, with_for_update=True)
+    if application is None:
+        raise NotFound(f"application {application_id}")
+    if application.status not in APP_OPEN:
+        raise Conflict(f"application {application_id} is {application.status}", user_message=texts.CARD_DECIDED)
+    return application
+
+
+def approve(
+    session: Session,
+    settings: CardSettings,
+    application_id: int,
+    *,
+    actor: str,
+    person_id: int | None = None,
+    tier: str | None = None,
+) -> CardApplication:
+    """Staff (or the class liaison, for a vouching application) approve: bind the identity, issue the card."""
+    application = _open_for_decision(session, application_id)
+    claim = session.get(VerificationClaim, application.claim_id) if application.claim_id else None
+    if claim is not None and claim.status == CLAIM_REVIEW:
+        verification.decide(session, claim.id, approve=True, actor=actor, person_id=person_id)
+    target = person_id or (claim.person_id if claim is not None else None)
+    if target is None:
+        raise ValidationFailed("approving needs the person the application is for")
+    card = cards.issue(
+        session, settings, target, actor=actor, tier=tier or application.tier, application_id=application.id
+    )
+    application.person_id = target
+    application.card_id = card.id
+    application.tier = card.tier
+    application.status = APP_ISSUED
+    application.decided_at = utcnow()
+    application.decided_by = actor[:64]
+    session.flush()
+    return application
+
+
+def reject(session: Session, application_id: int, *, actor: str, reason: str) -> CardApplication:
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed("a rejection needs a reason", user_message=texts.CARD_REJECT_REASON)
+    application = _open_for_decision(session, application_id)
+    claim = session.get(VerificationClaim, application.claim_id) if application.claim_id else None
+    if claim is not None and claim.status == CLAIM_REVIEW:
+        verification.decide(session, claim.id, approve=False, actor=actor)
+    application.status = APP_REJECTED
+    application.reason = reason[:255]
+    application.decided_at = utcnow()
+    application.decided_by = actor[:64]
+    session.flush()
+    return application
+
+
+def _oa_openid(session: Session, application: CardApplication) -> str | None:
+    """The applicant's official-account openid: bound to their person, or a follower sharing their unionid."""
+    if application.person_id is not None:
+        found = session.scalar(
+            select(WeChatIdentity.value).where(
+                WeChatIdentity.person_id == application.person_id, WeChatIdentity.kind == OA_OPENID
+            )
+        )
+        if found:
+            return str(found)
+    unionid = application.unionid
+    if unionid is None and application.person_id is not None:
+        unionid = session.scalar(
+            select(WeChatIdentity.value).where(
+                WeChatIdentity.person_id == application.person_id, WeChatIdentity.kind == UNIONID
+            )
+        )
+    if unionid:
+        follower = session.scalar(select(Follower.openid).where(Follower.unionid == unionid))
+        if follower:
+            return str(follower)
+    return None
+
+
+def decision_text(session: Session, application: CardApplication) -> str:
+    if application.status == APP_ISSUED and application.card_id is not None:
+        card = session.get(Card, application.card_id)
+        return texts.CARD_DECISION_APPROVED.format(number=card.number if card else "")
+    return texts.CARD_DECISION_REJECTED.format(reason=application.reason or "")
+
+
+def notify_decision(
+    session: Session,
+    settings: CardSettings,
+    application_id: int,
+    *,
+    miniprogram: MiniProgramPort,
+    official: Messenger,
+) -> str:
+    """Tell the applicant the decision; returns and records how (subscribe, customer_service or failed)."""
+    application = session.get(CardApplication, application_id)
+    if application is None or application.status in APP_OPEN:
+        raise NotFound(f"decided application {application_id}")
+    approved = application.status == APP_ISSUED
+    text = decision_text(session, application)
+    how = NOTIFY_FAILED
+    if settings.decision_template_id:
+        data = {
+            "thing1": {"value": texts.CARD_DECISION_SUBSCRIBE_TITLE},
+            "phrase2": {
+                "value": texts.CARD_DECISION_SUBSCRIBE_APPROVED if approved else texts.CARD_DECISION_SUBSCRIBE_REJECTED
+            },
+            "thing3": {"value": text[:20]},
+        }
+        try:
+            miniprogram.send_subscribe_message(
+                application.mp_openid, settings.decision_template_id, data, settings.page
+            )
+            how = NOTIFIED_SUBSCRIBE
+        except NoSubscribeConsent:
+            pass  # normal: the applicant left no consent; try the official account
+        except WeChatAPIError as exc:
+            log.warning("subscribe message for application %d failed: %s", application.id, exc.code)
+    if how == NOTIFY_FAILED:
+        oa_openid = _oa_openid(session, application)
+        if oa_openid is not None:
+            try:
+                official.send_customer_message(oa_openid, {"msgtype": "text", "content": text})
+                how = NOTIFIED_CUSTOMER_SERVICE
+            except WeChatAPIError as exc:
+                log.info("customer-service message for application %d not sent: %s", application.id, exc.code)
+    application.notified = how
+    session.flush()
+    if how == NOTIFY_FAILED:
+        log.warning("applicant of application %d could not be notified of the decision", application.id)
+    return how
+
+
+@dataclass(frozen=True)
+class CardStatus:
+    """What the official account shows for 校友卡: the person's card, else their latest application, else nothing."""
+
+    card: Card | None
+    application: CardApplication | None
+
+
+def status_for_official_account(session: Session, oa_openid: str) -> CardStatus:
+    """Map an official-account openid to a person through the databank's WeChat identities (directly, or through
+    the unionid the follower shares with their mini-program openid)."""
+    unionid = session.scalar(select(Follower.unionid).where(Follower.openid == oa_openid))
+    person_id = cards.person_id_for(session, oa_openid=oa_openid, unionid=unionid)
+    card = cards.current_card(session, person_id) if person_id is not None else None
+    application = None
+    if card is None and unionid:
+        application = session.scalar(
+            select(CardApplication)
+            .where(CardApplication.unionid == unionid)
+            .order_by(CardApplication.id.desc())
+            .limit(1)
+        )
+    return CardStatus(card, application)
+
+
+def purge_expired(
+    session_factory: Callable[[], AbstractContextManager[Session]], client: redis.Redis, settings: CardSettings
+) -> dict[str, int]:
+    """The scheduled purge (idempotent): evidence files past retention after the decision, and old scan logs."""
+    with session_factory() as session:
+        evidence = purge_evidence(session, settings.evidence_retention_days)
+    cards.flush_scans(session_factory, client)
+    with session_factory() as session:
+        scans = cards.purge_scans(session, settings.scan_log_retention_days)
+    log.info("card purge: %d evidence files, %d scan logs", evidence, scans)
+    return {"evidence": evidence, "scans": scans}
