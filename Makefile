@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint chat migrate config bench-webhook clean help
+.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card clean help
 
 help:
 	@echo "make run            serve on http://127.0.0.1:$(PORT) (SQLite + embedded Redis + WeChat emulator)"
@@ -14,6 +14,8 @@ help:
 	@echo "make lint           ruff and mypy"
 	@echo "make chat           talk to the running bot as WeChat would"
 	@echo "make bench-webhook  webhook throughput and latency against a bare reference (bench/RESULTS.md)"
+	@echo "make bench-import   a 1,000,000-row roster import and search on PostgreSQL (BENCH_DATABASE_URL)"
+	@echo "make bench-card     card verification throughput and latency, login latency (bench/RESULTS.md)"
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +50,12 @@ lint: $(VENV)/.dev
 
 bench-webhook: $(VENV)/.dev
 	$(BIN)/python -m bench.webhook
+
+bench-import: $(VENV)/.dev
+	$(BIN)/python -m bench.import_bench
+
+bench-card: $(VENV)/.dev
+	$(BIN)/python -m bench.card_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

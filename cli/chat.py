@@ -39,8 +39,15 @@ def _fields(line: str, openid: str, msg_ids: itertools.count[int]) -> dict[str, 
     if command == "/click" and len(args) == 1:
         return {**base, "MsgType": "event", "Event": "CLICK", "EventKey": args[0]}
     if command == "/location" and len(args) == 2:
-        return {**base, "MsgType": "location", "Location_X": args[0], "Location_Y": args[1], "Scale": 15,
-                "Label": "", "MsgId": next(msg_ids)}  # fmt: skip
+        return {
+            **base,
+            "MsgType": "location",
+            "Location_X": args[0],
+            "Location_Y": args[1],
+            "Scale": 15,
+            "Label": "",
+            "MsgId": next(msg_ids),
+        }
     return None
 
 
@@ -76,8 +83,13 @@ class EmulatorLink:
 
     def print_new_messages(self) -> None:
         try:
-            found = self.http.get(f"{self.url}/_emulator/deliveries", params={"openid": self.openid,
-                                  "channel": "custom"}, timeout=3).json().get("deliveries", [])  # fmt: skip
+            found = (
+                self.http.get(
+                    f"{self.url}/_emulator/deliveries", params={"openid": self.openid, "channel": "custom"}, timeout=3
+                )
+                .json()
+                .get("deliveries", [])
+            )
         except (requests.RequestException, ValueError):
             return
         for item in found[self.shown :]:

@@ -85,3 +85,17 @@ def chat(url: str, user: str, emulator: str) -> None:
     settings = _settings()
     port = os.environ.get("PORT", "8000")
     sys.exit(chat_loop(settings, url or f"http://127.0.0.1:{port}/wechat", user, emulator or None))
+
+
+def _register() -> None:
+    """Command groups that live in their own modules."""
+    from cli.alumni import alumni  # the alumni databank
+    from cli.demo import demo_group
+    from cli.wechat import wechat_group
+
+    main.add_command(wechat_group)
+    main.add_command(alumni)
+    main.add_command(demo_group)
+
+
+_register()

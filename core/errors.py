@@ -101,7 +101,115 @@ class WeChatAPIError(XiaoyouError):
     code = "wechat_error"
     status = 502
 
-    def __init__(self, errcode: int, errmsg: str = "") -> None:
+    def __init__(self, errcode: int, errmsg: str = "", data: dict[str, object] | None = None) -> None:
         super().__init__(f"errcode {errcode}: {errmsg}")
         self.errcode = errcode
         self.errmsg = errmsg
+        self.data = data or {}  # the rest of WeChat's answer (e.g. the existing msg_id with 45065)
+
+
+class WeChatQuotaExhausted(WeChatAPIError):
+    """45009, or our own daily budget: that API family is paused until the quota resets (00:00 Beijing time)."""
+
+    code = "wechat_quota_exhausted"
+    status = 503
+
+
+class WeChatRateLimited(WeChatAPIError):
+    """45011 (API called too often), or our own token bucket had no token in time."""
+
+    code = "wechat_rate_limited"
+    status = 503
+
+
+class CustomerServiceWindowClosed(WeChatAPIError):
+    """45015: the user has not interacted within the window, so no customer-service message can reach them."""
+
+    code = "cs_window_closed"
+    status = 409
+
+
+class CustomerServiceQuotaUsed(WeChatAPIError):
+    """45047: the window is open but its message allowance is used up."""
+
+    code = "cs_quota_used"
+    status = 409
+
+
+class NotSubscribed(WeChatAPIError):
+    """43004: the user does not follow the official account."""
+
+    code = "not_subscribed"
+    status = 409
+
+
+class NoSubscribeConsent(WeChatAPIError):
+    """43101: no one-time subscribe-message consent is left. Normal: the user did not (re)accept; do not retry."""
+
+    code = "no_subscribe_consent"
+    status = 409
+
+
+class InvalidLoginCode(WeChatAPIError):
+    """40029 / 40163: the wx.login (or phone) code is wrong, expired or already used."""
+
+    code = "invalid_login_code"
+    status = 401
+
+
+class WeChatUnavailable(WeChatAPIError):
+    """WeChat could not be reached (network error, timeout, HTTP error) after the bounded retries."""
+
+    code = "wechat_unavailable"
+    status = 503
+
+
+# --- the alumni databank ------------------------------------------------------------------------------------------
+
+
+class ImportRejected(ValidationFailed):
+    """A roster was refused as a whole: nothing of it was written. ``batch_id`` names its stored error report."""
+
+    code = "import_rejected"
+
+    def __init__(self, detail: str, *, batch_id: int | None, error_count: int) -> None:
+        super().__init__(detail)
+        self.batch_id = batch_id
+        self.error_count = error_count
+
+
+class ProcessingRestricted(Conflict):
+    """The person asked for their data's processing to be restricted (PIPL art. 44 / GDPR art. 18)."""
+
+    code = "processing_restricted"
+
+
+class UndoExpired(Conflict):
+    """A merge or import can no longer be undone (too old, or later changes depend on it)."""
+
+    code = "undo_expired"
+
+
+class KeyUnavailable(XiaoyouError):
+    """A value was encrypted or indexed under a key id that is no longer configured, or no key is configured."""
+
+    code = "key_unavailable"
+
+
+# --- the alumni card and the mini-program API ---------------------------------------------------------------------
+
+
+class Unauthenticated(XiaoyouError):
+    """No valid session (mini-program) or scanner credential was presented."""
+
+    code = "unauthenticated"
+    status = 401
+    user_message = texts.ERROR_UNAUTHENTICATED
+
+
+class UnsupportedEvidence(ValidationFailed):
+    """An evidence file that is not a JPEG, PNG or PDF by its content, or that is empty or too large."""
+
+    code = "unsupported_evidence"
+    status = 415
+    user_message = texts.CARD_EVIDENCE_UNSUPPORTED

@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import string
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +24,16 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config.yaml"
-SECRET_KEYS = ("wechat.secret", "wechat.token", "wechat.aes_key", "wechat.previous_aes_key", "miniprogram.secret")
+SECRET_KEYS = (
+    "wechat.secret",
+    "wechat.token",
+    "wechat.aes_key",
+    "wechat.previous_aes_key",
+    "miniprogram.secret",
+    "privacy.encryption_keys",
+    "privacy.hmac_keys",
+    "card.code_keys",
+)
 
 
 class ConfigError(Exception):
@@ -66,6 +76,12 @@ class WeChatSettings(_Section):
     max_clock_skew_seconds: int = Field(300, ge=0)
     api_base_url: str = "https://api.weixin.qq.com"
     request_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    # classic: GET /cgi-bin/token; stable: POST /cgi-bin/stable_token (force_refresh only within its limits).
+    token_mode: Literal["classic", "stable"] = "classic"  # noqa: S105 - a mode, not a secret
+    # Refresh the shared access token this long before it expires (WeChat keeps the old one valid ~5 min).
+    token_refresh_margin_seconds: int = Field(300, ge=30, le=3600)
+    # Bounded retries, with jitter, for errcode -1 (system busy) and network errors.
+    transient_retries: int = Field(2, ge=0, le=5)
 
     _aes = field_validator("aes_key", "previous_aes_key")(_check_aes_key)
 
@@ -83,6 +99,88 @@ class WeChatSettings(_Section):
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s) URL such as https://api.weixin.qq.com")
         return value.rstrip("/")
+
+
+class Limit(_Section):
+    """A token bucket (per_minute) and a daily budget (per_day, reset at 00:00 Beijing time); 0 means no limit."""
+
+    per_minute: int = Field(0, ge=0)
+    per_day: int = Field(0, ge=0)
+
+
+class WeChatLimits(_Section):
+    """Our own limits in front of WeChat's quotas, so that the app never makes a call it knows will fail."""
+
+    template: Limit = Limit(per_minute=6000, per_day=100000)
+    subscribe: Limit = Limit(per_minute=6000, per_day=0)
+    mass: Limit = Limit(per_minute=60, per_day=100)
+    tagging: Limit = Limit(per_minute=600, per_day=0)
+    wxacode: Limit = Limit(per_minute=5000, per_day=0)
+    msg_sec_check: Limit = Limit(per_minute=4000, per_day=0)
+    custom: Limit = Limit(per_minute=6000, per_day=0)
+    users: Limit = Limit(per_minute=600, per_day=0)
+    code2session: Limit = Limit(per_minute=6000, per_day=0)
+
+
+class CustomerServiceWindow(_Section):
+    """WeChat's customer-service (客服) message rules."""
+
+    messages_per_user_message: int = Field(5, ge=1)
+    message_window_seconds: int = Field(48 * 3600, ge=60)
+    messages_per_event: int = Field(3, ge=0)
+    event_window_seconds: int = Field(60, ge=1)
+
+
+class MenuButton(_Section):
+    """One custom-menu button, as WeChat's menu/create API takes it."""
+
+    type: Literal["click", "view", "miniprogram", "scancode_push", "scancode_waitmsg", "location_select"] | None = None
+    name: str
+    key: str | None = None
+    url: str | None = None
+    appid: str | None = None
+    pagepath: str | None = None
+    sub_button: list[MenuButton] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _shape(self) -> MenuButton:
+        if self.sub_button:
+            if len(self.sub_button) > 5:
+                raise ValueError(f"menu button {self.name!r}: at most 5 sub-buttons")
+            return self
+        if self.type is None:
+            raise ValueError(f"menu button {self.name!r}: needs a type or sub-buttons")
+        needed = {
+            "click": "key",
+            "view": "url",
+            "miniprogram": "pagepath",
+            "location_select": "key",
+            "scancode_push": "key",
+            "scancode_waitmsg": "key",
+        }[self.type]
+        if not getattr(self, needed):
+            raise ValueError(f"menu button {self.name!r}: type {self.type} needs {needed}")
+        if self.type == "miniprogram" and not (self.appid and self.url):
+            raise ValueError(f"menu button {self.name!r}: a miniprogram button needs appid and url (the fallback page)")
+        return self
+
+
+class MenuSettings(_Section):
+    button: list[MenuButton] = Field(default_factory=list)
+
+    @field_validator("button")
+    @classmethod
+    def _limits(cls, value: list[MenuButton]) -> list[MenuButton]:
+        # WeChat: at most 3 top-level buttons of at most 16 bytes, sub-buttons of at most 60 bytes.
+        if len(value) > 3:
+            raise ValueError("at most 3 top-level buttons")
+        for button in value:
+            if len(button.name.encode()) > 16:
+                raise ValueError(f"top-level name {button.name!r} is over 16 bytes")
+            for sub in button.sub_button:
+                if len(sub.name.encode()) > 60:
+                    raise ValueError(f"sub-button name {sub.name!r} is over 60 bytes")
+        return value
 
 
 class MiniProgramSettings(_Section):
@@ -119,6 +217,99 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+def _check_keyring(value: str) -> str:
+    """A keyring is ``kid:base64key`` entries separated by commas; each key is 32 bytes; the first is current."""
+    if value == "":
+        return value
+    seen: set[str] = set()
+    for entry in value.split(","):
+        kid, sep, encoded = entry.strip().partition(":")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            key = b""
+        if not sep or not kid.isalnum() or len(kid) > 8 or len(key) != 32 or kid in seen:
+            raise ValueError("must be 'kid:base64-of-32-bytes' entries separated by commas, unique key ids")
+        seen.add(kid)
+    return value
+
+
+class PrivacySettings(_Section):
+    """Keys of the alumni databank. Secrets: set them in the environment, never in config.yaml."""
+
+    # AES-256-GCM keys for phones, emails and addresses; the first encrypts, every one decrypts (rotation).
+    encryption_keys: str = ""
+    # HMAC-SHA256 keys for blind indexes (phone, email, ID number); the first writes, every one is tried on lookup.
+    hmac_keys: str = ""
+
+    _keyrings = field_validator("encryption_keys", "hmac_keys")(_check_keyring)
+
+
+class DatabankSettings(_Section):
+    """The alumni databank: imports, merges and search."""
+
+    institution: str = Field("本校", min_length=1, max_length=64)
+    import_chunk_rows: int = Field(5000, ge=1, le=100000)
+    import_workers: int = Field(0, ge=0, le=32)
+    bulk_load_min_rows: int = Field(50000, ge=1)
+    max_reported_errors: int = Field(10000, ge=10)
+    merge_undo_days: int = Field(30, ge=1, le=365)
+    search_max_page_size: int = Field(100, ge=1, le=1000)
+    search_max_offset: int = Field(10000, ge=100)
+
+
+class VerificationSettings(_Section):
+    """Identity claims (name + student number + a second factor) against the databank."""
+
+    failures_per_openid: int = Field(5, ge=1)
+    failures_per_ip: int = Field(30, ge=1)
+    failures_global: int = Field(1000, ge=1)
+    window_seconds: int = Field(900, ge=60)
+    min_response_seconds: float = Field(0.4, ge=0, le=5)
+
+
+class CardSettings(_Section):
+    """The electronic alumni card. ``code_keys`` is a secret: set it in the environment, never in config.yaml."""
+
+    # HMAC-SHA256 keys that sign the card's QR tokens, "kid:base64-of-32-bytes" entries; the first signs.
+    code_keys: str = ""
+    code_ttl_seconds: int = Field(60, ge=10, le=600)
+    tiers: list[str] = Field(default_factory=lambda: ["standard", "lifetime", "honorary"], min_length=1)
+    default_tier: str = "standard"
+    valid_years: int = Field(0, ge=0, le=100)  # 0: the card does not expire
+    evidence_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024)
+    evidence_max_files: int = Field(5, ge=1, le=20)
+    evidence_retention_days: int = Field(30, ge=1, le=365)
+    scan_log_retention_days: int = Field(7, ge=1, le=90)
+    # Mini-program subscribe-message template for the review decision; "" sends customer-service messages only.
+    decision_template_id: str = ""
+    page: str = "pages/card/index"  # the mini-program page that shows the card
+    # Where the 校友卡 link goes on a client that cannot open mini-programs.
+    fallback_url: str = "https://mp.weixin.qq.com/"
+    # Verifications answered "forged" per scanner, and reads of absent cards/applications per user, per window.
+    forged_per_scanner: int = Field(30, ge=1)
+    not_found_per_user: int = Field(20, ge=1)
+    limit_window_seconds: int = Field(300, ge=10)
+
+    _keyring = field_validator("code_keys")(_check_keyring)
+
+    @model_validator(mode="after")
+    def _tier_known(self) -> CardSettings:
+        if self.default_tier not in self.tiers:
+            raise ValueError("card.default_tier must be one of card.tiers")
+        return self
+
+
+class MiniProgramApiSettings(_Section):
+    """The mini-program's HTTP API (/api/v1): sessions and login throttling."""
+
+    session_idle_seconds: int = Field(7200, ge=60, le=30 * 86400)  # a session unused this long is gone
+    logins_per_user: int = Field(10, ge=1)  # successful logins per user per window
+    logins_per_ip: int = Field(60, ge=1)  # login attempts per client address per window
+    login_window_seconds: int = Field(600, ge=10)
+    max_body_bytes: int = Field(6 * 1024 * 1024, ge=1024, le=32 * 1024 * 1024)
+
+
 class Settings(BaseSettings):
     """Every setting Xiaoyou reads. Build it with :func:`load_settings`, which also applies the environment."""
 
@@ -132,10 +323,18 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     wechat: WeChatSettings = WeChatSettings()
     miniprogram: MiniProgramSettings = MiniProgramSettings()
+    wechat_limits: WeChatLimits = WeChatLimits()
+    customer_service: CustomerServiceWindow = CustomerServiceWindow()
+    menu: MenuSettings = MenuSettings()
     webhook: WebhookSettings = WebhookSettings()
     conversation: ConversationSettings = ConversationSettings()
     outbox: OutboxSettings = OutboxSettings()
     logging: LoggingSettings = LoggingSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    databank: DatabankSettings = DatabankSettings()
+    verification: VerificationSettings = VerificationSettings()
+    card: CardSettings = CardSettings()
+    miniprogram_api: MiniProgramApiSettings = MiniProgramApiSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -158,6 +357,20 @@ class Settings(BaseSettings):
         for key in ("wechat.appid", "wechat.secret", "wechat.token", "wechat.aes_key", "database.url", "redis.url"):
             if not self.get(key):
                 raise ValueError(f"{key}: required in production")
+        return self
+
+    @model_validator(mode="after")
+    def _production_databank_keys(self) -> Settings:
+        if self.environment == "production":
+            for key in ("privacy.encryption_keys", "privacy.hmac_keys"):
+                if not self.get(key):
+                    raise ValueError(f"{key}: required in production")
+        return self
+
+    @model_validator(mode="after")
+    def _production_card_keys(self) -> Settings:
+        if self.environment == "production" and not self.card.code_keys:
+            raise ValueError("card.code_keys: required in production")
         return self
 
     def get(self, dotted: str) -> Any:
@@ -211,31 +424,60 @@ def _format_errors(exc: ValidationError) -> str:
     return "invalid configuration:\n" + "\n".join(lines)
 
 
-_SENSITIVE = ("secret", "token", "aes_key", "url")
+_SENSITIVE = ("secret", "token", "aes_key", "url", "_keys")
 
 
-def _dev_credentials(var_dir: Path) -> dict[str, dict[str, str]]:
-    """Random WeChat credentials for development, created once and kept in var/ so every process agrees."""
-    path = var_dir / "dev-credentials.json"
+def _generated_once(
+    var_dir: Path, filename: str, make: Callable[[], dict[str, dict[str, str]]]
+) -> dict[str, dict[str, str]]:
+    """Development secrets: made once by ``make``, kept in ``var/filename`` (mode 600) so every process agrees."""
+    path = var_dir / filename
     if path.exists():
         loaded: dict[str, dict[str, str]] = json.loads(path.read_text())
         return loaded
+    values = make()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(values, indent=2))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return values
+
+
+def _random_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _dev_credentials() -> dict[str, dict[str, str]]:
+    """WeChat credentials of the emulator's development accounts, with a random token and AES key."""
     alphabet = string.ascii_letters + string.digits
-    creds = {
+    return {
         "wechat": {
             "appid": "wx_emulator_oa",
             "secret": "emulator-oa-secret",
             "token": "".join(secrets.choice(alphabet) for _ in range(32)),
-            "aes_key": base64.b64encode(secrets.token_bytes(32)).decode()[:43],
+            "aes_key": _random_key()[:43],
         },
         "miniprogram": {"appid": "wx_emulator_mp", "secret": "emulator-mp-secret"},
     }
-    var_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(creds, indent=2))
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return creds
+
+
+def _dev_privacy_keys() -> dict[str, dict[str, str]]:
+    """Random databank keys for development."""
+    return {"privacy": {"encryption_keys": "dev1:" + _random_key(), "hmac_keys": "dev1:" + _random_key()}}
+
+
+def _dev_card_keys() -> dict[str, dict[str, str]]:
+    """A random key that signs card QR tokens in development."""
+    return {"card": {"code_keys": "dev1:" + _random_key()}}
+
+
+# Secrets generated for development when left empty: (file under var/, maker). Production must set them all.
+DEV_SECRETS: tuple[tuple[str, Callable[[], dict[str, dict[str, str]]]], ...] = (
+    ("dev-credentials.json", _dev_credentials),
+    ("dev-privacy-keys.json", _dev_privacy_keys),
+    ("dev-card-keys.json", _dev_card_keys),
+)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -247,7 +489,9 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         settings = Settings(**overrides)
         if settings.environment == "development":
-            generated = _dev_credentials(settings.var_dir)
+            generated: dict[str, dict[str, str]] = {}
+            for filename, make in DEV_SECRETS:
+                generated |= _generated_once(settings.var_dir, filename, make)
             filled: dict[str, dict[str, str]] = {}
             for section, values in generated.items():
                 current = getattr(settings, section)

@@ -50,3 +50,103 @@ ERROR_VALIDATION = "输入有误，请检查后重试。"
 ERROR_NOT_FOUND = "没有找到相关内容。"
 ERROR_CONFLICT = "操作冲突，请刷新后重试。"
 ERROR_RATE_LIMITED = "操作过于频繁，请稍后再试。"
+
+# --- the alumni databank (services/databank) ---------------------------------------------------------------------
+
+# Identity verification (the card application uses these). A claim that does not match and one whose person does
+# not exist get the same answer, on purpose.
+VERIFY_MATCHED = "身份核验成功，欢迎您，{name}校友！"
+VERIFY_IN_REVIEW = "暂未能自动核验您的身份，已转交校友办人工审核（编号 {review_id}），结果会另行通知您。"
+VERIFY_RATE_LIMITED = "核验尝试次数过多，请 15 分钟后再试，或直接联系校友办。"
+VERIFY_INVALID_CLAIM = "请填写姓名，以及学号（或毕业年份、学院和班级），并填写身份证号后 4 位或出生日期。"
+
+# Masked values in staff views and exports.
+MASK = "****"
+ANONYMISED_NAME = "（已匿名）"
+
+# Import errors, shown to staff in the CLI and in the downloadable error report. {column} is the header as written.
+IMPORT_ERRORS = {
+    "empty_file": "文件是空的：没有表头，也没有数据行。",
+    "no_rows": "文件只有表头，没有数据行。",
+    "encoding": (
+        "文件不是 {encoding} 编码（第 {line} 行附近无法解码）。请另存为“CSV UTF-8”，或用 --encoding gb18030 导入。"
+    ),
+    "unsupported_format": "不支持的文件类型 {suffix}：请使用 .xlsx 或 .csv。",
+    "unreadable": "无法读取文件：{reason}",
+    "missing_columns": "缺少必需的列：{columns}。已识别的列：{found}。",
+    "duplicate_header": "表头“{column}”出现了不止一次。",
+    "unknown_mapping": "列映射指向了不存在的表头：{column}。",
+    "required": "“{column}”不能为空。",
+    "year": "“{column}”应为 1900 到 2100 之间的四位年份（实际为“{value}”）。",
+    "year_order": "毕业年份 {grad} 早于入学年份 {entry}。",
+    "date": "“{column}”应为日期，如 1990-05-01（实际为“{value}”）。",
+    "level": "“{column}”无法识别：“{value}”。可填写：专科、本科、硕士、博士、成人教育、网络教育。",
+    "gender": "“{column}”应为 男 或 女（实际为“{value}”）。",
+    "boolean": "“{column}”应为 是 或 否（实际为“{value}”）。",
+    "id_number": "“{column}”不是有效的居民身份证号（{reason}）。",
+    "id_birth_mismatch": "出生日期与身份证号中的出生日期不一致。",
+    "phone": "“{column}”不是有效的手机号码。",
+    "email": "“{column}”不是有效的邮箱地址。",
+    "too_long": "“{column}”超过 {max} 个字符。",
+    "name": "“{column}”含有不能用于姓名的字符。",
+    "duplicate_row": "学号 {student_no} 在第 {first_row} 行已出现过。",
+    "wrong_type": "“{column}”的类型不对：应为{expected}（实际为“{value}”）。",
+}
+IMPORT_ID_REASONS = {
+    "length": "应为 18 位",
+    "format": "前 17 位应为数字",
+    "checksum": "校验位不正确",
+    "component": "出生日期或地区码无效",
+}
+
+# --- the alumni card (services/card_applications.py, services/cards.py, handlers/card.py, miniprogram_api/) ------
+
+ERROR_UNAUTHENTICATED = "登录已失效，请重新登录。"
+ERROR_LOGIN_CODE = "登录凭证无效或已使用，请重新登录。"
+ERROR_METHOD = "不支持的请求方式。"
+CARD_ALREADY_ISSUED = "您已持有有效的校友卡，无需重复申请。"
+CARD_APPLICATION_OPEN = "您已有一份正在审核的申请（编号 {application_id}），请耐心等待结果。"
+CARD_NOT_ISSUED = "您还没有校友卡。"
+CARD_NOT_ACTIVE = "您的校友卡当前不可用（{status}）。如有疑问请联系校友办。"
+CARD_TIER_UNKNOWN = "不支持的卡片等级。"
+CARD_EVIDENCE_UNSUPPORTED = "请上传 JPG、PNG 图片或 PDF 文件（不超过 {max_mb} MB）。"
+CARD_EVIDENCE_TOO_MANY = "每份申请最多上传 {max_files} 个文件。"
+CARD_EVIDENCE_CLOSED = "该申请已有结果，不能再上传材料。"
+CARD_DECIDED = "该申请已处理，不能重复操作。"
+CARD_REJECT_REASON = "驳回时请填写原因。"
+CARD_STATUS_NAMES = {
+    "active": "有效",
+    "suspended": "已暂停",
+    "revoked": "已注销",
+    "expired": "已过期",
+    "lost": "已挂失",
+}
+CARD_APPLICATION_STATUS_NAMES = {
+    "review": "人工审核中",
+    "vouching": "等待班级联络人确认",
+    "issued": "已发卡",
+    "rejected": "未通过",
+}
+# The decision, told by subscribe message (short fields) or in the official account (customer-service text).
+CARD_DECISION_APPROVED = "您的校友卡申请已通过，卡号 {number}。打开小程序即可出示校友卡。"
+CARD_DECISION_REJECTED = "很抱歉，您的校友卡申请未通过：{reason}。如有疑问请回复「提问」联系校友办。"
+CARD_DECISION_SUBSCRIBE_TITLE = "校友卡申请结果"
+CARD_DECISION_SUBSCRIBE_APPROVED = "已通过"
+CARD_DECISION_SUBSCRIBE_REJECTED = "未通过"
+
+# The official account's 校友卡 (menu CARD).
+CARD_OA_ACTIVE = (
+    "您的校友卡：{number}（{tier}，{status}）。\n"
+    '<a href="{fallback_url}" data-miniprogram-appid="{appid}" data-miniprogram-path="{page}">'
+    "点此打开小程序出示校友卡</a>"
+)
+CARD_OA_INACTIVE = "您的校友卡 {number} 当前{status}。如有疑问请回复「提问」联系校友办。"
+CARD_OA_PENDING = "您的校友卡申请（编号 {application_id}）{status}，结果会通过消息通知您。"
+CARD_OA_HOW_TO_APPLY = (
+    "您还没有校友卡。申请方法：\n"
+    "1. 打开校友会小程序，微信登录；\n"
+    "2. 填写姓名、学号（或毕业年份、学院和班级），以及身份证号后 4 位或出生日期；\n"
+    "3. 核验通过即刻发卡；未能自动核验的，可上传毕业证照片或请班级联络人确认，由校友办人工审核。\n"
+    '<a href="{fallback_url}" data-miniprogram-appid="{appid}" data-miniprogram-path="{page}">点此打开小程序申请</a>'
+)
+CARD_TIER_NAMES = {"standard": "普通卡", "lifetime": "终身卡", "honorary": "荣誉卡"}

@@ -1,9 +1,42 @@
 """SQLAlchemy models, one module per aggregate. Import them from here."""
 
 from models.base import Base, UTCDateTime, utcnow
+from models.card import ApplicationEvidence, Card, CardApplication, ScanLog, ScannerCredential
+from models.checkpoint import JobCheckpoint
+from models.databank import DatabankBatch, FieldChange, ImportRowError, PersonMerge
 from models.follower import Follower
 from models.inbound import InboundMessage
 from models.inquiry import Inquiry
 from models.outbox import OutboundMessage
+from models.person import ContactPoint, EducationRecord, Employment, Person, PersonName, WeChatIdentity
+from models.privacy import AuditEntry, Consent
+from models.verification import VerificationClaim
 
-__all__ = ["Base", "Follower", "InboundMessage", "Inquiry", "OutboundMessage", "UTCDateTime", "utcnow"]
+__all__ = [
+    "ApplicationEvidence",
+    "AuditEntry",
+    "Base",
+    "Card",
+    "CardApplication",
+    "Consent",
+    "ContactPoint",
+    "DatabankBatch",
+    "EducationRecord",
+    "Employment",
+    "FieldChange",
+    "Follower",
+    "ImportRowError",
+    "InboundMessage",
+    "Inquiry",
+    "JobCheckpoint",
+    "OutboundMessage",
+    "Person",
+    "PersonMerge",
+    "PersonName",
+    "ScanLog",
+    "ScannerCredential",
+    "UTCDateTime",
+    "VerificationClaim",
+    "WeChatIdentity",
+    "utcnow",
+]

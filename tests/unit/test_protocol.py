@@ -24,8 +24,14 @@ from core.settings import WeChatSettings
 from emulator.wire import Account, sha1_signature
 from tests.conftest import AES_KEY, APPID, PREVIOUS_AES_KEY, TOKEN
 
-TEXT = {"ToUserName": "gh_x", "FromUserName": "o_u", "CreateTime": 1700000000, "MsgType": "text", "Content": "hi",
-        "MsgId": 42}  # fmt: skip
+TEXT = {
+    "ToUserName": "gh_x",
+    "FromUserName": "o_u",
+    "CreateTime": 1700000000,
+    "MsgType": "text",
+    "Content": "hi",
+    "MsgId": 42,
+}
 
 
 def codec(**overrides: object) -> PushCodec:
@@ -158,8 +164,13 @@ def test_hostile_xml_inside_a_valid_ciphertext_is_refused_too() -> None:
     inner = HOSTILE["billion_laughs"].decode()
     encrypted = acct.encrypt(inner)
     ts, nonce = str(int(time.time())), "1"
-    query = {"signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "encrypt_type": "aes",
-             "msg_signature": sha1_signature(TOKEN, ts, nonce, encrypted)}  # fmt: skip
+    query = {
+        "signature": sha1_signature(TOKEN, ts, nonce),
+        "timestamp": ts,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": sha1_signature(TOKEN, ts, nonce, encrypted),
+    }
     with pytest.raises(MalformedPush, match="DTD"):
         codec().open(query, f"<xml><Encrypt>{encrypted}</Encrypt></xml>".encode())
 
@@ -171,8 +182,14 @@ def test_a_push_without_sender_or_time_is_malformed() -> None:
 
 
 def test_event_dedupe_key_uses_sender_time_event_and_key() -> None:
-    fields = {"ToUserName": "gh", "FromUserName": "o_u", "CreateTime": 1700000000, "MsgType": "event",
-              "Event": "CLICK", "EventKey": "HELP"}  # fmt: skip
+    fields = {
+        "ToUserName": "gh",
+        "FromUserName": "o_u",
+        "CreateTime": 1700000000,
+        "MsgType": "event",
+        "Event": "CLICK",
+        "EventKey": "HELP",
+    }
     push = account().build_push(fields)
     assert codec().open(push.query, push.body).dedupe_key == "evt:o_u:1700000000:click:HELP"
 
@@ -198,8 +215,13 @@ def test_any_text_survives_the_encrypted_round_trip(content: str, msg_id: int) -
 @settings(max_examples=300)
 def test_arbitrary_bytes_are_rejected_with_a_protocol_error_only(body: bytes) -> None:
     ts, nonce = str(int(time.time())), "7"
-    query = {"signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "encrypt_type": "aes",
-             "msg_signature": "x"}  # fmt: skip
+    query = {
+        "signature": sha1_signature(TOKEN, ts, nonce),
+        "timestamp": ts,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": "x",
+    }
     with pytest.raises(PushRejected):
         codec().open(query, body)
 
@@ -209,8 +231,13 @@ def test_arbitrary_bytes_are_rejected_with_a_protocol_error_only(body: bytes) ->
 def test_random_ciphertext_with_a_valid_signature_never_escapes_as_a_crash(ciphertext: bytes) -> None:
     encrypted = ciphertext.decode()
     ts, nonce = str(int(time.time())), "9"
-    query = {"signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "encrypt_type": "aes",
-             "msg_signature": sha1_signature(TOKEN, ts, nonce, encrypted)}  # fmt: skip
+    query = {
+        "signature": sha1_signature(TOKEN, ts, nonce),
+        "timestamp": ts,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": sha1_signature(TOKEN, ts, nonce, encrypted),
+    }
     with pytest.raises(PushRejected):
         codec().open(query, f"<xml><Encrypt>{encrypted}</Encrypt></xml>".encode())
 

@@ -93,6 +93,8 @@ def test_production_requires_credentials_and_refuses_plaintext() -> None:
         "database": {"url": "postgresql://u:pw@db/x"},
         "redis": {"url": "redis://r:6379/0"},
         "wechat": {"appid": "wx1", "secret": "s", "token": "tok123", "aes_key": AES_KEY, "message_mode": "plaintext"},
+        "privacy": {"encryption_keys": "k1:" + "A" * 43 + "=", "hmac_keys": "h1:" + "B" * 43 + "="},
+        "card": {"code_keys": "c1:" + "C" * 43 + "="},
     }
     with pytest.raises(ConfigError, match="plaintext is refused in production"):
         load_settings(**full)

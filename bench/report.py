@@ -1,0 +1,227 @@
+"""The benchmark's report: the console table, the verdicts against the targets, and the section in RESULTS.md.
+
+Owns presentation only; the numbers come from ``bench.loadgen`` and the CPU accounting from ``bench.webhook``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.loadgen import PhaseResult
+from core.settings import PROJECT_ROOT
+
+THROUGHPUT_TARGET = 0.7  # real / reference, closed loop
+P99_TARGET_MS = 50.0  # real app, open loop at the fixed rate
+
+
+@dataclass
+class Row:
+    """One measured phase and what the machine did meanwhile."""
+
+    result: PhaseResult
+    window: float  # seconds between the start signal and the end of the schedule
+    server_cpu: float  # CPU seconds of the gunicorn master and workers in the window
+    storage_cpu: float  # CPU seconds of every PostgreSQL and Redis process on the machine in the window
+    machine_busy: float  # fraction of all cores busy in the window (servers, generator, Redis, PostgreSQL, others)
+
+    @property
+    def server_ms_per_push(self) -> float:
+        """Server CPU per answered push: less sensitive than req/s to other load on a shared machine."""
+        rate = self.result.throughput
+        return self.server_cpu / self.window / rate * 1000 if rate else float("nan")
+
+    @property
+    def other_cores(self) -> float:
+        """Cores busy with something the table does not name: the kernel's share, and other people's processes."""
+        cores = len(os.sched_getaffinity(0))
+        named = self.server_cpu + self.storage_cpu + self.result.loadgen_cpu
+        return max(0.0, self.machine_busy * cores - named / self.window)
+
+    @property
+    def phase(self) -> str:
+        return "max throughput" if self.result.spec.mode == "closed" else "fixed rate"
+
+    @property
+    def load(self) -> str:
+        spec = self.result.spec
+        if spec.mode == "closed":
+            return f"{spec.connections} conns"
+        return f"{spec.rate:g}/s ({spec.connections} conns)"
+
+
+@dataclass
+class Verdicts:
+    ref_ms: float  # server CPU per push, closed loop
+    real_ms: float
+    ratio: float
+    ratio_pass: bool
+    p99_ms: float
+    achieved_rate: float
+    p99_pass: bool
+
+
+def verdicts(ref_row: Row, real_row: Row, real_open: PhaseResult) -> Verdicts:
+    ref_closed, real_closed = ref_row.result, real_row.result
+    ratio = real_closed.throughput / ref_closed.throughput if ref_closed.throughput else 0.0
+    p99 = real_open.percentile(0.99)
+    # The latency target only counts if the rate was actually delivered (a server that falls behind is late).
+    on_rate = real_open.throughput >= 0.97 * real_open.spec.rate and not real_open.unsent
+    return Verdicts(
+        ref_ms=ref_row.server_ms_per_push,
+        real_ms=real_row.server_ms_per_push,
+        ratio=ratio,
+        ratio_pass=ratio >= THROUGHPUT_TARGET and real_closed.errors == 0,
+        p99_ms=p99,
+        achieved_rate=real_open.throughput,
+        p99_pass=p99 <= P99_TARGET_MS and on_rate and real_open.errors == 0,
+    )
+
+
+def _cells(row: Row) -> list[str]:
+    r = row.result
+    return [
+        r.spec.target,
+        row.phase,
+        row.load,
+        f"{r.throughput:.1f}",
+        f"{r.percentile(0.50):.1f}",
+        f"{r.percentile(0.99):.1f}",
+        f"{r.errors}",
+        f"{r.sent}",
+        f"{row.server_cpu / row.window:.2f}",
+        f"{row.server_ms_per_push:.2f}",
+        f"{row.storage_cpu / row.window:.2f}",
+        f"{r.loadgen_cpu / row.window:.2f}",
+        f"{row.other_cores:.2f}",
+        f"{row.machine_busy * 100:.0f}%",
+    ]
+
+
+HEADERS = [
+    "target", "phase", "load", "req/s", "p50 ms", "p99 ms", "errors", "requests",
+    "server CPU", "server CPU ms/push", "PG+Redis CPU", "loadgen CPU", "other CPU", "machine busy",
+]  # fmt: skip
+CPU_LEGEND = (
+    "CPU columns are cores used during the measured window: the gunicorn master and workers (and what that costs "
+    "per push answered); every PostgreSQL and Redis process on the machine (embedded Redis included); the load "
+    "generator; the rest of the busy time (the kernel, and anything else running on the machine)."
+)
+
+
+def console_table(rows: list[Row]) -> str:
+    table = [HEADERS, *(_cells(row) for row in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
+    numeric = set(range(3, len(HEADERS)))
+    out = []
+    for n, line in enumerate(table):
+        out.append(
+            "  ".join(cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(line))
+        )
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    out = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" for _ in HEADERS) + "|"]
+    out.extend("| " + " | ".join(_cells(row)) + " |" for row in rows)
+    return "\n".join(out)
+
+
+def verdict_lines(v: Verdicts, rate: float) -> list[str]:
+    return [
+        f"Throughput xiaoyou / reference: {v.ratio:.2f}x (target >= {THROUGHPUT_TARGET:.1f}x): "
+        + ("PASS" if v.ratio_pass else "FAIL"),
+        f"Server CPU per push (max throughput): xiaoyou {v.real_ms:.2f} ms, reference {v.ref_ms:.2f} ms "
+        f"(CPU-efficiency ratio {v.ref_ms / v.real_ms:.2f}x; less sensitive to other load than req/s)",
+        f"xiaoyou p99 at {rate:g} pushes/s: {v.p99_ms:.1f} ms at {v.achieved_rate:.1f} req/s achieved "
+        f"(target <= {P99_TARGET_MS:.0f} ms): " + ("PASS" if v.p99_pass else "FAIL"),
+    ]
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0))
+    return f"{cores} cores (nproc), {model}; Python {platform.python_version()}; Linux {platform.release()}"
+
+
+def revision() -> str:
+    """The app's commit, and whether the tree had changes outside ``bench/`` (those are measured too)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", ".", ":!bench"],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+        ).stdout.splitlines()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{head} + uncommitted changes in {len(changed)} files" if changed else head
+
+
+def load_average() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def markdown_section(
+    *,
+    when: str,
+    command: str,
+    backend: str,
+    settings_line: str,
+    rows: list[Row],
+    lines: list[str],
+    notes: list[str],
+    app_revision: str,
+    load_before: str,
+) -> str:
+    parts = [
+        f"### Run {when}: {backend}",
+        "",
+        f"- Command: `{command}`",
+        f"- App revision: {app_revision}",
+        f"- Machine: {machine()}; load average (1/5/15 min) before the run: {load_before}",
+        f"- Backend: {backend}",
+        f"- Setup: {settings_line}",
+        "",
+        markdown_table(rows),
+        "",
+        CPU_LEGEND,
+        "",
+        *(f"- {line}" for line in lines),
+        *(f"- Note: {note}" for note in notes),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+START, END = "<!-- bench-webhook:start -->", "<!-- bench-webhook:end -->"
+BLOCK_INTRO = """## Webhook (`make bench-webhook`)
+
+The real app under gunicorn against a bare Flask + wechatpy echo webhook (`bench/reference.py`), both in safe (AES)
+mode, on loopback. Each run adds a section at the end of this block; other benchmarks keep their own blocks.
+"""
+
+
+def append_results(path: Path, section: str) -> None:
+    """Add a run at the end of this benchmark's block of ``path`` (created if missing); other blocks are kept."""
+    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    if START in current and END in current:
+        head, _, rest = current.partition(START)
+        body, _, tail = rest.partition(END)
+        current = f"{head}{START}{body.rstrip()}\n\n{section.rstrip()}\n{END}{tail}"
+    else:
+        current = f"{current.rstrip()}\n\n{START}\n{BLOCK_INTRO}\n{section.rstrip()}\n{END}\n"
+    path.write_text(current, encoding="utf-8")

@@ -1,0 +1,348 @@
+"""``python -m bench.webhook`` (``make bench-webhook``): the real webhook's throughput and latency against a reference.
+
+Owns the run: prepare the storage, serve the bare reference (``bench/reference.py``) and then the real app
+(``wsgi:app``) with the same gunicorn settings as ``cli/runner.py``, drive each with the load generator
+(``bench/loadgen.py``: a warm-up, a closed-loop maximum-throughput phase, an open-loop fixed-rate phase), print the
+table and the verdicts, and append them to ``bench/RESULTS.md``. Only one server runs at a time, so the two never
+share the CPUs.
+
+Exit status: 0 when the run is valid, whether or not the targets are met (the benchmark reports, it does not gate);
+1 when any request failed (a non-200 answer, a reply that does not decrypt or says the wrong thing); 2 when the run
+could not be set up; 130 when interrupted. Everything it started is stopped in every case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import secrets
+import shlex
+import signal
+import string
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import psutil
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from bench.loadgen import OPEN_LOOP_CUTOFF, PUSH_MAX_AGE, Expect, Mode, PhaseResult, PhaseSpec, run_phase
+from bench.report import (
+    Row,
+    append_results,
+    console_table,
+    load_average,
+    markdown_section,
+    revision,
+    verdict_lines,
+    verdicts,
+)
+from bench.servers import (
+    Backend,
+    BenchError,
+    Server,
+    count_inbound,
+    cpu_between,
+    prepare_backend,
+    server_env,
+    start_server,
+    storage_cpu,
+    wait_healthy,
+)
+from core.redis import stop_embedded
+from emulator.wire import Account
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+MAX_PHASE_SECONDS = 240  # pushes are signed before a phase starts; the webhook allows 300 s of clock skew
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.webhook",
+        description="Benchmark the real webhook (dedupe, database, routing, safe mode) against a bare Flask + "
+        "wechatpy echo webhook, both under gunicorn on loopback.",
+    )
+    parser.add_argument("--duration", type=float, default=20, help="seconds per measured phase (default 20)")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of unmeasured warm-up per server (default 3)")
+    parser.add_argument("--rate", type=float, default=300, help="open-loop pushes per second (default 300)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2, as cli run)")
+    parser.add_argument("--threads", type=int, default=8, help="gthread threads per worker (default 8, as cli run)")
+    parser.add_argument(
+        "--connections", type=int, default=16, help="closed-loop concurrent keep-alive connections (default 16)"
+    )
+    parser.add_argument(
+        "--open-connections", type=int, default=32, help="open-loop connections available to the schedule (default 32)"
+    )
+    parser.add_argument("--loadgen-processes", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument(
+        "--pool-rate",
+        type=float,
+        default=4000,
+        help="pushes pre-built per second of the reference's closed-loop phase (default 4000); the real app gets "
+        "1.3x the reference's measured rate. Pushes beyond the pool are built live and reported.",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", ""),
+        help="PostgreSQL URL (env BENCH_DATABASE_URL); the run uses schema xiaoyou_bench in it, dropped and "
+        "re-created. Default: a fresh SQLite file.",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", ""),
+        help="Redis URL (env BENCH_REDIS_URL); its xy:* keys are deleted first. Default: an embedded Redis.",
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to append the results section")
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to the results file")
+    args = parser.parse_args(argv)
+    if not 1 <= args.duration <= MAX_PHASE_SECONDS:
+        parser.error(f"--duration must be between 1 and {MAX_PHASE_SECONDS} seconds")
+    if not 0 <= args.warmup <= MAX_PHASE_SECONDS:
+        parser.error(f"--warmup must be between 0 and {MAX_PHASE_SECONDS} seconds")
+    if not 1 <= args.loadgen_processes <= 32:
+        parser.error("--loadgen-processes must be between 1 and 32")
+    for name in ("rate", "pool_rate"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    for name in ("workers", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    for name in ("connections", "open_connections"):
+        if getattr(args, name) < args.loadgen_processes:
+            parser.error(f"--{name.replace('_', '-')} must be at least --loadgen-processes")
+    return args
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM takes the same clean path as Ctrl-C
+
+
+def _bench_account() -> Account:
+    alphabet = string.ascii_letters + string.digits
+    token = "".join(secrets.choice(alphabet) for _ in range(32))
+    return Account("wx_bench_account", token, base64.b64encode(secrets.token_bytes(32)).decode()[:43])
+
+
+def _busy_fraction(before: Any, after: Any) -> float:
+    """Share of all CPUs not idle between two ``psutil.cpu_times()`` snapshots."""
+    idle = (after.idle - before.idle) + (getattr(after, "iowait", 0) - getattr(before, "iowait", 0))
+    total = sum(after) - sum(before)
+    return 1 - idle / total if total > 0 else 0.0
+
+
+@dataclass
+class Runner:
+    args: argparse.Namespace
+    account: Account
+    work: Path
+    seed_base: int
+    phases: int = 0
+    problems: list[str] = field(default_factory=list)  # failed requests and failed checks: the run is not clean
+    answered: int = 0  # valid replies from the current server, warm-up included
+    requests: int = 0  # requests sent to the current server, warm-up included
+
+    def phase(
+        self, server: Server, expect: Expect, mode: Mode, duration: float, pool_rate: float = 0.0, label: str = ""
+    ) -> Row:
+        args = self.args
+        spec = PhaseSpec(
+            target=server.name,
+            expect=expect,
+            host="127.0.0.1",
+            port=server.port,
+            account=self.account,
+            mode=mode,
+            duration=duration,
+            processes=args.loadgen_processes,
+            connections=args.connections if mode == "closed" else args.open_connections,
+            rate=args.rate if mode == "open" else 0.0,
+            pool_rate=pool_rate,
+            seed_base=self.seed_base + 64 * self.phases,
+        )
+        self.phases += 1
+        marks: dict[str, float] = {}
+        cpu: list[Any] = []  # psutil.cpu_times() snapshots
+        storage: list[dict[int, float]] = []
+
+        def on_start() -> None:
+            marks["server_cpu"] = server.cpu_seconds()
+            storage.append(storage_cpu())
+            cpu.append(psutil.cpu_times())
+
+        def on_end() -> None:
+            marks["server_cpu"] = server.cpu_seconds() - marks["server_cpu"]
+            storage.append(storage_cpu())
+            cpu.append(psutil.cpu_times())
+
+        what = label or ("max throughput" if mode == "closed" else f"{args.rate:g}/s")
+        print(f"  {server.name}: {what} for {duration:g}s ...", flush=True)
+        result = run_phase(spec, on_start=on_start, on_end=on_end)
+        row = Row(
+            result,
+            window=duration,
+            server_cpu=marks["server_cpu"],
+            storage_cpu=cpu_between(*storage),
+            machine_busy=_busy_fraction(*cpu),
+        )
+        self.check(result, server, what)
+        self.answered += result.ok
+        self.requests += result.sent
+        return row
+
+    def check_database(self, backend: Backend) -> None:
+        """Every push the real app answered must have its row in the inbound log: the database was really used.
+
+        A push answered ``success`` (deferred) has its row too, so the log may hold more rows than valid replies,
+        never more than requests sent.
+        """
+        logged = count_inbound(backend.database_url)
+        summary = f"{logged} inbound messages logged for {self.answered} valid replies ({self.requests} requests)"
+        ok = self.answered <= logged <= self.requests
+        print(f"database: {summary}: {'OK' if ok else 'MISMATCH'}")
+        if not ok:
+            self.problems.append(f"database: {summary}")
+            print("!!! the inbound log does not match the pushes answered", file=sys.stderr)
+
+    def check(self, result: PhaseResult, server: Server, phase: str) -> None:
+        if result.errors:
+            reasons = ", ".join(f"{count} x {reason}" for reason, count in result.failures.most_common())
+            self.problems.append(f"{result.spec.target} {phase}: {result.errors} of {result.sent} failed ({reasons})")
+            print(f"\n!!! {result.spec.target}: {result.errors} of {result.sent} requests FAILED", file=sys.stderr)
+            for reason, count in result.failures.most_common():
+                print(f"!!!   {count} x {reason}", file=sys.stderr)
+            for sample in result.samples:
+                print(f"!!!   e.g. {sample}", file=sys.stderr)
+            print(f"!!! last lines of the {server.name} server log:\n{server.log_tail()}\n", file=sys.stderr)
+        if result.built_live:
+            print(f"  warning: {result.built_live} pushes were built during the timed window (pool too small)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    account = _bench_account()
+    load_before = load_average()
+    app_revision = revision()
+    servers: list[Server] = []
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="xiaoyou-bench-") as tmp:
+        work = Path(tmp)
+        runner = Runner(args, account, work, seed_base=secrets.randbelow(2**27))
+        try:
+            backend = prepare_backend(work, args.database_url, args.redis_url, account)
+            print(f"backend: {backend.label}")
+            print(f"app revision: {app_revision}; load average before the run: {load_before}")
+            print(
+                f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); load generator: "
+                f"{args.loadgen_processes} processes; {args.duration:g}s per phase after {args.warmup:g}s warm-up"
+            )
+            targets: list[tuple[str, str, Expect]] = [
+                ("reference", "bench.reference:create_app()", "echo"),
+                ("xiaoyou", "wsgi:app", "bot"),
+            ]
+            pool_rate = args.pool_rate
+            for name, app_spec, expect in targets:
+                env = server_env(work, backend, account, work / f"prometheus-{name}")
+                server = start_server(name, app_spec, work, env, args.workers, args.threads)
+                servers.append(server)  # stopped in the finally below, even if it never becomes healthy
+                wait_healthy(server)
+                print(f"{name}: gunicorn {app_spec} on 127.0.0.1:{server.port}")
+                if args.warmup:
+                    runner.phase(server, expect, "closed", args.warmup, pool_rate, label="warm-up")
+                closed = runner.phase(server, expect, "closed", args.duration, pool_rate)
+                opened = runner.phase(server, expect, "open", args.duration)
+                rows.extend([closed, opened])
+                server.stop()
+                if name == "xiaoyou":
+                    runner.check_database(backend)
+                runner.answered = runner.requests = 0
+                pool_rate = max(500.0, closed.result.throughput * 1.3)
+        except KeyboardInterrupt:
+            print("\ninterrupted: stopping the servers", file=sys.stderr)
+            return 130
+        except (BenchError, TimeoutError, RuntimeError, OSError, SQLAlchemyError, RedisError) as exc:
+            print(f"\nbenchmark could not run: {exc}", file=sys.stderr)
+            for server in servers:
+                if server.proc.poll() is not None:
+                    print(f"{server.name} log:\n{server.log_tail()}", file=sys.stderr)
+            return 2
+        finally:
+            for server in servers:
+                server.stop()
+            stop_embedded()
+        _report(args, backend, rows, runner.problems, app_revision, load_before)
+    return 1 if runner.problems else 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    env = []
+    if args.database_url:
+        env.append(f"BENCH_DATABASE_URL={args.database_url}")
+    if args.redis_url:
+        env.append(f"BENCH_REDIS_URL={args.redis_url}")
+    argv = [arg for arg in sys.argv[1:] if not arg.startswith(("--database-url", "--redis-url"))]
+    return " ".join([*env, "python -m bench.webhook", *(shlex.quote(a) for a in argv)])
+
+
+def _report(
+    args: argparse.Namespace,
+    backend: Backend,
+    rows: list[Row],
+    problems: list[str],
+    app_revision: str,
+    load_before: str,
+) -> None:
+    print()
+    print(console_table(rows))
+    print()
+    by = {(row.result.spec.target, row.result.spec.mode): row for row in rows}
+    v = verdicts(by[("reference", "closed")], by[("xiaoyou", "closed")], by[("xiaoyou", "open")].result)
+    lines = verdict_lines(v, args.rate)
+    for line in lines:
+        print(line)
+    notes = []
+    for row in rows:
+        if row.result.built_live:
+            notes.append(f"{row.result.spec.target} {row.phase}: {row.result.built_live} pushes built live")
+        if row.result.unsent:
+            notes.append(
+                f"{row.result.spec.target} fixed rate: {row.result.unsent} scheduled pushes were never sent: the "
+                f"server was still behind at {OPEN_LOOP_CUTOFF:g}x the phase duration (or {PUSH_MAX_AGE:g} s)"
+            )
+        if row.result.spec.mode == "open" and row.result.max_late > 0.005:
+            notes.append(
+                f"{row.result.spec.target} fixed rate: some sends started up to {row.result.max_late * 1000:.0f} ms "
+                "late (all connections busy); counted in the latency"
+            )
+    for note in notes:
+        print(f"note: {note}")
+    if problems:
+        print("\n!!! THE RUN HAD FAILURES (the numbers above include them):", file=sys.stderr)
+        for problem in problems:
+            print(f"!!!   {problem}", file=sys.stderr)
+        lines = [f"**FAILED: {problem}**" for problem in problems] + lines
+    if args.no_record:
+        return
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    setup = (
+        f"gunicorn {args.workers} workers x {args.threads} threads (gthread, as cli/runner.py); load generator "
+        f"{args.loadgen_processes} processes on the same machine; {args.duration:g} s per phase after a "
+        f"{args.warmup:g} s warm-up; closed loop {args.connections} connections; open loop {args.rate:g}/s over "
+        f"{args.open_connections} connections, latency from the scheduled send time"
+    )
+    section = markdown_section(
+        when=when, command=_command(args), backend=backend.label, settings_line=setup, rows=rows, lines=lines,
+        notes=notes, app_revision=app_revision, load_before=load_before,
+    )  # fmt: skip
+    append_results(args.results, section)
+    print(f"\nrecorded in {args.results}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
