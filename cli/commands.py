@@ -8,14 +8,8 @@ import sys
 import click
 import yaml
 
-from core.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+from cli.common import settings as _settings
+from core.settings import PROJECT_ROOT, Settings
 
 
 def migrate(settings: Settings) -> None:
@@ -90,11 +84,13 @@ def chat(url: str, user: str, emulator: str) -> None:
 def _register() -> None:
     """Command groups that live in their own modules."""
     from cli.alumni import alumni  # the alumni databank
+    from cli.card import card_group
     from cli.demo import demo_group
     from cli.wechat import wechat_group
 
     main.add_command(wechat_group)
     main.add_command(alumni)
+    main.add_command(card_group)
     main.add_command(demo_group)
 
 

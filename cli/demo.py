@@ -10,9 +10,9 @@ import logging
 
 import click
 
+from cli.common import settings, unit_of_work
 from core.db import Database
-from core.errors import XiaoyouError
-from core.settings import ConfigError, Settings, load_settings
+from core.settings import Settings
 from services.databank import demo
 from services.databank.keys import Keyring
 
@@ -47,17 +47,8 @@ def demo_group() -> None:
 def seed_cmd(count: int, random_seed: int) -> None:
     """Import a realistic generated roster (names, colleges, majors, classes, decades, continuing education,
     international students) as one registrar batch. Seeding twice with the same seed changes nothing."""
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    db = Database(settings.database_url)
-    try:
-        with db.session() as session:
-            keyring = Keyring.from_settings(settings.privacy)
-            result = demo.seed(session, keyring, settings.databank, count=count, random_seed=random_seed)
-    except XiaoyouError as exc:
-        raise click.ClickException(f"{exc.code}: {exc.detail}") from None
-    finally:
-        db.dispose()
+    cfg = settings()
+    with unit_of_work(cfg) as session:
+        keyring = Keyring.from_settings(cfg.privacy)
+        result = demo.seed(session, keyring, cfg.databank, count=count, random_seed=random_seed)
     click.echo(f"batch {result.batch_id}: {result.inserted} new, {result.unchanged} unchanged")

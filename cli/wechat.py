@@ -6,18 +6,10 @@ import json
 
 import click
 
+from cli.common import runtime
 from core.errors import WeChatAPIError
-from core.runtime import Runtime
-from core.settings import ConfigError, load_settings
 from services import follower_sync
 from wechat.gateway import build_gateway
-
-
-def _runtime() -> Runtime:
-    try:
-        return Runtime.build(load_settings())
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @click.group("wechat")
@@ -29,7 +21,7 @@ def wechat_group() -> None:
 @click.option("--dry-run", is_flag=True, help="Print the menu JSON instead of pushing it.")
 def push_menu(dry_run: bool) -> None:
     """Push the custom menu defined in config.yaml (menu.button) to the official account."""
-    rt = _runtime()
+    rt = runtime()
     menu = rt.settings.menu.model_dump(exclude_none=True)
     for button in menu["button"]:
         if not button.get("sub_button"):
@@ -49,7 +41,7 @@ def push_menu(dry_run: bool) -> None:
 @wechat_group.command("sync-followers")
 def sync_followers() -> None:
     """Pull every follower into the follower table (resumes after a crash; the scheduler runs it nightly)."""
-    rt = _runtime()
+    rt = runtime()
     official = build_gateway(rt.settings, rt.redis).official
     with click.progressbar(length=0, label="followers", show_pos=True) as bar:
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.runtime import Runtime
-from services import card_applications, follower_sync, inbound, outbox
+from services import card_applications, cards, follower_sync, inbound, outbox
 from wechat.gateway import Gateway, build_gateway
 
 log = logging.getLogger(__name__)
@@ -94,5 +94,12 @@ JOBS: tuple[JobSpec, ...] = (
         "cron",
         lambda rt: {"hour": 19, "minute": 35},  # 03:35 Beijing time
         "delete card evidence files and scan logs past card.*_retention_days",
+    ),
+    JobSpec(
+        "card.expire",
+        lambda ctx: cards.expire_due(ctx.rt.db.session),
+        "cron",
+        lambda rt: {"minute": 7},  # hourly; verification already answers "expired" the moment a card's validity ends
+        "mark cards past their expires_at expired",
     ),
 )

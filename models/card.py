@@ -1,7 +1,8 @@
 """The alumni card and what hangs off it: applications with their evidence, scanner credentials, and the scan log.
 
-A person has at most one active card: a partial unique index on ``cards(person_id) WHERE status = 'active'``
-(PostgreSQL and SQLite both honour it). ``version`` is bumped by every status change, so a QR code signed for an
+A person holds at most one card at a time, active or suspended (a suspension is temporary: the card is still
+theirs): a partial unique index on ``cards(person_id) WHERE status IN ('active', 'suspended')`` (PostgreSQL and
+SQLite both honour it). ``version`` is bumped by every status change, so a QR code signed for an
 older version stops verifying at once. Evidence files are kept in the row (``content``) and set to NULL a set time
 after the decision; scan logs are location data and are purged after a short retention.
 """
@@ -18,6 +19,8 @@ from models.base import Base, UTCDateTime, utcnow
 # Card.status
 CARD_ACTIVE, CARD_SUSPENDED, CARD_REVOKED, CARD_EXPIRED, CARD_LOST = "active", "suspended", "revoked", "expired", "lost"
 CARD_STATUSES = (CARD_ACTIVE, CARD_SUSPENDED, CARD_REVOKED, CARD_EXPIRED, CARD_LOST)
+CARD_HELD = (CARD_ACTIVE, CARD_SUSPENDED)  # the person's current card; at most one
+_HELD_SQL = "status IN ('active', 'suspended')"
 
 # CardApplication.status
 APP_REVIEW, APP_VOUCHING, APP_ISSUED, APP_REJECTED = "review", "vouching", "issued", "rejected"
@@ -31,12 +34,13 @@ class Card(Base):
     __tablename__ = "cards"
     __table_args__ = (
         Index(
-            "uq_cards_person_active",
+            "uq_cards_person_held",
             "person_id",
             unique=True,
-            sqlite_where=text("status = 'active'"),
-            postgresql_where=text("status = 'active'"),
+            sqlite_where=text(_HELD_SQL),
+            postgresql_where=text(_HELD_SQL),
         ),
+        Index("ix_cards_held_expiry", "expires_at", sqlite_where=text(_HELD_SQL), postgresql_where=text(_HELD_SQL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

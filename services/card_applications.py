@@ -83,6 +83,7 @@ def apply(
     person_id = cards.person_id_for(session, mp_openid=openid, unionid=unionid)
     if person_id is not None and cards.active_card(session, person_id) is not None:
         raise Conflict("already holds an active card", user_message=texts.CARD_ALREADY_ISSUED)
+    # A suspended card stays its holder's: applying again goes to staff (see _held_back), who reinstate or revoke it.
     pending = _open_application(session, openid)
     if pending is not None:
         raise Conflict(

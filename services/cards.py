@@ -1,13 +1,15 @@
 """The alumni card: numbers, issuance, status changes, the rotating QR token, scanner credentials and verification.
 
 Owns every rule about a card. A card number is the issue year, eight random digits and a Luhn check digit: not
-sequential, so numbers cannot be walked. At most one active card per person (a partial unique index backs the
-check here). Every status change bumps ``Card.version``; a QR token names the card id and version and expires
+sequential, so numbers cannot be walked. A person holds at most one card, active or suspended (a partial unique
+index backs the check here): a suspended card is reinstated or revoked, never replaced by issuing beside it. Cards
+past ``expires_at`` answer "expired" at once and are marked expired by :func:`expire_due` (a scheduled job).
+
+Every status change bumps ``Card.version``; a QR token names the card id and version and expires
 ``card.code_ttl_seconds`` after it is made, is signed with HMAC-SHA256 under ``card.code_keys``, and verifies once
 (a replay within the minute answers ``expired``). Verification answers valid / expired / revoked / suspended /
-forged; "forged" answers are rate-limited per scanner; every scan is logged (queued in Redis, written in
-batches) and the log is purged after
-``card.scan_log_retention_days`` (scan logs are location data). No Flask here.
+forged; "forged" answers are rate-limited per scanner; every scan is logged (queued in Redis, written in batches)
+and the log is purged after ``card.scan_log_retention_days`` (scan logs are location data). No Flask here.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from core import texts
 from core.errors import Conflict, KeyUnavailable, NotFound, RateLimited, Unauthenticated, ValidationFailed
 from core.settings import CardSettings
 from models import Card, Person, ScanLog, ScannerCredential, WeChatIdentity, utcnow
-from models.card import CARD_ACTIVE, CARD_EXPIRED, CARD_LOST, CARD_REVOKED, CARD_SUSPENDED
+from models.card import CARD_ACTIVE, CARD_EXPIRED, CARD_HELD, CARD_LOST, CARD_REVOKED, CARD_SUSPENDED
 from models.person import MP_OPENID, OA_OPENID, UNIONID
 from services.databank import audit
 
@@ -102,11 +104,36 @@ def active_card(session: Session, person_id: int) -> Card | None:
     return session.scalar(select(Card).where(Card.person_id == person_id, Card.status == CARD_ACTIVE))
 
 
+def by_number(session: Session, number: str) -> Card:
+    """The card with this number (what staff read off it). Raises ``NotFound``."""
+    card = session.scalar(select(Card).where(Card.number == number.strip()))
+    if card is None:
+        raise NotFound(f"no card numbered {number.strip()}")
+    return card
+
+
+def held_card(session: Session, person_id: int) -> Card | None:
+    """The person's current card: active or suspended (at most one)."""
+    return session.scalar(select(Card).where(Card.person_id == person_id, Card.status.in_(CARD_HELD)))
+
+
 def current_card(session: Session, person_id: int) -> Card | None:
-    """The active card, else the most recent one (to show why it cannot be used)."""
-    return active_card(session, person_id) or session.scalar(
+    """The held card, else the most recent one (to show why it cannot be used)."""
+    return held_card(session, person_id) or session.scalar(
         select(Card).where(Card.person_id == person_id).order_by(Card.id.desc()).limit(1)
     )
+
+
+def _refuse_if_held(session: Session, person_id: int) -> None:
+    held = held_card(session, person_id)
+    if held is None:
+        return
+    if held.status == CARD_SUSPENDED:
+        raise Conflict(
+            f"the person holds suspended card {held.id}: reinstate or revoke it instead of issuing another",
+            user_message=texts.CARD_NOT_ACTIVE.format(status=texts.CARD_STATUS_NAMES[CARD_SUSPENDED]),
+        )
+    raise Conflict("the person already has an active card", user_message=texts.CARD_ALREADY_ISSUED)
 
 
 def issue(
@@ -118,14 +145,13 @@ def issue(
     tier: str | None = None,
     application_id: int | None = None,
 ) -> Card:
-    """Issue a card to a person who has none active. Raises ``Conflict`` if they have one."""
+    """Issue a card to a person who holds none. Raises ``Conflict`` if they hold an active or a suspended one."""
     tier = tier or settings.default_tier
     if tier not in settings.tiers:
         raise ValidationFailed(f"unknown tier {tier!r}", user_message=texts.CARD_TIER_UNKNOWN)
     if session.get(Person, person_id) is None:
         raise NotFound(f"person {person_id}")
-    if active_card(session, person_id) is not None:
-        raise Conflict("the person already has an active card", user_message=texts.CARD_ALREADY_ISSUED)
+    _refuse_if_held(session, person_id)
     now = utcnow()
     expires = now.replace(year=now.year + settings.valid_years) if settings.valid_years else None
     for _ in range(5):
@@ -149,7 +175,7 @@ def issue(
             session.flush()
     except IntegrityError:
         # The partial unique index: another request issued a card to this person at the same moment.
-        raise Conflict("the person already has an active card", user_message=texts.CARD_ALREADY_ISSUED) from None
+        raise Conflict("the person already holds a card", user_message=texts.CARD_ALREADY_ISSUED) from None
     audit.record(session, actor=actor, action="card.issue", person_id=person_id, card_id=card.id, tier=tier)
     log.info("card %d issued", card.id)
     return card
@@ -186,8 +212,8 @@ def reinstate(session: Session, card_id: int, *, actor: str, reason: str = "") -
     card = _get(session, card_id)
     if card.status != CARD_SUSPENDED:
         raise Conflict(f"card {card_id} is {card.status}")
-    if active_card(session, card.person_id) is not None:
-        raise Conflict("the person has another active card", user_message=texts.CARD_ALREADY_ISSUED)
+    if card.expires_at is not None and card.expires_at <= utcnow():
+        raise Conflict(f"card {card_id} expired on {card.expires_at:%Y-%m-%d} while suspended: issue a new card")
     return _change(session, card, CARD_ACTIVE, actor=actor, reason=reason)
 
 
@@ -200,9 +226,40 @@ def revoke(session: Session, card_id: int, *, actor: str, reason: str) -> Card:
 
 def expire(session: Session, card_id: int, *, actor: str) -> Card:
     card = _get(session, card_id)
-    if card.status != CARD_ACTIVE:
+    if card.status not in CARD_HELD:
         raise Conflict(f"card {card_id} is {card.status}")
     return _change(session, card, CARD_EXPIRED, actor=actor, reason="")
+
+
+def expire_due(
+    session_factory: Callable[[], AbstractContextManager[Session]],
+    *,
+    now: datetime | None = None,
+    batch: int = 500,
+) -> int:
+    """Mark every held card past its ``expires_at`` expired (the scheduled job; idempotent). One unit of work per
+    batch, so a crash half-way keeps what was done and the next run finishes the rest. Returns how many."""
+    now = now or utcnow()
+    due = (
+        select(Card.id)
+        .where(Card.status.in_(CARD_HELD), Card.expires_at.is_not(None), Card.expires_at <= now)
+        .order_by(Card.expires_at)
+        .limit(batch)
+    )
+    expired = 0
+    while True:
+        with session_factory() as session:
+            ids = list(session.scalars(due))
+            for card_id in ids:
+                card = _get(session, card_id)
+                if card.status in CARD_HELD:  # a staff change may have won the race
+                    _change(session, card, CARD_EXPIRED, actor="job:card.expire", reason="validity ended")
+                    expired += 1
+        if len(ids) < batch:
+            break
+    if expired:
+        log.info("%d cards expired", expired)
+    return expired
 
 
 def report_lost(session: Session, settings: CardSettings, card_id: int, *, actor: str) -> Card:
@@ -258,6 +315,11 @@ def make_code(session: Session, settings: CardSettings, person_id: int, *, now: 
     if card is None:
         raise NotFound("no active card", user_message=texts.CARD_NOT_ISSUED)
     now = now or utcnow()
+    if card.expires_at is not None and card.expires_at <= now:  # the expiry job has not reached it yet
+        raise Conflict(
+            "the card has expired",
+            user_message=texts.CARD_NOT_ACTIVE.format(status=texts.CARD_STATUS_NAMES[CARD_EXPIRED]),
+        )
     expires_at = now + timedelta(seconds=settings.code_ttl_seconds)
     token = sign_token(settings, card.id, card.version, int(expires_at.timestamp()), secrets.token_bytes(8))
     buffer = io.BytesIO()

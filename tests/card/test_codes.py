@@ -149,17 +149,20 @@ def test_enumerating_applications_hits_the_rate_limit(api, mp_user, card_setting
     assert user.get(f"/card/applications/{5000}").json["error"]["code"] == "rate_limited"
 
 
-def test_at_most_one_active_card_per_person_in_the_database(db, alumni) -> None:
+@pytest.mark.parametrize("held", ["active", "suspended"])
+def test_at_most_one_held_card_per_person_in_the_database(db, alumni, held) -> None:
     person = alumni["张晓明"]
     now = utcnow()
-    row = {"person_id": person, "tier": "standard", "status": "active", "version": 1, "issued_at": now,
+    row = {"person_id": person, "tier": "standard", "status": held, "version": 1, "issued_at": now,
            "updated_at": now}  # fmt: skip
     with db.session() as session:
         session.execute(insert(Card).values(number=cards.new_number(2026), **row))
-    with pytest.raises(IntegrityError), db.session() as session:
-        session.execute(insert(Card).values(number=cards.new_number(2026), **row))
-    with db.session() as session:  # inactive cards do not count
-        session.execute(insert(Card).values(number=cards.new_number(2026), **{**row, "status": "revoked"}))
+    for second in ("active", "suspended"):
+        with pytest.raises(IntegrityError), db.session() as session:
+            session.execute(insert(Card).values(number=cards.new_number(2026), **{**row, "status": second}))
+    with db.session() as session:  # cards no longer held do not count
+        for gone in ("revoked", "expired", "lost"):
+            session.execute(insert(Card).values(number=cards.new_number(2026), **{**row, "status": gone}))
 
 
 def test_card_numbers_are_year_random_and_check_digit() -> None:
