@@ -96,6 +96,13 @@ JOBS: tuple[JobSpec, ...] = (
         "delete card evidence files and scan logs past card.*_retention_days",
     ),
     JobSpec(
+        "card.scans.flush",
+        lambda ctx: cards.flush_scans(ctx.rt.db.session, ctx.rt.redis),
+        "interval",
+        lambda rt: {"seconds": 60},
+        "write queued card scans to the scan log (busy desks also trigger it every 100 scans)",
+    ),
+    JobSpec(
         "card.expire",
         lambda ctx: cards.expire_due(ctx.rt.db.session),
         "cron",

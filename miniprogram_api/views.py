@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy.orm import Session
 
 from core import texts
@@ -30,6 +30,14 @@ def create_blueprint(gateway: Callable[[], Gateway]) -> Blueprint:  # noqa: PLR0
     @bp.before_request
     def _cap_body() -> None:
         request.max_content_length = runtime().settings.miniprogram_api.max_body_bytes
+
+    @bp.after_request
+    def _flush_scans_after_answering(response: Response) -> Response:
+        """A full scan-log queue is written once the desk has its answer, not while it waits."""
+        if g.pop("flush_scans", False):
+            rt = runtime()
+            response.call_on_close(lambda: cards.flush_scans_safely(rt.db.session, rt.redis))
+        return response
 
     @bp.get("/openapi.json")
     def openapi() -> Response:
@@ -149,8 +157,7 @@ def create_blueprint(gateway: Callable[[], Gateway]) -> Blueprint:  # noqa: PLR0
         rt = runtime()
         with rt.db.session() as session:
             answer = cards.verify(session, rt.redis, rt.settings.card, credential=bearer(), token=body.token)
-        if answer.flush_due:
-            cards.flush_scans(rt.db.session, rt.redis)
+        g.flush_scans = answer.flush_due
         return s.VerifyResult(result=answer.result, holder_name=answer.holder_name, card_status=answer.card_status)
 
     return bp

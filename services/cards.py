@@ -545,6 +545,16 @@ def flush_scans(
     return moved
 
 
+def flush_scans_safely(session_factory: Callable[[], AbstractContextManager[Session]], client: redis.Redis) -> int:
+    """:func:`flush_scans` where nobody waits for it (after a response is sent): a failure is logged, and the
+    queue keeps the scans for the next flush."""
+    try:
+        return flush_scans(session_factory, client)
+    except Exception:
+        log.exception("scan-log flush failed; the scans stay queued in Redis for the next flush")
+        return 0
+
+
 def _judge(card: _CardState, parsed: _Parsed, now: datetime) -> Verification:
     """The answer from the card's state and the token alone (the once-only claim comes after)."""
     if card.status == CARD_SUSPENDED:

@@ -21,7 +21,8 @@ from tests.card.conftest import CLAIM_LI, CLAIM_ZHANG
 
 
 def verify(api, scanner, token: str):
-    return api.post("/api/v1/card/verify", json={"token": token}, headers=scanner)
+    # buffered: the response is sent and closed at once, as a WSGI server does (close runs the after-send work)
+    return api.post("/api/v1/card/verify", json={"token": token}, headers=scanner, buffered=True)
 
 
 def issued(mp_user, n: int, claim: dict[str, str]) -> tuple[Any, str]:
@@ -177,8 +178,15 @@ def test_card_numbers_are_year_random_and_check_digit() -> None:
 
 def test_scan_log_is_written_in_batches(api, mp_user, alumni, db, scanner) -> None:
     user, _ = issued(mp_user, 9, CLAIM_ZHANG)
-    for _ in range(cards.SCAN_BATCH):
+    for _ in range(cards.SCAN_BATCH - 1):
         assert verify(api, scanner, user.get("/card/code").json["token"]).json["result"] == "valid"
+    with db.session() as session:
+        assert session.scalars(select(ScanLog.id)).all() == []  # queued
+    unbuffered = api.post("/api/v1/card/verify", json={"token": user.get("/card/code").json["token"]}, headers=scanner)
+    assert unbuffered.json["result"] == "valid"
+    with db.session() as session:
+        assert session.scalars(select(ScanLog.id)).all() == []  # the answer is out before the batch is written
+    unbuffered.close()
     with db.session() as session:
         assert len(session.scalars(select(ScanLog.id)).all()) == cards.SCAN_BATCH
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core.app import EXTENSION
 from core.errors import Conflict
 from jobs import JOBS, JobContext
-from models import AuditEntry, Card, CardApplication, utcnow
+from models import AuditEntry, Card, CardApplication, ScanLog, utcnow
 from services import card_applications, cards
 from tests.card.conftest import CLAIM_ZHANG
 
@@ -115,3 +115,15 @@ def test_the_scheduler_runs_the_expiry_job(card_app, db, alumni, card_settings) 
     assert job.func(JobContext(card_app.extensions[EXTENSION])) == 1
     with db.session() as session:
         assert session.get(Card, card_id).status == "expired"
+
+
+def test_the_scheduler_writes_queued_scans_every_minute(card_app, api, mp_user, db, alumni, scanner) -> None:
+    user = mp_user(23)
+    _issue_by_applying(user)
+    token = user.get("/card/code").json["token"]
+    assert api.post("/api/v1/card/verify", json={"token": token}, headers=scanner).json["result"] == "valid"
+    (job,) = [spec for spec in JOBS if spec.id == "card.scans.flush"]
+    assert job.trigger_args(card_app.extensions[EXTENSION]) == {"seconds": 60}
+    assert job.func(JobContext(card_app.extensions[EXTENSION])) == 1
+    with db.session() as session:
+        assert session.scalars(select(ScanLog.result)).all() == ["valid"]
