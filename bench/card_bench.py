@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,15 @@ from sqlalchemy import insert
 
 from bench.loadgen import Connection, ProtocolError
 from bench.report import load_average, machine, revision
-from bench.servers import BenchError, bench_settings, prepare_backend, server_env, start_server, wait_healthy
+from bench.servers import (
+    BenchError,
+    Server,
+    bench_settings,
+    prepare_backend,
+    server_env,
+    start_server,
+    wait_healthy,
+)
 from core.db import Database
 from core.redis import stop_embedded
 from core.settings import CardSettings
@@ -64,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (default 16)")
     parser.add_argument("--loadgen-processes", type=int, default=2, help="load-generator processes (default 2)")
     parser.add_argument("--cards", type=int, default=2000, help="cards in the database (default 2000)")
-    parser.add_argument("--max-rate", type=float, default=4000, help="tokens pre-signed per second (default 4000)")
+    parser.add_argument("--max-rate", type=float, default=8000, help="requests built per closed-loop second (8000)")
     parser.add_argument(
         "--open-rate", type=float, default=TARGET_RATE, help="open-loop phase: verifications/s (default 1000)"
     )
@@ -264,6 +273,49 @@ def append_card_results(path: Path, section: str) -> None:
     path.write_text(current, encoding="utf-8")
 
 
+@dataclass
+class Measurement:
+    """One server through both phases."""
+
+    closed: list[float]  # latencies (s) of the closed-loop phase, sorted
+    closed_cpu: float  # server CPU seconds during it
+    at_rate: list[float]  # latencies (s) of the open-loop phase, from each request's due time, sorted
+    at_rate_cpu: float
+    failures: Counter[str]
+
+    def rate(self, duration: float) -> float:
+        return len(self.closed) / duration
+
+    def lines(self, args: argparse.Namespace) -> list[str]:
+        per = self.closed_cpu / max(len(self.closed), 1) * 1000
+        return [
+            f"throughput (closed loop): {len(self.closed)} answers in {args.duration:g}s = "
+            f"**{self.rate(args.duration):,.0f}/s**; at saturation ms p50 {pct(self.closed, 0.5):.1f}, p99 "
+            f"{pct(self.closed, 0.99):.1f}; server CPU {self.closed_cpu / args.duration:.2f} cores, {per:.2f} ms "
+            f"per request",
+            f"at {args.open_rate:,.0f}/s (open loop, latency from each request's due time): {len(self.at_rate)} "
+            f"answers; ms p50 {pct(self.at_rate, 0.5):.1f}, p90 {pct(self.at_rate, 0.9):.1f}, **p99 "
+            f"{pct(self.at_rate, 0.99):.1f}**, max {pct(self.at_rate, 1.0):.1f}; server CPU "
+            f"{self.at_rate_cpu / args.duration:.2f} cores; failures {sum(self.failures.values())}",
+        ]
+
+
+def measure(server: Server, reqs: list[bytes], args: argparse.Namespace) -> Measurement:
+    """Warm up, then the closed-loop and the open-loop phases, each on its own slice of ``reqs``."""
+    warm, closed = int(args.max_rate * args.warmup), int(args.max_rate * args.duration)
+    print(f"[{server.name}] warm-up {args.warmup:g}s ...", flush=True)
+    phase(server.port, reqs[:warm], args, args.warmup)
+    print(f"[{server.name}] closed loop, {args.connections} connections, {args.duration:g}s ...", flush=True)
+    cpu0 = server.cpu_seconds()
+    latencies, failures = phase(server.port, reqs[warm : warm + closed], args, args.duration)
+    closed_cpu = server.cpu_seconds() - cpu0
+    print(f"[{server.name}] open loop at {args.open_rate:,.0f}/s, {args.duration:g}s ...", flush=True)
+    cpu0 = server.cpu_seconds()
+    at_rate, open_failures = phase(server.port, reqs[warm + closed :], args, args.duration, args.open_rate)
+    failures.update(open_failures)
+    return Measurement(latencies, closed_cpu, at_rate, server.cpu_seconds() - cpu0, failures)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     account = _account()
@@ -292,27 +344,20 @@ def main(argv: list[str] | None = None) -> int:
                     "XIAOYOU__LOGGING__LEVEL": "WARNING",
                 }
             )
+            total = int(args.max_rate * (args.warmup + args.duration) + args.open_rate * args.duration)
+            print(f"signing {total} tokens for {args.cards} cards ...", flush=True)
+            server = start_server("reference", "bench.card_reference:create_app()", work, env, args.workers,
+                                  args.threads)  # fmt: skip
+            wait_healthy(server)
+            # The reference checks nothing, so the requests' Host port and tokens need not be its own.
+            reference = measure(server, requests_for(card_settings, card_ids, credential, total, server.port), args)
+            server.stop()
             server = start_server("card", "wsgi:app", work, env, args.workers, args.threads)
             wait_healthy(server)
-            warm, closed = int(args.max_rate * args.warmup), int(args.max_rate * args.duration)
-            total = warm + closed + int(args.open_rate * args.duration)
-            print(f"signing {total} tokens for {args.cards} cards ...", flush=True)
-            reqs = requests_for(card_settings, card_ids, credential, total, server.port)
-            print(f"warm-up {args.warmup:g}s ...", flush=True)
-            phase(server.port, reqs[:warm], args, args.warmup)
-            print(f"verify, closed loop (throughput), {args.connections} connections, {args.duration:g}s ...")
-            cpu0 = server.cpu_seconds()
-            latencies, failures = phase(server.port, reqs[warm : warm + closed], args, args.duration)
-            server_cpu = server.cpu_seconds() - cpu0
-            rate = len(latencies) / args.duration
-            print(f"verify, open loop at {args.open_rate:,.0f}/s (latency), {args.duration:g}s ...", flush=True)
-            cpu0 = server.cpu_seconds()
-            at_rate, open_failures = phase(server.port, reqs[warm + closed :], args, args.duration, args.open_rate)
-            open_cpu = server.cpu_seconds() - cpu0
-            failures.update(open_failures)
+            app = measure(server, requests_for(card_settings, card_ids, credential, total, server.port), args)
             print(f"logins through the emulator: {args.logins} sequential ...", flush=True)
             logins, login_failures = login_latency(f"http://127.0.0.1:{server.port}", emulator, args.logins)
-            if failures or login_failures:
+            if app.failures or login_failures:
                 print(f"server log (tail):\n{server.log_tail(40)}")
         except BenchError as exc:
             print(f"bench-card: {exc}", file=sys.stderr)
@@ -323,26 +368,22 @@ def main(argv: list[str] | None = None) -> int:
             backend.close()
             emulator.stop()
             stop_embedded()
+    rate = app.rate(args.duration)
     ok_rate = rate >= TARGET_RATE
-    sent_all = len(at_rate) >= int(args.open_rate * args.duration)
-    ok_p99 = sent_all and args.open_rate >= TARGET_RATE and pct(at_rate, 0.99) <= TARGET_P99_MS
+    sent_all = len(app.at_rate) >= int(args.open_rate * args.duration)
+    ok_p99 = sent_all and args.open_rate >= TARGET_RATE and pct(app.at_rate, 0.99) <= TARGET_P99_MS
     lines = [
-        f"throughput (closed loop): {len(latencies)} answers in {args.duration:g}s = **{rate:,.0f}/s**; latency "
-        f"at saturation ms p50 {pct(latencies, 0.5):.1f}, p99 {pct(latencies, 0.99):.1f}; server CPU "
-        f"{server_cpu:.1f}s ({server_cpu / args.duration:.2f} cores, {server_cpu / max(len(latencies), 1) * 1000:.2f} "
-        f"ms per verification)",
-        f"latency at {args.open_rate:,.0f}/s (open loop, from each request's due time): {len(at_rate)} answers; ms "
-        f"p50 {pct(at_rate, 0.5):.1f}, p90 {pct(at_rate, 0.9):.1f}, **p99 {pct(at_rate, 0.99):.1f}**, max "
-        f"{pct(at_rate, 1.0):.1f}; server CPU {open_cpu / args.duration:.2f} cores",
-        f"failures {sum(failures.values())}",
-        f"target ≥ {TARGET_RATE:,.0f}/s: {'met' if ok_rate else 'NOT met'}; p99 ≤ {TARGET_P99_MS:g} ms at "
-        f"{TARGET_RATE:,.0f}/s: {'met' if ok_p99 else 'NOT met'}",
+        *(f"verify: {line}" for line in app.lines(args)),
+        *(f"reference (Flask answers without checking anything): {line}" for line in reference.lines(args)),
+        f"target ≥ {TARGET_RATE:,.0f}/s: {'met' if ok_rate else 'NOT met'} "
+        f"({rate / reference.rate(args.duration):.2f}x the reference); "
+        f"p99 ≤ {TARGET_P99_MS:g} ms at {TARGET_RATE:,.0f}/s: {'met' if ok_p99 else 'NOT met'}",
         f"login (POST /api/v1/auth/login → code2Session at the emulator over loopback, sequential): ms p50 "
         f"{pct(logins, 0.5):.1f}, p90 {pct(logins, 0.9):.1f}, p99 {pct(logins, 0.99):.1f}; failures {login_failures}",
     ]
     for line in lines:
         print(line)
-    for reason, count in failures.most_common(5):
+    for reason, count in (app.failures + reference.failures).most_common(5):
         print(f"  failure x{count}: {reason}")
     if not args.no_record:
         section = "\n".join(
@@ -355,13 +396,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"keep-alive connections from {args.loadgen_processes} load-generator processes on the same "
                 f"machine; {args.cards} cards; every request carries a fresh pre-signed token (tokens verify once); "
                 f"each verification reads the scanner, card and holder in one query, claims the token and queues "
-                f"its scan-log entry in one Redis script (written to card_scans 100 at a time)",
+                f"its scan-log entry in one Redis script (written to card_scans 100 at a time, after the answer)",
                 *(f"- {line}" for line in lines),
                 "",
             ]
         )
         append_card_results(args.results, section)
-    return 1 if failures or login_failures else 0
+    return 1 if app.failures or reference.failures or login_failures else 0
 
 
 if __name__ == "__main__":
