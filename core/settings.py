@@ -350,27 +350,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_rules(self) -> Settings:
+        """Production refuses plaintext pushes and generated credentials; every missing key is named at once."""
         if self.environment != "production":
             return self
+        problems = [
+            f"{key}: required in production"
+            for key in (
+                *("wechat.appid", "wechat.secret", "wechat.token", "wechat.aes_key", "database.url", "redis.url"),
+                *("privacy.encryption_keys", "privacy.hmac_keys", "card.code_keys"),
+            )
+            if not self.get(key)
+        ]
         if self.wechat.message_mode == "plaintext":
-            raise ValueError("wechat.message_mode: plaintext is refused in production; use safe")
-        for key in ("wechat.appid", "wechat.secret", "wechat.token", "wechat.aes_key", "database.url", "redis.url"):
-            if not self.get(key):
-                raise ValueError(f"{key}: required in production")
-        return self
-
-    @model_validator(mode="after")
-    def _production_databank_keys(self) -> Settings:
-        if self.environment == "production":
-            for key in ("privacy.encryption_keys", "privacy.hmac_keys"):
-                if not self.get(key):
-                    raise ValueError(f"{key}: required in production")
-        return self
-
-    @model_validator(mode="after")
-    def _production_card_keys(self) -> Settings:
-        if self.environment == "production" and not self.card.code_keys:
-            raise ValueError("card.code_keys: required in production")
+            problems.insert(0, "wechat.message_mode: plaintext is refused in production; use safe")
+        if problems:
+            raise ValueError("\n  ".join(problems))
         return self
 
     def get(self, dotted: str) -> Any:
