@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import sys
 
 import click
@@ -44,6 +46,18 @@ def config_check() -> None:
     """Validate the configuration and exit 0, or print every problem and exit 1."""
     _settings()
     click.echo("configuration is valid")
+
+
+@config.command("new-key")
+@click.argument("kid", default="")
+def config_new_key(kid: str) -> None:
+    """Print a fresh "kid:base64" key for privacy.encryption_keys, privacy.hmac_keys or card.code_keys.
+
+    To rotate, put the new entry first and keep the old ones after it (the first writes, every one reads)."""
+    kid = kid or f"k{secrets.token_hex(2)}"
+    if not kid.isascii() or not kid.isalnum() or len(kid) > 8:
+        raise click.BadParameter("a key id is 1 to 8 letters or digits", param_hint="KID")
+    click.echo(f"{kid}:{base64.b64encode(secrets.token_bytes(32)).decode()}")
 
 
 @main.group()

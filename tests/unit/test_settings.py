@@ -126,3 +126,23 @@ def test_masked_settings_hide_secrets_and_url_passwords() -> None:
     assert masked["database"]["url"] == "postgresql://app:****@db/alumni"
     assert masked["wechat"]["secret"] == "****op"
     assert "abcdefghijklmnop" not in json.dumps(masked)
+
+
+def test_new_key_prints_keys_that_every_keyed_setting_accepts(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli.commands import main
+
+    runner = CliRunner()
+    first, second = (runner.invoke(main, ["config", "new-key", kid]).output.strip() for kid in ("k2", "k1"))
+    assert first.startswith("k2:") and first != second
+    rotated = f"{first},{second}"  # the new key first, the old one kept for reading
+    settings = load_settings(
+        environment="test",
+        var_dir=tmp_path,
+        privacy={"encryption_keys": rotated, "hmac_keys": rotated},
+        card={"code_keys": rotated},
+    )
+    assert settings.card.code_keys == rotated
+    refused = runner.invoke(main, ["config", "new-key", "not a kid"])
+    assert refused.exit_code == 2 and "1 to 8 letters or digits" in refused.output
