@@ -3,6 +3,9 @@
 Key: ``xy:push:{dedupe_key}`` → ``"pending"`` while the first delivery works, then the reply JSON (or ``""`` for a
 push answered with ``success``). TTL: ``webhook.dedupe_ttl_seconds``. The database's unique inbound log is the
 second line (see ``services/inbound.py``), so losing Redis can never make a push act twice.
+
+The claim (``SET NX`` of ``PENDING``) and the remembered reply are written by ``bot/gate.py``, in the same round
+trips as the user's lock and state; this module owns the key, its TTL and the marker, and the slow paths.
 """
 
 from __future__ import annotations
@@ -22,13 +25,6 @@ class PushDedupe:
     @staticmethod
     def key(dedupe_key: str) -> str:
         return f"xy:push:{dedupe_key}"
-
-    def claim(self, dedupe_key: str) -> bool:
-        """True for the first delivery of this push; False for a retry or a concurrent duplicate."""
-        return bool(self.client.set(self.key(dedupe_key), PENDING, nx=True, ex=self.ttl))
-
-    def remember(self, dedupe_key: str, reply_json: str) -> None:
-        self.client.set(self.key(dedupe_key), reply_json, ex=self.ttl)
 
     def release(self, dedupe_key: str) -> None:
         """Give the claim back (the push was not processed at all, e.g. the user lock was busy)."""

@@ -1,12 +1,18 @@
 """From an opened push to a reply: dedupe, the per-user lock, conversation state, routing, the deadline.
 
-Order (DESIGN.md, "Official-account push"): claim the push in Redis → (worker thread) take the user's lock → read
-conversation state → in one transaction: the inbound log row (its unique key is the durable claim, so even when
-Redis lost the claim a second delivery stops there, before its handler runs), route, handler (in a savepoint), the
-outcome → commit → write state → remember the reply. The request thread waits ``reply_deadline_seconds`` for the
-worker; past that WeChat gets ``success`` and the reply goes out as a customer-service message through the outbox.
-A handler that raises is rolled back to its savepoint and the user gets an apology; a valid push never gets an
-error page.
+Order (DESIGN.md, "Official-account push"), with Redis in three round trips (``bot/gate.py``): in the request
+thread, claim the push, take the user's lock and read the conversation state, in one script → (worker thread) in
+one transaction: the inbound log row (its unique key is the durable claim, so even when Redis lost the claim a
+second delivery stops there, before its handler runs), route, handler (in a savepoint), the outcome → commit →
+note the customer-service window → write the state, release the lock and remember the reply, in one script. The
+request thread waits ``reply_deadline_seconds`` for the worker; past that WeChat gets ``success`` and the reply goes
+out as a customer-service message through the outbox. A handler that raises is rolled back to its savepoint and
+the user gets an apology; a valid push never gets an error page.
+
+Why a worker thread at all: a WSGI request thread can answer only by returning, so the work must run elsewhere for
+the request thread to answer ``success`` at the deadline while a slow handler goes on. Nothing tells a slow push
+from a fast one before it runs, so every first delivery takes the hop (retries do not). It costs about 40 µs of CPU,
+a few per cent of a push; running pushes inline measured no more than that faster.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,11 +33,12 @@ from sqlalchemy.orm import Session
 
 from bot import metrics
 from bot.context import Context
-from bot.dedupe import PushDedupe
+from bot.dedupe import PENDING, PushDedupe
+from bot.gate import Entry, PushGate
 from bot.protocol import Push
 from bot.replies import Reply, fits_passively
 from bot.router import Dispatcher
-from bot.state import StateStore
+from bot.state import ConversationState, RedisStateStore
 from core import texts
 from core.db import Database
 from core.errors import Busy
@@ -78,7 +86,7 @@ class Pipeline:
         settings: Settings,
         db: Database,
         dedupe: PushDedupe,
-        states: StateStore,
+        states: RedisStateStore,
         dispatcher: Dispatcher,
         messenger: Callable[[], Messenger],
         max_workers: int = 32,
@@ -87,6 +95,7 @@ class Pipeline:
         self.db = db
         self.dedupe = dedupe
         self.states = states
+        self.gate = PushGate(dedupe, states)
         self.dispatcher = dispatcher
         self.messenger = messenger
         self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="push")
@@ -104,50 +113,61 @@ class Pipeline:
     def _process(self, push: Push) -> Outcome:
         key = push.dedupe_key
         deadline = self.settings.webhook.reply_deadline_seconds
-        if not self.dedupe.claim(key):
+        entry = self.gate.enter(key, push.openid)
+        if not entry.claimed:
             metrics.DEDUPE_HITS.labels("redis").inc()
-            remembered = self.dedupe.wait_for_reply(key, timeout=deadline)
+            remembered = entry.remembered
+            if remembered == PENDING:
+                remembered = self.dedupe.wait_for_reply(key, timeout=deadline)
             return Outcome(Reply.from_json(remembered) if remembered else None, "duplicate")
         race = _Race()
         context = contextvars.copy_context()  # carry the request id and user hash into the worker's log lines
-        future: Future[Outcome] = self.executor.submit(context.run, self._work, push, race)
+        future: Future[Outcome] = self.executor.submit(context.run, self._work, push, race, entry)
         try:
-            outcome = future.result(timeout=deadline)
+            return future.result(timeout=deadline)
         except FutureTimeout:
             if race.defer():
                 metrics.DEFERRED.labels("deadline").inc()
                 log.info("handler still running at %.1fs: answering success, reply follows by message", deadline)
                 return Outcome(None, "deferred")
-            outcome = future.result(timeout=1.0)  # the worker committed to a passive reply an instant ago
-        if outcome.status == "busy":
-            self.dedupe.release(key)
-        else:
-            self.dedupe.remember(key, outcome.reply.to_json() if outcome.reply else "")
-        return outcome
+            return future.result(timeout=1.0)  # the worker committed to a passive reply an instant ago
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True)
 
     # --- the worker -------------------------------------------------------------------------------------------
 
-    def _work(self, push: Push, race: _Race) -> Outcome:
+    def _work(self, push: Push, race: _Race, entry: Entry) -> Outcome:
+        """Runs the push under the user's lock, then leaves through the gate: state, unlock, remembered answer."""
+        ctx: Context | None = None
         try:
-            with self.states.lock(push.openid):
-                return self._locked_work(push, race)
+            state = entry.state if entry.locked else self.gate.lock(push.openid, entry.token)
+            outcome, ctx = self._locked_work(push, race, state)
         except Busy:
             # Only after lock_wait_seconds: something is badly stuck. Give the claim back so a retry can try again.
             log.error("user lock still busy after %.0fs", self.settings.conversation.lock_wait_seconds)
+            with suppress(RedisError):  # if Redis is down too, the claim expires on its own
+                self.dedupe.release(push.dedupe_key)
             return Outcome(Reply(texts.BUSY), "busy")
         except Exception:
             # Infrastructure trouble (database down, Redis gone): the user still gets an answer, never an error page.
             log.exception("push pipeline failed")
-            return Outcome(Reply(texts.APOLOGY), "failed")
+            outcome = Outcome(Reply(texts.APOLOGY), "failed")
+        # Retries get the same answer: the reply, or `success` when it travels by message.
+        answer = outcome.reply.to_json() if outcome.reply else ""
+        changed = ctx is not None and ctx.state_changed
+        state = ctx.state if ctx is not None else None
+        try:
+            self.gate.leave(push.dedupe_key, push.openid, entry.token, answer=answer, changed=changed, state=state)
+        except RedisError:
+            # The answer still goes out: the lock expires on its own, and a retry is stopped by the log row.
+            log.exception("Redis unavailable after answering a push")
+        return outcome
 
-    def _locked_work(self, push: Push, race: _Race) -> Outcome:
-        state = self.states.get(push.openid)
+    def _locked_work(self, push: Push, race: _Race, state: ConversationState | None) -> tuple[Outcome, Context | None]:
         sent_at = datetime.fromtimestamp(int(push.message.time), UTC)
         try:
-            with self.db.session() as session:
+            with self.db.session(write=True) as session:
                 # The log row first: its unique key is the durable claim. Another delivery of this push waits on it
                 # (PostgreSQL row lock, SQLite write lock) and then fails here, before its handler runs.
                 inbound.claim(
@@ -168,9 +188,9 @@ class Pipeline:
             with self.db.session() as session:
                 prior = inbound.prior_outcome(session, push.dedupe_key)
             reply_json = prior.reply_json if prior else None
-            return Outcome(Reply.from_json(reply_json) if reply_json else None, "duplicate")
-        self._after_commit(push, ctx, outcome, deferred)
-        return outcome
+            return Outcome(Reply.from_json(reply_json) if reply_json else None, "duplicate"), None
+        self._after_commit(push, deferred)
+        return outcome, ctx
 
     def _route(self, ctx: Context) -> tuple[Reply | None, str, str | None]:
         """Resolve and run the handler in a savepoint; returns (reply, status, route name). A handler that raises
@@ -210,18 +230,11 @@ class Pipeline:
         )
         return Outcome(reply, status), deferred
 
-    def _after_commit(self, push: Push, ctx: Context, outcome: Outcome, deferred: list[int]) -> None:
-        """Redis and WeChat side effects, only once the database has the push (still under the user's lock)."""
-        if ctx.state_changed:
-            if ctx.state is None:
-                self.states.clear(push.openid)
-            else:
-                self.states.set(push.openid, ctx.state)
+    def _after_commit(self, push: Push, deferred: list[int]) -> None:
+        """WeChat side effects, only once the database has the push (still under the user's lock)."""
         kind = followers.interaction_kind(push.msg_type, push.event or None)
         if kind is not None:
             self._record_interaction(push.openid, kind)
-        if outcome.status == "deferred":
-            self.dedupe.remember(push.dedupe_key, "")  # retries get `success`; the reply travels by message
         if deferred:
             self._send_now(deferred)
 

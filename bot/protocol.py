@@ -101,6 +101,9 @@ class PushCodec:
         self.max_skew = wechat.max_clock_skew_seconds
         self.max_body_bytes = max_body_bytes
         self.aes_keys = tuple(k for k in (wechat.aes_key, wechat.previous_aes_key) if k)
+        # Built once per key: a cipher object is reusable (each call makes its own encryptor or decryptor).
+        self._ciphers = {k: WeChatCipher(base64.b64decode(k + "=")) for k in self.aes_keys}
+        self._sealers = {k: PrpCrypto(base64.b64decode(k + "=")) for k in self.aes_keys}
 
     # --- inbound --------------------------------------------------------------------------------------------
 
@@ -164,7 +167,7 @@ class PushCodec:
         if not raw or len(raw) % 16:
             raise ForgedPush("ciphertext has the wrong length")
         for aes_key in self.aes_keys:
-            opened = _open_ciphertext(base64.b64decode(aes_key + "="), raw)
+            opened = _open_ciphertext(self._ciphers[aes_key], raw)
             if opened is None:
                 continue
             xml, appid = opened
@@ -179,8 +182,7 @@ class PushCodec:
         """Answer in the form the push came in: encrypted and signed for an encrypted push, plain otherwise."""
         if not push.encrypted or push.aes_key is None:
             return reply_xml.encode()
-        key = base64.b64decode(push.aes_key + "=")
-        encrypted = PrpCrypto(key).encrypt(reply_xml, self.appid).decode()
+        encrypted = self._sealers[push.aes_key].encrypt(reply_xml, self.appid).decode()
         nonce = str(secrets.randbelow(10**10))
         timestamp = str(int(time.time()))
         msg_sig = signature(self.token, timestamp, nonce, encrypted)
@@ -190,13 +192,13 @@ class PushCodec:
         ).encode()
 
 
-def _open_ciphertext(key: bytes, raw: bytes) -> tuple[str, str] | None:
+def _open_ciphertext(cipher: WeChatCipher, raw: bytes) -> tuple[str, str] | None:
     """Decrypt and unframe ``random(16) | len(4, big-endian) | xml | appid``; None if this key does not fit.
 
     wechatpy's own unframing trusts the padding byte and the length field, so a wrong key surfaces as an arbitrary
     exception; we validate both before trusting anything.
     """
-    plain = WeChatCipher(key).decrypt(raw)
+    plain = cipher.decrypt(raw)
     pad = plain[-1]
     if not 1 <= pad <= 32 or plain[-pad:] != bytes([pad]) * pad:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from typing import Any
 
@@ -11,9 +12,12 @@ import redis
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from bot.dedupe import PENDING, PushDedupe
 from bot.state import RedisStateStore
 from core import texts
+from core.db import Database
 from core.runtime import Runtime
+from emulator.testing import wait_for
 from emulator.wire import Account, sha1_signature
 from models import Follower, InboundMessage, Inquiry, OutboundMessage
 from tests.conftest import TOKEN, WeChatUser
@@ -160,6 +164,43 @@ def test_a_retry_after_redis_lost_the_claim_is_stopped_by_the_database(user: WeC
     assert count(rt, Inquiry) == 1
 
 
+# --- the per-user lock ----------------------------------------------------------------------------------------------
+
+
+def test_a_push_waits_for_its_users_lock_and_reads_the_state_the_holder_left(
+    user: WeChatUser, rt: Runtime, account: Account
+) -> None:
+    user.say("提问")  # now waiting for the question
+    store = RedisStateStore(rt.redis)
+    store.acquire(user.openid, "another-push")
+    replies: list[str] = []
+    fields = user.fields(MsgType="text", Content="校友会哪天开？", MsgId=6001)
+    pushing = threading.Thread(target=lambda: replies.append(user.reply(fields)["Content"]))
+    pushing.start()
+    assert wait_for(lambda: rt.redis.get(PushDedupe.key("msg:6001")) == PENDING)  # claimed, waiting for the lock
+    store.clear(user.openid)  # the holder ends the conversation...
+    store.release(user.openid, "another-push")  # ...and leaves
+    pushing.join(10)
+    assert replies == [texts.FALLBACK]  # the state was read after the lock, not before
+    assert count(rt, Inquiry) == 0
+
+
+def test_a_lock_that_stays_taken_answers_busy_and_gives_the_claim_back(
+    settings_factory: Any, make_app: Any, account: Account
+) -> None:
+    app = make_app(settings_factory(conversation={"lock_wait_seconds": 0.2, "lock_timeout_seconds": 30}))
+    rt: Runtime = app.extensions["xiaoyou"]
+    user = WeChatUser(app.test_client(), account, "o_stuck_user")
+    store = RedisStateStore(rt.redis)
+    store.acquire(user.openid, "a-stuck-push")
+    fields = user.fields(MsgType="text", Content="帮助", MsgId=6002)
+    assert user.reply(fields)["Content"] == texts.BUSY
+    assert rt.redis.get(PushDedupe.key("msg:6002")) is None  # a retry may try again
+    assert count(rt, InboundMessage) == 0
+    store.release(user.openid, "a-stuck-push")
+    assert user.reply(fields)["Content"] == texts.HELP  # WeChat's retry
+
+
 # --- failures inside -------------------------------------------------------------------------------------------------
 
 
@@ -296,6 +337,32 @@ def test_a_valid_push_gets_an_apology_not_an_error_page_when_redis_is_down(
     response = user.push(user.fields(MsgType="text", Content="帮助", MsgId=99))
     assert response.status_code == 200
     assert account.read_reply(response.data)["Content"] == texts.APOLOGY
+
+
+def _kill_pooled_connections(rt: Runtime) -> None:
+    """What a database restart does to the pool: every idle connection in it is dead (PostgreSQL: the server ends
+    their backends; SQLite has no server, so they are closed under the pool's feet)."""
+    idle = [record.dbapi_connection for record in rt.db.engine.pool._pool.queue]  # type: ignore[attr-defined]
+    assert idle
+    if rt.db.engine.dialect.name != "postgresql":
+        for dbapi_connection in idle:
+            dbapi_connection.close()
+        return
+    admin = Database(rt.settings.database_url)
+    with admin.engine.connect() as conn:
+        for dbapi_connection in idle:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(dbapi_connection.info.backend_pid)})")
+    admin.dispose()
+
+
+def test_after_a_database_restart_one_push_gets_an_apology_and_the_next_is_answered(
+    user: WeChatUser, rt: Runtime
+) -> None:
+    assert user.say("帮助") == texts.HELP  # the pool now holds a connection
+    _kill_pooled_connections(rt)
+    assert user.say("帮助") == texts.APOLOGY  # no ping at checkout: the dead connection is found by the push
+    assert user.say("帮助") == texts.HELP  # the pool was invalidated: a fresh connection
+    assert user.say("帮助") == texts.HELP
 
 
 def test_a_valid_push_gets_an_apology_when_the_database_is_down(
