@@ -87,12 +87,23 @@ IMPORT_ERRORS = {
     "boolean": "“{column}”应为 是 或 否（实际为“{value}”）。",
     "id_number": "“{column}”不是有效的居民身份证号（{reason}）。",
     "id_birth_mismatch": "出生日期与身份证号中的出生日期不一致。",
-    "phone": "“{column}”不是有效的手机号码。",
+    "phone": (
+        "“{column}”不是有效的电话号码（{reason}）。中国大陆以外的号码请以 + 和国家或地区代码开头，如 +44 20 7946 0958。"
+    ),
     "email": "“{column}”不是有效的邮箱地址。",
     "too_long": "“{column}”超过 {max} 个字符。",
     "name": "“{column}”含有不能用于姓名的字符。",
     "duplicate_row": "学号 {student_no} 在第 {first_row} 行已出现过。",
     "wrong_type": "“{column}”的类型不对：应为{expected}（实际为“{value}”）。",
+}
+IMPORT_PHONE_REASONS = {
+    "not_a_number": "看起来不是电话号码",
+    "country_code": "国家或地区代码无法识别",
+    "too_short": "位数太少",
+    "too_long": "位数太多",
+    "length": "位数不对",
+    "local_only": "缺少区号",
+    "unassigned": "号段、区号或位数不对",
 }
 IMPORT_ID_REASONS = {
     "length": "应为 18 位",

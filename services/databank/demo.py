@@ -2,7 +2,8 @@
 continuing-education (adult, online) and international students. Deterministic for a seed.
 
 Used by ``demo seed`` (and ``make run`` on an empty embedded database) and by the import benchmark. ID numbers are
-generated valid (python-stdnum computes the check digit); phones and emails are made up.
+generated valid (python-stdnum computes the check digit); phones are made up but valid for phonenumbers (a few abroad,
+in E.164); emails are made up.
 """
 
 from __future__ import annotations
@@ -71,17 +72,17 @@ COLLEGES: dict[str, tuple[str, ...]] = {
 }
 ABBREVIATIONS = {"计算机科学与技术": "计科", "软件工程": "软件", "汉语言文学": "汉语言", "临床医学": "临床"}
 LEVELS = (("本科", 4, 62), ("专科", 3, 8), ("硕士", 3, 14), ("博士", 4, 3), ("成人教育", 3, 8), ("网络教育", 3, 5))
-FOREIGN = (
-    ("Nguyen Van An", "越南"),
-    ("Kim Min-jun", "韩国"),
-    ("Sato Yuki", "日本"),
-    ("Aliyev Rustam", "哈萨克斯坦"),
-    ("Muhammad Ali Khan", "巴基斯坦"),
-    ("Somchai Sukjai", "泰国"),
-    ("Ivan Petrov", "俄罗斯"),
-    ("Amina Diallo", "塞内加尔"),
-    ("John Smith", "美国"),
-    ("Maria Garcia", "西班牙"),
+FOREIGN = (  # name, nationality, a mobile prefix there and how many digits follow it
+    ("Nguyen Van An", "越南", "+84 91 ", 7),
+    ("Kim Min-jun", "韩国", "+82 10 3", 7),
+    ("Sato Yuki", "日本", "+81 90 1", 7),
+    ("Aliyev Rustam", "哈萨克斯坦", "+7 701 ", 7),
+    ("Muhammad Ali Khan", "巴基斯坦", "+92 300 ", 7),
+    ("Somchai Sukjai", "泰国", "+66 8", 8),
+    ("Ivan Petrov", "俄罗斯", "+7 916 ", 7),
+    ("Amina Diallo", "塞内加尔", "+221 77 ", 7),
+    ("John Smith", "美国", "+1 650 253 ", 4),
+    ("Maria Garcia", "西班牙", "+34 6", 8),
 )
 EMPLOYERS = (
     "华为技术有限公司",
@@ -137,6 +138,12 @@ CITIES = (
 ABROAD = (("纽约", "美国"), ("伦敦", "英国"), ("新加坡", "新加坡"), ("东京", "日本"), ("悉尼", "澳大利亚"))
 # Region codes python-stdnum knows for every birth year we generate.
 REGIONS = ("110101", "110105", "110108", "310101", "310104", "120101")
+# Mainland mobile prefixes in use (phonenumbers accepts any 8 digits after them).
+MOBILE_PREFIXES = (
+    *(f"13{d}" for d in range(10)),
+    *("150", "151", "152", "153", "155", "156", "157", "158", "159", "166", "176", "177", "178", "198", "199"),
+    *(f"18{d}" for d in range(10)),
+)
 EMAIL_DOMAINS = ("qq.com", "163.com", "126.com", "gmail.com", "outlook.com", "foxmail.com")
 
 
@@ -167,16 +174,16 @@ def rows(count: int, seed: int = 2026) -> Iterator[list[str]]:
         female = rng.random() < 0.5
         born = date(entry - (18 if level in ("本科", "专科") else 22), 1, 1) + timedelta(days=rng.randrange(365))
         if international:
-            name, nationality = rng.choice(FOREIGN)
+            name, nationality, phone_prefix, phone_digits = rng.choice(FOREIGN)
         else:
-            name, nationality = _name(rng), "中国"
+            name, nationality, phone_prefix, phone_digits = _name(rng), "中国", rng.choice(MOBILE_PREFIXES), 8
         former = _name(rng)[:1] + name[1:] if not international and rng.random() < 0.01 else ""
         college_code = colleges.index(college) + 1
         student_no = f"{entry}{college_code:02d}{serial:07d}"
         class_no = rng.randint(1, 4)
         class_name = f"{ABBREVIATIONS.get(major, major[:2])}{entry % 100:02d}{class_no:02d}班"
         id_number = "" if international or rng.random() < 0.08 else _id_number(rng, born, female)
-        phone = "" if rng.random() < 0.15 else f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"
+        phone = "" if rng.random() < 0.15 else f"{phone_prefix}{rng.randrange(10**phone_digits):0{phone_digits}d}"
         email = ""
         if rng.random() < 0.6:
             local = names.forms(name).pinyin or "alumni"

@@ -1,10 +1,15 @@
 """Roster imports: one batch per file, all or nothing, upserted by (institution, student_no), and undoable.
 
-An import streams the roster in chunks. Each chunk is validated (in worker processes for big files), then written:
-new people by ``COPY`` on PostgreSQL (executemany on SQLite), people already known by comparing field by field.
-A field is overwritten only by a source at least as trusted as the one that set it (registrar > self_reported >
-liaison > other), and what it overwrote is kept in ``FieldChange`` so the batch can be rolled back. Rows of people
-who were anonymised stay out. Running the same file twice changes nothing.
+An import streams the roster in blocks of consecutive rows. Each block is validated (in worker processes for big
+files; a .csv block is parsed there too, so the importing process only moves bytes), then written: new people by
+``COPY`` on PostgreSQL (executemany on SQLite), people already known by comparing field by field. A field is
+overwritten only by a source at least as trusted as the one that set it (registrar > self_reported > liaison >
+other), and what it overwrote is kept in ``FieldChange`` so the batch can be rolled back. Rows of people who were
+anonymised stay out. Running the same file twice changes nothing.
+
+The first load of an empty databank on PostgreSQL (``bulk``) is the fast path: every row is new, so the workers
+turn rows straight into COPY text with person ids reserved for their block, and the tables' secondary indexes and
+constraints are rebuilt once at the end (PostgreSQL's advice for populating a database).
 
 Any row error (or a file-level problem) rejects the whole file: nothing is written, and the batch keeps the row-level
 error report for staff to download. This function owns its transactions: it commits the batch row first (it holds
@@ -14,18 +19,18 @@ the report), then the data in one transaction at the end.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import multiprocessing
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import islice
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
-from sqlalchemy import Table, bindparam, delete, exists, insert, select, text, update
+from sqlalchemy import ARRAY, String, Table, bindparam, delete, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from core import texts
@@ -48,11 +53,26 @@ from models.databank import IMPORT, SOURCES
 from models.person import ACTIVE
 from services.databank import audit
 from services.databank.keys import Keyring
-from services.databank.roster import FileRejected, Prepared, Preparer, Roster, RowError, count_rows, open_roster
+from services.databank.roster import (
+    Block,
+    FileRejected,
+    Prepared,
+    Preparer,
+    Roster,
+    RowError,
+    count_rows,
+    erased_key,
+    open_roster,
+    recognise,
+)
+from services.databank.rows import EMPLOYMENT_FIELDS, TABLES, CopyText, ParamRows, copy_sql
 
 log = logging.getLogger(__name__)
 TRUST = {source: rank for rank, source in enumerate(SOURCES)}  # lower is more trusted
 POOL_MIN_BYTES = 2 << 20  # files smaller than this are validated in-process: starting workers costs more
+COPY_BYTES = 16 << 20  # a bulk load sends COPY text in pieces of up to about this size
+ID_REFILL = 250_000  # a bulk load reserves person ids this many at a time
+IN_FLIGHT = 4  # blocks handed to each worker ahead: enough to keep it busy while this process waits on the database
 
 
 @dataclass(frozen=True)
@@ -81,7 +101,7 @@ def import_file(
     """Import a .xlsx or .csv roster. Raises ``ImportRejected`` (nothing written; report stored) on any error."""
     batch = _start_batch(session, source=source, actor=actor, label=path.name)
     try:
-        roster = open_roster(path, encoding=encoding, mapping=mapping)
+        roster = open_roster(path, encoding=encoding, mapping=mapping, block_rows=settings.import_chunk_rows)
     except FileRejected as exc:
         _reject(session, batch, [exc.error], 1, 0)
     if workers is None:
@@ -105,14 +125,13 @@ def import_rows(
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import rows already in memory (the demo roster); the first row number is 2, as under a header."""
-    from services.databank.roster import recognise
-
     batch = _start_batch(session, source=source, actor=actor, label=label)
     try:
         columns = recognise(headers, None)
     except FileRejected as exc:
         _reject(session, batch, [exc.error], 1, 0)
-    roster = Roster(headers, columns, ((n, list(r)) for n, r in enumerate(rows, start=2)))
+    numbered = ((n, list(r)) for n, r in enumerate(rows, start=2))
+    roster = Roster.from_rows(headers, columns, numbered, settings.import_chunk_rows)
     return _run(session, batch, roster, keyring, settings, institution, 1, progress, bulk=False)
 
 
@@ -155,40 +174,73 @@ def _reject(session: Session, batch: _Batch, errors: list[RowError], count: int,
 
 # --- validation, in worker processes for large files ---------------------------------------------------------------
 
-_worker_preparer: Preparer | None = None
+
+class _Checked(NamedTuple):
+    """One block validated; nothing in it is sensitive in clear."""
+
+    lines: int  # what the block spans (for the progress bar)
+    rows: int  # rows that were not blank
+    errors: list[RowError]
+    keys: list[tuple[int, int, str]]  # (64-bit hash of institution and student_no, row, student_no) per valid row
+    prepared: list[Prepared]  # the valid rows, unless turned into COPY text
+    copy: dict[str, bytes]  # bulk loads: the valid rows as COPY text per table, their people numbered from ``ids``
 
 
-def _init_worker(preparer: Preparer) -> None:
-    global _worker_preparer  # noqa: PLW0603 - one preparer per worker process
-    _worker_preparer = preparer
+def _check(preparer: Preparer, block: Block, ids: list[int] | None, copy: CopyText | None) -> _Checked:
+    """Validate ``block``; with ``ids`` (one per line of the block) and ``copy``, also write its rows as COPY text."""
+    errors: list[RowError] = []
+    keys: list[tuple[int, int, str]] = []
+    prepared: list[Prepared] = []
+    rows = 0
+    for row, values in block.rows():
+        rows += 1
+        item = preparer.prepare(row, values)
+        if isinstance(item, list):
+            errors.extend(item)
+            continue
+        key = hashlib.blake2b(f"{item.institution}\x00{item.student_no}".encode(), digest_size=8).digest()
+        keys.append((int.from_bytes(key), row, item.student_no))
+        if ids is not None and copy is not None:
+            copy.add(item, ids[len(keys) - 1])
+        else:
+            prepared.append(item)
+    return _Checked(block.lines, rows, errors, keys, prepared, copy.take() if copy is not None else {})
 
 
-def _prepare_chunk(chunk: list[tuple[int, list[Any]]]) -> list[Prepared | list[RowError]]:
-    assert _worker_preparer is not None
-    return [_worker_preparer.prepare(row, values) for row, values in chunk]
+_worker: tuple[Preparer, CopyText | None] | None = None
 
 
-def _batched(rows: Iterator[tuple[int, list[Any]]], size: int) -> Iterator[list[tuple[int, list[Any]]]]:
-    while chunk := list(islice(rows, size)):
-        yield chunk
+def _init_worker(preparer: Preparer, copy: CopyText | None) -> None:
+    global _worker  # noqa: PLW0603 - one preparer per worker process
+    _worker = (preparer, copy)
 
 
-def _prepared_chunks(
-    roster: Roster, preparer: Preparer, workers: int, size: int
-) -> Iterator[list[Prepared | list[RowError]]]:
-    chunks = _batched(roster.rows, size)
+def _check_in_worker(block: Block, ids: list[int] | None) -> _Checked:
+    assert _worker is not None
+    preparer, copy = _worker
+    return _check(preparer, block, ids, copy)
+
+
+def _checked_blocks(
+    blocks: Iterator[Block],
+    preparer: Preparer,
+    workers: int,
+    reserve: Callable[[Block], list[int] | None],
+    copy: CopyText | None,
+) -> Iterator[_Checked]:
+    """The blocks validated, in file order. ``reserve`` runs in this process just before a block is handed out."""
     if workers <= 1:
-        for chunk in chunks:
-            yield [preparer.prepare(row, values) for row, values in chunk]
+        for block in blocks:
+            yield _check(preparer, block, reserve(block), copy)
         return
-    # spawn: workers start clean (no inherited connections or locks); at most 2 chunks per worker in flight, so
+    # spawn: workers start clean (no inherited connections or locks); at most IN_FLIGHT blocks per worker in flight, so
     # memory stays flat however long the file is.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(preparer,)) as pool:
+    with context.Pool(workers, initializer=_init_worker, initargs=(preparer, copy)) as pool:
         pending: deque[Any] = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(_prepare_chunk, (chunk,)))
-            if len(pending) >= workers * 2:
+        for block in blocks:
+            pending.append(pool.apply_async(_check_in_worker, (block, reserve(block))))
+            if len(pending) >= workers * IN_FLIGHT:
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
@@ -210,45 +262,38 @@ def _run(  # noqa: PLR0917 - private, called from two places
     errors: list[RowError] = []
     error_count = total = 0
     seen: dict[int, int] = {}  # 64-bit hash of (institution, student_no) -> first row: duplicates within the file
-    writer = _Writer(session, batch, bulk=bulk)
+    student_no_column = roster.headers[roster.columns["student_no"]]
+    writer = _Writer(session, batch, keyring, bulk=bulk)
     try:
-        for chunk in _prepared_chunks(roster, preparer, workers, settings.import_chunk_rows):
-            good: list[Prepared] = []
-            for item in chunk:
-                if isinstance(item, list):
-                    error_count += len(item)
-                    errors.extend(item[: max(0, settings.max_reported_errors - len(errors))])
-                    continue
-                key = int.from_bytes(
-                    hashlib.blake2b(f"{item.institution}\x00{item.student_no}".encode(), digest_size=8).digest()
-                )
-                first = seen.setdefault(key, item.row)
-                if first != item.row:
+        for checked in _checked_blocks(roster.blocks, preparer, workers, writer.reserve, writer.copy):
+            total += checked.rows
+            error_count += len(checked.errors)
+            errors.extend(checked.errors[: max(0, settings.max_reported_errors - len(errors))])
+            for key, row, student_no in checked.keys:
+                first = seen.setdefault(key, row)
+                if first != row:
                     error_count += 1
                     if len(errors) < settings.max_reported_errors:
-                        message = texts.IMPORT_ERRORS["duplicate_row"].format(
-                            student_no=item.student_no, first_row=first
-                        )
-                        errors.append(
-                            RowError(item.row, roster.headers[roster.columns["student_no"]], "duplicate_row", message)
-                        )
-                    continue
-                good.append(item)
-            total += len(chunk)
+                        message = texts.IMPORT_ERRORS["duplicate_row"].format(student_no=student_no, first_row=first)
+                        errors.append(RowError(row, student_no_column, "duplicate_row", message))
             if error_count == 0:
-                writer.apply(good)
+                writer.apply(checked)
             if progress is not None:
-                progress(len(chunk))
+                progress(checked.lines)
         if error_count == 0:
             writer.finish()
     except FileRejected as exc:
         errors.insert(0, exc.error)
         error_count += 1
     except BaseException:
+        writer.abort()
         session.rollback()
         session.execute(update(DatabankBatch).where(DatabankBatch.id == batch.id).values(status="failed"))
         session.commit()
         raise
+    finally:
+        writer.abort()  # a rejected file: stop loading before the rollback
+        roster.close()
     if total == 0 and error_count == 0:
         errors.append(RowError(0, None, "no_rows", texts.IMPORT_ERRORS["no_rows"]))
         error_count = 1
@@ -288,24 +333,108 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
 
 
-class _Writer:
-    """Writes prepared rows of one batch: bulk inserts for new people, field-by-field updates for known ones."""
+def _copy(connection: Any, table: str, pieces: list[bytes]) -> None:
+    """COPY text into ``table`` on a psycopg connection."""
+    with connection.cursor() as cursor, cursor.copy(copy_sql(table)) as copy:
+        for data in pieces:
+            copy.write(data)
 
-    def __init__(self, session: Session, batch: _Batch, *, bulk: bool) -> None:
+
+class _CopyThread:
+    """Sends a bulk load's COPY text from a thread of its own, so PostgreSQL loads one piece while this process
+    takes in the next. Whatever is waiting when it gets to work is sent together, one COPY per table. It uses the
+    session's connection; nothing else does until ``drain`` or ``close`` returns. A failure is raised in the caller
+    at its next call."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._queue: queue.Queue[dict[str, bytes] | None] = queue.Queue(maxsize=8)  # bounds memory, not speed
+        self._failure: BaseException | None = None
+        self._aborted = False
+        self._thread = threading.Thread(target=self._work, name="roster-copy", daemon=True)
+        self._thread.start()
+
+    def put(self, pieces: dict[str, bytes]) -> None:
+        self._raise()
+        if pieces:
+            self._queue.put(pieces)
+
+    def drain(self) -> None:
+        """Wait until everything put so far is in the database."""
+        self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def abort(self) -> None:
+        self._aborted = True
+        self._queue.put(None)
+        self._thread.join()
+
+    def _raise(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _work(self) -> None:
+        done = False
+        while not done:
+            items = [self._queue.get()]
+            size = sum(map(len, items[0].values())) if items[0] else 0
+            while items[-1] is not None and size < COPY_BYTES:  # take what else is waiting, up to a size
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+                size += sum(map(len, items[-1].values())) if items[-1] else 0
+            done = items[-1] is None
+            try:
+                if self._failure is None and not self._aborted:
+                    for table in TABLES:  # parents first
+                        if pieces := [item[table] for item in items if item and table in item]:
+                            _copy(self._connection, table, pieces)
+            except BaseException as exc:  # noqa: BLE001 - handed to the importing thread, which raises it
+                self._failure = exc
+            finally:
+                for _ in items:
+                    self._queue.task_done()
+
+
+class _Writer:
+    """Writes validated blocks of one batch: bulk inserts for new people, field-by-field updates for known ones."""
+
+    def __init__(self, session: Session, batch: _Batch, keyring: Keyring, *, bulk: bool) -> None:
         self.session = session
         self.batch_id = batch.id
         self.source = batch.source
         self.rank = TRUST[batch.source]
+        self.keyring = keyring
         self.pg = session.get_bind().dialect.name == "postgresql"
         self.inserted = self.updated = self.unchanged = 0
-        self._next_id: dict[str, int] = {}
+        self._next_id: int | None = None  # SQLite: the next person id
         self._sources: dict[int | None, str] = {None: "other"}
         # Take the write lock now (SQLite), so ids handed out below cannot be taken by another writer.
         session.execute(update(DatabankBatch).where(DatabankBatch.id == batch.id).values(status="running"))
         self.bulk = bulk and self.pg and self._databank_empty()
+        if self.pg:
+            self._person_ids = session.execute(text("SELECT pg_get_serial_sequence('persons', 'id')")).scalar_one()
+        # Ten thousand student numbers a block: one array parameter on PostgreSQL (an IN list that long costs more to
+        # render and parse than to look up), an IN list elsewhere.
+        self._student_no_in = (
+            EducationRecord.student_no == func.any(bindparam("wanted", type_=ARRAY(String)))
+            if self.pg
+            else EducationRecord.student_no.in_(bindparam("wanted", expanding=True))
+        )
+        # The first load: the validating processes write COPY text with this, and ``apply`` only collects it.
+        self.copy = CopyText(batch.id, utcnow()) if self.bulk else None
+        self._loader: _CopyThread | None = None
+        self._spare_ids: list[int] = []
         self._suspended: list[tuple[str, str]] = []  # (DDL to drop, DDL to recreate)
         if self.bulk:
             self._suspend_constraints()
+            self._loader = _CopyThread(session.connection().connection.driver_connection)
 
     # the first load of an empty databank (PostgreSQL): load first, index after
 
@@ -321,7 +450,7 @@ class _Writer:
         were. Primary keys stay (ids are assigned from their sequences); in-file duplicates are caught before.
         """
         conn = self.session.connection()
-        tables = list(BULK_TABLES)
+        tables = list(TABLES)
         conn.exec_driver_sql(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
         constraints = conn.execute(
             text(
@@ -350,8 +479,22 @@ class _Writer:
         for drop, _ in self._suspended:
             conn.exec_driver_sql(drop)
 
+    def close(self) -> None:
+        """Wait for the COPY thread to send what it has (raising what went wrong there) and stop it."""
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            loader.close()
+
+    def abort(self) -> None:
+        """Stop the COPY thread at once, dropping what it has not sent: the transaction is about to be rolled back."""
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            loader.abort()
+
     def finish(self) -> None:
-        """Recreate what the first load suspended (indexes first: the constraints then validate against them)."""
+        """Send what is left, then recreate what the first load suspended (indexes first: the constraints then
+        validate against them)."""
+        self.close()
         if not self._suspended:
             return
         conn = self.session.connection()
@@ -364,54 +507,73 @@ class _Writer:
                 conn.exec_driver_sql(create)
         self._suspended = []
 
-    # ids and raw inserts
+    # person ids and raw inserts
 
-    def _ids(self, table: str, n: int) -> list[int]:
+    def reserve(self, block: Block) -> list[int] | None:
+        """For a bulk load, person ids for a block about to be validated: one per line (a blank or bad line leaves a
+        gap, as sequences do anyway). Taken from the sequence many at a time, while the COPY thread is idle."""
+        if not self.bulk:
+            return None
+        if len(self._spare_ids) < block.lines:
+            assert self._loader is not None
+            self._loader.drain()
+            self._spare_ids += self._ids(max(block.lines, ID_REFILL))
+        ids = self._spare_ids[: block.lines]
+        del self._spare_ids[: block.lines]
+        return ids
+
+    def _ids(self, n: int) -> list[int]:
         if n == 0:
             return []
         if self.pg:
-            rows = self.session.execute(
-                text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-                {"t": table, "n": n},
-            )
-            return [int(r[0]) for r in rows]
-        if table not in self._next_id:
-            current = self.session.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()  # noqa: S608 - our table names
-            self._next_id[table] = int(current) + 1
-        start = self._next_id[table]
-        self._next_id[table] = start + n
+            query = "SELECT array_agg(nextval(CAST(:seq AS regclass))) FROM generate_series(1, :n)"
+            return list(self.session.execute(text(query), {"seq": self._person_ids, "n": n}).scalar_one())
+        if self._next_id is None:
+            self._next_id = int(self.session.execute(text("SELECT coalesce(max(id), 0) + 1 FROM persons")).scalar_one())
+        start = self._next_id
+        self._next_id = start + n
         return list(range(start, start + n))
 
-    def _insert(self, table: Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    def _copy(self, table: str, data: bytes) -> None:
+        _copy(self.session.connection().connection.driver_connection, table, [data])
+
+    def _insert_new(self, rows: list[Prepared]) -> None:
         if not rows:
             return
+        ids = self._ids(len(rows))
         if self.pg:
-            json_cols = [i for i, c in enumerate(columns) if c == "provenance"]
-            raw: Any = self.session.connection().connection.driver_connection
-            with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(
-                        tuple(json.dumps(v) if i in json_cols else v for i, v in enumerate(row)) if json_cols else row
-                    )
+            copy = CopyText(self.batch_id, utcnow())
+            for person_id, r in zip(ids, rows, strict=True):
+                copy.add(r, person_id)
+            for table, data in copy.take().items():
+                self._copy(table, data)
         else:
-            self.session.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+            params = ParamRows(self.batch_id, utcnow())
+            for person_id, r in zip(ids, rows, strict=True):
+                params.add(r, person_id)
+            for table, values in params.take().items():
+                self.session.execute(MODEL_TABLES[table].insert(), values)
+        self.inserted += len(rows)
 
-    # one chunk
+    # one block
 
-    def apply(self, rows: list[Prepared]) -> None:
-        if not rows:
+    def apply(self, checked: _Checked) -> None:
+        if self._loader is not None:  # the databank was empty and in-file duplicates are refused: every row is new
+            self._loader.put(checked.copy)
+            self.inserted += len(checked.keys)
             return
-        if self.bulk:  # the databank was empty and in-file duplicates are already refused: every row is new
-            self._insert_new(rows)
+        rows = checked.prepared
+        if not rows:
             return
         existing, digests, erased = self._lookup(rows)
         new, known = [], []
         for row in rows:
-            if (row.institution, row.erased_key) in erased:
+            key = (row.institution, row.student_no)
+            if row.row in erased:
                 self.unchanged += 1  # anonymised at their request: a re-import must not bring them back
-            elif digests.get((row.institution, row.student_no)) == row.digest:
+            elif digests.get(key) == row.digest:
                 self.unchanged += 1  # the very row imported last time
-            elif (row.institution, row.student_no) in existing:
+            elif key in existing:
                 known.append(row)
             else:
                 new.append(row)
@@ -421,114 +583,30 @@ class _Writer:
 
     def _lookup(
         self, rows: list[Prepared]
-    ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], str | None], set[tuple[str, str]]]:
-        """Known keys (-> person id, and the digest of the row imported last), and keys of anonymised records."""
+    ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], str | None], set[int]]:
+        """Known keys (-> person id, and the digest of the row imported last), and the rows of anonymised people."""
         existing: dict[tuple[str, str], int] = {}  # key -> person id
         digests: dict[tuple[str, str], str | None] = {}
-        erased: set[tuple[str, str]] = set()
-        by_institution: dict[str, list[Prepared]] = {}
+        erased: set[int] = set()
+        by_institution: dict[str, dict[str, int]] = {}  # institution -> erased key -> row
         for row in rows:
-            by_institution.setdefault(row.institution, []).append(row)
-        for institution, group in by_institution.items():
-            wanted = [r.student_no for r in group] + [r.erased_key for r in group]
+            erased_keys = by_institution.setdefault(row.institution, {})
+            erased_keys[erased_key(self.keyring, row.institution, row.student_no)] = row.row
+        for institution, erased_keys in by_institution.items():
+            wanted = [r.student_no for r in rows if r.institution == institution] + list(erased_keys)
             found = self.session.execute(
                 select(EducationRecord.student_no, EducationRecord.person_id, EducationRecord.import_digest).where(
-                    EducationRecord.institution == institution,
-                    EducationRecord.student_no.in_(bindparam("wanted", expanding=True)),
+                    EducationRecord.institution == institution, self._student_no_in
                 ),
                 {"wanted": wanted},
             )
             for student_no, person_id, digest in found:
-                if student_no.startswith("erased:"):
-                    erased.add((institution, student_no))
+                if student_no in erased_keys:
+                    erased.add(erased_keys[student_no])
                 else:
                     existing[(institution, student_no)] = person_id
                     digests[(institution, student_no)] = digest
         return existing, digests, erased
-
-    def _insert_new(self, rows: list[Prepared]) -> None:
-        if not rows:
-            return
-        now = utcnow()
-        person_ids = self._ids("persons", len(rows))
-        education_ids = self._ids("education_records", len(rows))
-        persons: list[tuple[Any, ...]] = []
-        educations: list[tuple[Any, ...]] = []
-        former: list[tuple[int, Any]] = []
-        contacts: list[tuple[Any, ...]] = []
-        jobs: list[tuple[int, Any]] = []
-        for pid, eid, r in zip(person_ids, education_ids, rows, strict=True):
-            n = r.name
-            persons.append(
-                (
-                    pid,
-                    n.name,
-                    n.simplified,
-                    n.traditional,
-                    n.pinyin,
-                    n.initials,
-                    r.gender,
-                    r.birth_date,
-                    r.nationality,
-                    r.id_hmac,
-                    r.id_last4_hmac,
-                    bool(r.deceased),
-                    False,
-                    ACTIVE,
-                    self.batch_id,
-                    {},
-                    now,
-                    now,
-                )
-            )
-            educations.append(
-                (
-                    eid,
-                    pid,
-                    r.institution,
-                    r.student_no,
-                    r.college,
-                    r.major,
-                    r.class_name,
-                    r.entry_year,
-                    r.grad_year,
-                    r.level or "bachelor",
-                    bool(r.international),
-                    self.batch_id,
-                    {},
-                    r.digest,
-                    now,
-                    now,
-                )
-            )
-            former.extend((pid, f) for f in r.former_names)
-            contacts.extend((pid, kind, sealed, indexes[0]) for kind, sealed, indexes in r.contacts)
-            if r.employment is not None:
-                jobs.append((pid, r.employment))
-        self._insert(Person.__table__, PERSON_COLUMNS, persons)  # type: ignore[arg-type]
-        self._insert(EducationRecord.__table__, EDUCATION_COLUMNS, educations)  # type: ignore[arg-type]
-        ids = self._ids("person_names", len(former))
-        self._insert(
-            PersonName.__table__,  # type: ignore[arg-type]
-            NAME_COLUMNS,
-            [
-                (i, pid, "former", f.name, f.simplified, f.pinyin, f.initials, self.batch_id)
-                for i, (pid, f) in zip(ids, former, strict=True)
-            ],
-        )
-        ids = self._ids("contact_points", len(contacts))
-        self._insert(
-            ContactPoint.__table__,  # type: ignore[arg-type]
-            CONTACT_COLUMNS,
-            [(i, *c, self.batch_id, now) for i, c in zip(ids, contacts, strict=True)],
-        )
-        ids = self._ids("employments", len(jobs))
-        self._insert(
-            Employment.__table__,  # type: ignore[arg-type]
-            EMPLOYMENT_COLUMNS,
-            [(i, pid, *job, True, self.batch_id, {}, now) for i, (pid, job) in zip(ids, jobs, strict=True)],
-        )
-        self.inserted += len(rows)
 
     def _source_of(self, batch_id: int | None) -> str:
         if batch_id not in self._sources:
@@ -703,49 +781,14 @@ class _Writer:
         self.session.add(FieldChange(batch_id=self.batch_id, table_name=table, row_id=row_id, before=before))
 
 
-PERSON_COLUMNS = [
-    "id",
-    "name",
-    "name_simplified",
-    "name_traditional",
-    "name_pinyin",
-    "name_initials",
-    "gender",
-    "birth_date",
-    "nationality",
-    "id_hmac",
-    "id_last4_hmac",
-    "deceased",
-    "restricted",
-    "status",
-    "batch_id",
-    "provenance",
-    "created_at",
-    "updated_at",
-]
-EDUCATION_COLUMNS = [
-    "id",
-    "person_id",
-    "institution",
-    "student_no",
-    "college",
-    "major",
-    "class_name",
-    "entry_year",
-    "grad_year",
-    "level",
-    "international",
-    "batch_id",
-    "provenance",
-    "import_digest",
-    "created_at",
-    "updated_at",
-]
-NAME_COLUMNS = ["id", "person_id", "kind", "name", "name_simplified", "name_pinyin", "name_initials", "batch_id"]
-CONTACT_COLUMNS = ["id", "person_id", "kind", "value_encrypted", "blind_index", "batch_id", "created_at"]
-EMPLOYMENT_FIELDS = ("employer", "title", "industry", "city", "country")
 EDUCATION_FIELDS = ("college", "major", "class_name", "entry_year", "grad_year", "level", "international")
-EMPLOYMENT_COLUMNS = ["id", "person_id", *EMPLOYMENT_FIELDS, "current", "batch_id", "provenance", "created_at"]
+MODEL_TABLES: dict[str, Table] = {
+    "persons": Person.__table__,  # type: ignore[dict-item]
+    "education_records": EducationRecord.__table__,  # type: ignore[dict-item]
+    "person_names": PersonName.__table__,  # type: ignore[dict-item]
+    "contact_points": ContactPoint.__table__,  # type: ignore[dict-item]
+    "employments": Employment.__table__,  # type: ignore[dict-item]
+}
 
 
 # --- reports and rollback --------------------------------------------------------------------------------------
@@ -765,7 +808,6 @@ def error_report(session: Session, batch_id: int) -> Iterator[list[str]]:
         yield [str(error.row_no or ""), error.column or "", error.code, error.message]
 
 
-BULK_TABLES = ("persons", "person_names", "education_records", "contact_points", "employments")
 CHILDREN: tuple[type[ContactPoint | Employment | PersonName | EducationRecord], ...] = (
     ContactPoint,
     Employment,

@@ -35,6 +35,16 @@ def _aead(key: bytes) -> AESGCM:
     return cipher
 
 
+_HMAC: dict[bytes, hmac.HMAC] = {}  # per process: copying a keyed HMAC skips the key set-up a one-shot digest repeats
+
+
+def _keyed(key: bytes) -> hmac.HMAC:
+    mac = _HMAC.get(key)
+    if mac is None:
+        mac = _HMAC[key] = hmac.new(key, digestmod="sha256")
+    return mac
+
+
 def _parse(ring: str, name: str) -> list[tuple[str, bytes]]:
     if not ring:
         raise KeyUnavailable(f"privacy.{name} is not configured")
@@ -87,7 +97,9 @@ class Keyring:
 
     @staticmethod
     def _mac(key: bytes, kind: str, value: str) -> str:
-        return hmac.digest(key, f"{kind}\x00{value}".encode(), "sha256").hex()[:INDEX_HEX]
+        mac = _keyed(key).copy()
+        mac.update(f"{kind}\x00{value}".encode())
+        return mac.hexdigest()[:INDEX_HEX]
 
     def blind_index(self, kind: str, value: str) -> str:
         """The index to store for a new value, under the current HMAC key."""

@@ -1,9 +1,12 @@
 """Registrar rosters: reading .xlsx / .csv files, recognising their headers, and validating every row.
 
-Nothing here touches the database. ``open_roster`` streams rows (openpyxl read-only mode for .xlsx, ``csv`` for
-.csv), so a million-row file is never held in memory. ``Preparer.prepare`` turns one row into a ``Prepared``
-record or a list of ``RowError``: names get their search forms, ID numbers are checked with python-stdnum and
-turned into keyed HMACs at once, contact values are encrypted at once. The clear values go no further.
+Nothing here touches the database. ``open_roster`` recognises the header and then hands the rows out in ``Block``s
+of consecutive rows, so a million-row file is never held in memory and each block can be validated in another
+process: a .csv block is the file's own bytes (whole records), decoded and parsed by ``Block.rows`` wherever the
+block is validated, so the reading process only moves bytes; an .xlsx block holds rows openpyxl has read (read-only
+streaming mode). ``Preparer.prepare`` turns one row into a ``Prepared`` record or a list of ``RowError``: names get
+their search forms, ID numbers are checked with python-stdnum and turned into keyed HMACs at once, phone numbers are
+checked with phonenumbers, contact values are encrypted at once. The clear values go no further.
 
 Row numbers are the spreadsheet's own (the header is row 1), so staff find the row Excel shows them.
 """
@@ -12,14 +15,18 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
+from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
+import phonenumbers
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric
 
@@ -92,8 +99,6 @@ TRUE = frozenset({"是", "y", "yes", "true", "1", "√", "t"})
 FALSE = frozenset({"否", "n", "no", "false", "0", "f"})
 GENDERS = {"男": "M", "m": "M", "male": "M", "女": "F", "f": "F", "female": "F"}
 MAX_LEN = {"employer": 128, "institution": 64, "student_no": 32, "address": 200, "email": 254}
-_CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_INTL_PHONE = re.compile(r"^\+\d{7,15}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _STUDENT_NO = re.compile(r"^[0-9A-Za-z][0-9A-Za-z\-_/]*$")
 _YEAR_SUFFIX = re.compile(r"(年|届|级)$")
@@ -116,6 +121,16 @@ class FileRejected(Exception):
         self.error = RowError(0, None, code, texts.IMPORT_ERRORS[code].format(**params))
         super().__init__(self.error.message)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # raised in a worker process, it comes back through a pickle
+        return _rejected, (self.error,)
+
+
+def _rejected(error: RowError) -> FileRejected:
+    exc = FileRejected.__new__(FileRejected)
+    exc.error = error
+    Exception.__init__(exc, error.message)
+    return exc
+
 
 def normalise_header(header: Any) -> str:
     text = unicodedata.normalize("NFKC", str(header or "")).lower()
@@ -125,14 +140,70 @@ def normalise_header(header: Any) -> str:
 _LOOKUP = {normalise_header(alias): fieldname for fieldname, aliases in ALIASES.items() for alias in aliases}
 
 
+# --- reading -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Consecutive rows of a roster, validated as one task (possibly in a worker process, so it pickles small)."""
+
+    first_line: int  # the file's line (row) number of the block's first line
+    lines: int  # how many lines it spans: an upper bound of its rows, and what a progress bar counts
+    data: bytes = b""  # .csv: whole records, byte for byte as in the file
+    encoding: str = ""
+    values: tuple[tuple[int, list[Any]], ...] = ()  # .xlsx and rows in memory: (row number, cell values)
+
+    def rows(self) -> Iterator[tuple[int, list[Any]]]:
+        """``(row number, cell values)`` of each row that is not blank. Raises ``FileRejected`` on bytes that do not
+        decode or on broken CSV, naming the file's line."""
+        if not self.data:
+            yield from ((row, values) for row, values in self.values if not _blank(values))
+            return
+        try:
+            text = self.data.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            line = self.first_line + self.data.count(b"\n", 0, exc.start)
+            raise FileRejected("encoding", encoding=_label(self.encoding), line=line) from None
+        reader = csv.reader(io.StringIO(text, newline="\n"))  # lines end at "\n" only, as when reading the file
+        offset = self.first_line - 1
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise FileRejected("unreadable", reason=f"line {offset + reader.line_num}: {exc}") from None
+            if not _blank(values):
+                yield offset + reader.line_num, values
+
+
 @dataclass
 class Roster:
-    """A header recognised, and the rows to come: ``(row number, cell values)``."""
+    """A header recognised, and the rows to come, in blocks of about ``block_rows`` rows (read once)."""
 
     headers: list[str]
     columns: dict[str, int]  # canonical field -> column index
-    rows: Iterator[tuple[int, list[Any]]]
-    sha256: Any = field(default=None)  # hashlib object, updated while the rows stream (csv only)
+    blocks: Generator[Block, None, None]
+    sha256: Any = field(default=None)  # hashlib object, updated while the blocks stream (csv only)
+
+    def close(self) -> None:
+        """Let go of the file now, even if not every block was read (reading to the end closes it too)."""
+        self.blocks.close()
+
+    @classmethod
+    def from_rows(
+        cls, headers: list[str], columns: dict[str, int], rows: Iterator[tuple[int, list[Any]]], block_rows: int
+    ) -> Roster:
+        return cls(headers, columns, _row_blocks(rows, block_rows))
+
+
+def _row_blocks(rows: Iterator[tuple[int, list[Any]]], size: int) -> Generator[Block, None, None]:
+    while chunk := tuple(islice(rows, size)):
+        yield Block(chunk[0][0], len(chunk), values=chunk)
+
+
+def _label(encoding: str) -> str:
+    return encoding.replace("-sig", "").upper()
 
 
 def recognise(headers: list[str], mapping: dict[str, str] | None = None) -> dict[str, int]:
@@ -166,45 +237,45 @@ def _blank(values: list[Any]) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
 
 
-def open_roster(path: Path, *, encoding: str = "utf-8-sig", mapping: dict[str, str] | None = None) -> Roster:
+def open_roster(
+    path: Path, *, encoding: str = "utf-8-sig", mapping: dict[str, str] | None = None, block_rows: int = 5000
+) -> Roster:
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _open_csv(path, encoding, mapping)
+        return _open_csv(path, encoding, mapping, block_rows)
     if suffix in (".xlsx", ".xlsm"):
-        return _open_xlsx(path, mapping)
+        return _open_xlsx(path, mapping, block_rows)
     raise FileRejected("unsupported_format", suffix=suffix or "（无扩展名）")
 
 
 class _Lines:
-    """The file's lines, decoded one at a time: a decoding error names its line, and the SHA-256 of the file is
-    computed on the way (no second pass). Neither UTF-8 nor GB18030 has a newline byte inside a character."""
+    """The file's first lines, decoded one at a time while the header is looked for: a decoding error names its
+    line. Neither UTF-8 nor GB18030 has a newline or quote byte inside a character."""
 
-    def __init__(self, path: Path, encoding: str) -> None:
-        self.handle = path.open("rb")
+    def __init__(self, handle: IO[bytes], encoding: str, digest: Any) -> None:
+        self.handle = handle
         self.encoding = encoding
-        self.digest = hashlib.sha256()
+        self.digest = digest
         self.line = 0
 
     def __iter__(self) -> Iterator[str]:
-        label = self.encoding.replace("-sig", "").upper()
         for raw in self.handle:
             self.line += 1
             self.digest.update(raw)
             try:
                 yield raw.decode(self.encoding)
             except UnicodeDecodeError:
-                raise FileRejected("encoding", encoding=label, line=self.line) from None
-
-    def close(self) -> None:
-        self.handle.close()
+                raise FileRejected("encoding", encoding=_label(self.encoding), line=self.line) from None
 
 
-def _open_csv(path: Path, encoding: str, mapping: dict[str, str] | None) -> Roster:
+def _open_csv(path: Path, encoding: str, mapping: dict[str, str] | None, block_rows: int) -> Roster:
     try:
         "".encode(encoding)
     except LookupError:
         raise FileRejected("unreadable", reason=f"unknown encoding {encoding}") from None
-    lines = _Lines(path, encoding)  # closed when the rows are exhausted
+    handle = path.open("rb")  # closed when the blocks are exhausted
+    digest = hashlib.sha256()
+    lines = _Lines(handle, encoding, digest)
     reader = csv.reader(lines)
     try:
         header = next(reader, None)
@@ -215,30 +286,51 @@ def _open_csv(path: Path, encoding: str, mapping: dict[str, str] | None) -> Rost
         headers = [h.strip() for h in header]
         columns = recognise(headers, mapping)
     except csv.Error as exc:
-        lines.close()
+        handle.close()
         raise FileRejected("unreadable", reason=str(exc)) from None
     except FileRejected:
-        lines.close()
+        handle.close()
         raise
-
-    def rows() -> Iterator[tuple[int, list[Any]]]:
-        try:
-            while True:
-                try:
-                    values = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    raise FileRejected("unreadable", reason=f"line {reader.line_num}: {exc}") from None
-                if not _blank(values):
-                    yield reader.line_num, list(values)
-        finally:
-            lines.close()
-
-    return Roster(headers, columns, rows(), lines.digest)
+    return Roster(headers, columns, _csv_blocks(handle, lines.line + 1, encoding, digest, block_rows), digest)
 
 
-def _open_xlsx(path: Path, mapping: dict[str, str] | None) -> Roster:
+# One CSV record as the csv module reads it (excel dialect): fields separated by commas, a field either quoted
+# (a doubled quote inside is a quote; newlines are data; text after the closing quote is kept) or not (a quote
+# inside is data). Atomic and possessive, so a long unterminated field cannot make it backtrack.
+_FIELD = rb'(?:"(?:[^"]|"")*+"(?:[^,\n"][^,\n]*+)?|[^,\n"][^,\n]*+|)'
+_RECORDS = re.compile(rb"(?>" + _FIELD + rb"(?:," + _FIELD + rb")*+\n)*+")
+
+
+def _csv_blocks(
+    handle: IO[bytes], first_line: int, encoding: str, digest: Any, size: int
+) -> Generator[Block, None, None]:
+    """The rest of the file in blocks of ``size`` lines, each ending where a record ends (a quoted field may hold
+    newlines: then the block takes lines until the record is whole)."""
+    line = first_line
+    try:
+        while lines := list(islice(handle, size)):
+            data = b"".join(lines)
+            count = len(lines)
+            if b'"' in data:
+                end = _records_end(data, 0)
+                while end < len(data) and (more := handle.readline()):
+                    data += more
+                    count += 1
+                    end = _records_end(data, end)
+            digest.update(data)
+            yield Block(line, count, data, encoding)
+            line += count
+    finally:
+        handle.close()
+
+
+def _records_end(data: bytes, start: int) -> int:
+    """Where the last whole record from ``start`` ends."""
+    match = _RECORDS.match(data, start)
+    return match.end() if match else start
+
+
+def _open_xlsx(path: Path, mapping: dict[str, str] | None, block_rows: int) -> Roster:
     import zipfile
 
     from openpyxl import load_workbook
@@ -268,12 +360,11 @@ def _open_xlsx(path: Path, mapping: dict[str, str] | None) -> Roster:
     def rows() -> Iterator[tuple[int, list[Any]]]:
         try:
             for row_no, values in it:
-                if not _blank(list(values)):
-                    yield row_no, list(values)
+                yield row_no, list(values)
         finally:
             workbook.close()
 
-    return Roster(headers, columns, rows(), None)
+    return Roster.from_rows(headers, columns, rows(), block_rows)
 
 
 def count_rows(path: Path) -> int | None:
@@ -307,7 +398,6 @@ class Prepared(NamedTuple):
     row: int
     institution: str
     student_no: str
-    erased_key: str  # the key an anonymised record of this student carries
     name: names.NameForms
     gender: str | None
     birth_date: date | None
@@ -334,211 +424,146 @@ def erased_key(keyring: Keyring, institution: str, student_no: str) -> str:
     return "erased:" + keyring.blind_index("erased", f"{institution}\x00{student_no}").partition(":")[2][:24]
 
 
+class _Problem(NamedTuple):
+    """What is wrong with a cell, whatever its row: an error code and the parameters of its message."""
+
+    code: str
+    params: dict[str, Any]
+
+
+def _problem(code: str, **params: Any) -> _Problem:
+    return _Problem(code, params)
+
+
+_Parse = Callable[[str, Any], Any]  # (field, cell value not empty) -> the value, or a _Problem
+_CACHE_LIMIT = 1 << 14  # distinct values remembered per column; a column of mostly unique values just starts over
+_UNSEEN = object()
+
+
 class Preparer:
-    """Validates rows of one roster; picklable state only, so worker processes can build their own."""
+    """Validates rows of one roster; picklable state only, so worker processes can build their own.
+
+    Most columns repeat a few values (colleges, majors, years, cities...), so a text cell is parsed once per distinct
+    value and column, and its outcome (a value, or a problem without a row) remembered. Columns of unique values
+    (student numbers, ID numbers, phones, emails, addresses) are not remembered.
+    """
 
     def __init__(self, columns: dict[str, int], headers: list[str], keyring: Keyring, institution: str) -> None:
         self.columns = columns
         self.headers = headers
         self.keyring = keyring
         self.institution = institution
+        self._cache: dict[str, dict[str, Any]] = {fieldname: {} for fieldname in columns}
 
-    def prepare(self, row: int, values: list[Any]) -> Prepared | list[RowError]:  # noqa: PLR0912, PLR0915
+    def _get(  # noqa: PLR0917 - called two dozen times a row, where keyword arguments cost
+        self, values: list[Any], fieldname: str, parse: _Parse, row: int, errors: list[RowError], cached: bool = True
+    ) -> Any:
+        """The cell of ``fieldname`` as ``parse`` makes it; None if the column is absent, the cell empty, or the value
+        wrong (then the error is recorded)."""
+        index = self.columns.get(fieldname)
+        if index is None or index >= len(values):
+            return None
+        value = values[index]
+        if not cached or value.__class__ is not str:
+            cell = _cell(value)
+            outcome = None if cell is None else parse(fieldname, cell)
+        else:
+            cache = self._cache[fieldname]
+            outcome = cache.get(value, _UNSEEN)
+            if outcome is _UNSEEN:
+                cell = _cell(value)
+                outcome = None if cell is None else parse(fieldname, cell)
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                cache[value] = outcome
+        if outcome.__class__ is _Problem:
+            errors.append(self._error(row, fieldname, outcome))
+            return None
+        return outcome
+
+    def _required(self, values: list[Any], fieldname: str, row: int, errors: list[RowError]) -> None:
+        """Record that the field is missing, unless its cell has something (then its own error says what)."""
+        index = self.columns[fieldname]
+        if index >= len(values) or _cell(values[index]) is None:
+            errors.append(self._error(row, fieldname, _problem("required")))
+
+    def _error(self, row: int, fieldname: str, problem: _Problem) -> RowError:
+        column = self.headers[self.columns[fieldname]]
+        message = texts.IMPORT_ERRORS[problem.code].format(column=column, **problem.params)
+        return RowError(row, column, problem.code, message)
+
+    def prepare(self, row: int, values: list[Any]) -> Prepared | list[RowError]:
         # One place checks every column of a row, in the order staff read them; splitting it would scatter that.
         errors: list[RowError] = []
-        cols = self.columns
-
-        def header(fieldname: str) -> str:
-            return self.headers[cols[fieldname]]
-
-        def fail(fieldname: str | None, code: str, **params: Any) -> None:
-            column = header(fieldname) if fieldname else None
-            errors.append(RowError(row, column, code, texts.IMPORT_ERRORS[code].format(column=column, **params)))
-
-        def raw(fieldname: str) -> Any:
-            index = cols.get(fieldname)
-            if index is None or index >= len(values):
-                return None
-            value = values[index]
-            if isinstance(value, str):
-                value = unicodedata.normalize("NFKC", value).strip()
-                return value or None
-            return value
-
-        def shown(fieldname: str, value: Any) -> str:
-            return "***" if fieldname in SENSITIVE else str(value)[:40]
-
-        def text(fieldname: str, limit: int = 64) -> str | None:
-            value = raw(fieldname)
-            if value is None:
-                return None
-            if isinstance(value, (bool, datetime, date)):
-                fail(fieldname, "wrong_type", expected="文字", value=shown(fieldname, value))
-                return None
-            if isinstance(value, float):
-                if not value.is_integer():
-                    fail(fieldname, "wrong_type", expected="文字或整数", value=shown(fieldname, value))
-                    return None
-                value = int(value)
-            result = _SPACES.sub(" ", str(value))
-            limit = MAX_LEN.get(fieldname, limit)
-            if len(result) > limit:
-                fail(fieldname, "too_long", max=limit)
-                return None
-            return result
-
-        def year(fieldname: str) -> int | None:
-            value = raw(fieldname)
-            if value is None:
-                return None
-            parsed: int | None = None
-            if isinstance(value, bool):
-                parsed = None
-            elif isinstance(value, int):
-                parsed = value
-            elif isinstance(value, float) and value.is_integer():
-                parsed = int(value)
-            elif isinstance(value, datetime | date):
-                parsed = value.year
-            elif isinstance(value, str):
-                digits = _YEAR_SUFFIX.sub("", value)
-                parsed = int(digits) if digits.isdigit() and len(digits) == 4 else None
-            if parsed is None or not 1900 <= parsed <= 2100:
-                fail(fieldname, "year", value=shown(fieldname, value))
-                return None
-            return parsed
-
-        def boolean(fieldname: str) -> bool | None:
-            value = raw(fieldname)
-            if value is None:
-                return None
-            if isinstance(value, bool):
-                return value
-            key = str(int(value) if isinstance(value, float) and value.is_integer() else value).lower()
-            if key in TRUE:
-                return True
-            if key in FALSE:
-                return False
-            fail(fieldname, "boolean", value=shown(fieldname, value))
-            return None
+        get = self._get
 
         # names
-        name_raw = text("name")
-        name_forms: names.NameForms | None = None
-        if name_raw is None:
-            if raw("name") is None:
-                fail("name", "required")
-        else:
-            cleaned = names.clean(name_raw)
-            if names.is_valid_name(cleaned):
-                name_forms = names.forms(cleaned)
-            else:
-                fail("name", "name")
+        name_forms: names.NameForms | None = get(values, "name", _name, row, errors)
+        if name_forms is None:
+            self._required(values, "name", row, errors)
         former: list[names.NameForms] = []
-        former_raw = text("former_names", 200)
-        if former_raw:
-            for part in _NAME_SPLIT.split(former_raw):
-                cleaned = names.clean(part)
-                if not cleaned:
-                    continue
-                if names.is_valid_name(cleaned):
-                    former.append(names.forms(cleaned))
-                else:
-                    fail("former_names", "name")
+        for part in get(values, "former_names", _former_names, row, errors) or ():
+            if part.__class__ is _Problem:
+                errors.append(self._error(row, "former_names", part))
+            else:
+                former.append(part)
 
         # education key
-        student_no = text("student_no")
+        student_no: str | None = get(values, "student_no", _student_no, row, errors, False)
         if student_no is None:
-            if raw("student_no") is None and not any(e.column == header("student_no") for e in errors):
-                fail("student_no", "required")
-        elif not _STUDENT_NO.match(student_no):
-            fail("student_no", "wrong_type", expected="字母或数字", value=shown("student_no", student_no))
-        institution = text("institution") or self.institution
+            self._required(values, "student_no", row, errors)
+        institution: str = get(values, "institution", _text, row, errors) or self.institution
 
-        gender = None
-        gender_raw = raw("gender")
-        if gender_raw is not None:
-            gender = GENDERS.get(str(gender_raw).lower())
-            if gender is None:
-                fail("gender", "gender", value=shown("gender", gender_raw))
-
-        birth = self._date(raw("birth_date"), fail, shown)
+        gender: str | None = get(values, "gender", _gender, row, errors)
+        birth: date | None = get(values, "birth_date", _birth_date, row, errors)
 
         # resident ID number: checked, then only its HMACs survive
         id_hmac = id_last4 = None
-        id_raw = raw("id_number")
-        if id_raw is not None:
-            number = str(int(id_raw)) if isinstance(id_raw, (int, float)) and not isinstance(id_raw, bool) else id_raw
-            try:
-                number = ric.validate(str(number))
-            except stdnum_errors.ValidationError as exc:
-                reason = {
-                    stdnum_errors.InvalidLength: "length",
-                    stdnum_errors.InvalidFormat: "format",
-                    stdnum_errors.InvalidChecksum: "checksum",
-                }.get(type(exc), "component")
-                fail("id_number", "id_number", reason=texts.IMPORT_ID_REASONS[reason])
-            else:
-                # validate() checked the date; read it without another pass of stdnum's clean-up
-                from_id = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-                if birth is not None and birth != from_id:
-                    fail("birth_date", "id_birth_mismatch")
-                birth = birth or from_id
-                if gender is None:
-                    gender = "M" if int(number[16]) % 2 else "F"
-                id_hmac, id_last4 = self.keyring.id_number_hmacs(number)
+        checked = get(values, "id_number", _id_number, row, errors, False)
+        if checked is not None:
+            number, from_id = checked
+            if birth is not None and birth != from_id:
+                errors.append(self._error(row, "birth_date", _problem("id_birth_mismatch")))
+            birth = birth or from_id
+            if gender is None:
+                gender = "M" if int(number[16]) % 2 else "F"
+            id_hmac, id_last4 = self.keyring.id_number_hmacs(number)
 
-        entry_year = year("entry_year")
-        grad_year = year("grad_year")
+        entry_year: int | None = get(values, "entry_year", _year, row, errors)
+        grad_year: int | None = get(values, "grad_year", _year, row, errors)
         if entry_year and grad_year and grad_year < entry_year:
-            errors.append(
-                RowError(
-                    row,
-                    header("grad_year"),
-                    "year_order",
-                    texts.IMPORT_ERRORS["year_order"].format(grad=grad_year, entry=entry_year),
-                )
-            )
-
-        level = None
-        level_raw = raw("level")
-        if level_raw is not None:
-            level = LEVELS.get(str(level_raw).lower().replace(" ", ""))
-            if level is None:
-                fail("level", "level", value=shown("level", level_raw))
+            column = self.headers[self.columns["grad_year"]]
+            message = texts.IMPORT_ERRORS["year_order"].format(grad=grad_year, entry=entry_year)
+            errors.append(RowError(row, column, "year_order", message))
+        level: str | None = get(values, "level", _level, row, errors)
 
         contacts: list[tuple[str, str, tuple[str, ...]]] = []
-        phone_raw = text("phone", 32)
-        if phone_raw is not None:
-            phone = normalise_phone(phone_raw)
-            if phone is None:
-                fail("phone", "phone")
-            else:
-                contacts.append(self._contact("phone", phone))
-        email_raw = text("email")
-        if email_raw is not None:
-            email = normalise_email(email_raw)
-            if email is None:
-                fail("email", "email")
-            else:
-                contacts.append(self._contact("email", email))
-        address = text("address")
-        if address is not None:
-            contacts.append(self._contact("address", address))
+        for kind, parse in (("phone", _phone), ("email", _email), ("address", _text)):
+            value = get(values, kind, parse, row, errors, False)
+            if value is not None:
+                contacts.append(self._contact(kind, value))
 
-        employment = (text("employer"), text("title"), text("industry"), text("city"), text("country"))
-        result_employment = employment if any(employment) else None
-        college, major, class_name = text("college"), text("major"), text("class_name")
-        nationality = text("nationality")
-        international, deceased = boolean("international"), boolean("deceased")
+        employment = (
+            get(values, "employer", _text, row, errors),
+            get(values, "title", _text, row, errors),
+            get(values, "industry", _text, row, errors),
+            get(values, "city", _text, row, errors),
+            get(values, "country", _text, row, errors),
+        )
+        college: str | None = get(values, "college", _text, row, errors)
+        major: str | None = get(values, "major", _text, row, errors)
+        class_name: str | None = get(values, "class_name", _text, row, errors)
+        nationality: str | None = get(values, "nationality", _text, row, errors)
+        international: bool | None = get(values, "international", _boolean, row, errors)
+        deceased: bool | None = get(values, "deceased", _boolean, row, errors)
 
         if errors or name_forms is None or student_no is None:
             return errors or [RowError(row, None, "required", texts.IMPORT_ERRORS["required"].format(column="学号"))]
+        result_employment = employment if any(employment) else None
         return Prepared(
             row=row,
             institution=institution,
             student_no=student_no,
-            erased_key=erased_key(self.keyring, institution, student_no),
             name=name_forms,
             gender=gender,
             birth_date=birth,
@@ -586,18 +611,174 @@ class Preparer:
     def _contact(self, kind: str, value: str) -> tuple[str, str, tuple[str, ...]]:
         return kind, self.keyring.encrypt(kind, value), tuple(self.keyring.blind_indexes(kind, value))
 
-    @staticmethod
-    def _date(value: Any, fail: Any, shown: Any) -> date | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, date):
-            return value
-        parsed = parse_date(str(value))
-        if parsed is None:
-            fail("birth_date", "date", value=shown("birth_date", value))
-        return parsed
+
+# --- one cell: (field, value) -> the value, or a _Problem. ``value`` is never empty (see ``_cell``). ---------------
+
+
+def _cell(value: Any) -> Any:
+    """A cell as the checks see it: text NFKC-normalised (full-width letters and digits to half-width) and trimmed;
+    empty text is None."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFKC", value).strip() or None
+    return value
+
+
+def _shown(fieldname: str, value: Any) -> str:
+    return "***" if fieldname in SENSITIVE else str(value)[:40]
+
+
+# Written as tuples: ``isinstance(x, A | B)`` builds the union on every call, and these run for every cell.
+_NOT_TEXT = (bool, datetime, date)
+_DATES = (datetime, date)
+_NUMBERS = (int, float)
+
+
+def _text(fieldname: str, value: Any, limit: int = 64) -> str | _Problem:
+    if value.__class__ is str:
+        result = _SPACES.sub(" ", value)
+        limit = MAX_LEN.get(fieldname, limit)
+        return _problem("too_long", max=limit) if len(result) > limit else result
+    if isinstance(value, _NOT_TEXT):
+        return _problem("wrong_type", expected="文字", value=_shown(fieldname, value))
+    if isinstance(value, float):
+        if not value.is_integer():
+            return _problem("wrong_type", expected="文字或整数", value=_shown(fieldname, value))
+        value = int(value)
+    result = _SPACES.sub(" ", str(value))
+    limit = MAX_LEN.get(fieldname, limit)
+    return _problem("too_long", max=limit) if len(result) > limit else result
+
+
+def _name(fieldname: str, value: Any) -> names.NameForms | _Problem:
+    text = _text(fieldname, value)
+    if isinstance(text, _Problem):
+        return text
+    cleaned = names.clean(text)
+    return names.forms(cleaned) if names.is_valid_name(cleaned) else _problem("name")
+
+
+def _former_names(fieldname: str, value: Any) -> tuple[names.NameForms | _Problem, ...] | _Problem:
+    text = _text(fieldname, value, 200)
+    if isinstance(text, _Problem):
+        return text
+    parts = (names.clean(part) for part in _NAME_SPLIT.split(text))
+    return tuple(names.forms(part) if names.is_valid_name(part) else _problem("name") for part in parts if part)
+
+
+def _student_no(fieldname: str, value: Any) -> str | _Problem:
+    text = _text(fieldname, value)
+    if isinstance(text, str) and not _STUDENT_NO.match(text):
+        return _problem("wrong_type", expected="字母或数字", value=_shown(fieldname, text))
+    return text
+
+
+def _year(fieldname: str, value: Any) -> int | _Problem:
+    parsed: int | None = None
+    if isinstance(value, bool):
+        parsed = None
+    elif isinstance(value, int):
+        parsed = value
+    elif isinstance(value, float) and value.is_integer():
+        parsed = int(value)
+    elif isinstance(value, _DATES):
+        parsed = value.year
+    elif isinstance(value, str):
+        digits = _YEAR_SUFFIX.sub("", value)
+        parsed = int(digits) if digits.isdigit() and len(digits) == 4 else None
+    if parsed is None or not 1900 <= parsed <= 2100:
+        return _problem("year", value=_shown(fieldname, value))
+    return parsed
+
+
+def _boolean(fieldname: str, value: Any) -> bool | _Problem:
+    if isinstance(value, bool):
+        return value
+    key = str(int(value) if isinstance(value, float) and value.is_integer() else value).lower()
+    if key in TRUE:
+        return True
+    if key in FALSE:
+        return False
+    return _problem("boolean", value=_shown(fieldname, value))
+
+
+def _gender(fieldname: str, value: Any) -> str | _Problem:
+    return GENDERS.get(str(value).lower()) or _problem("gender", value=_shown(fieldname, value))
+
+
+def _level(fieldname: str, value: Any) -> str | _Problem:
+    return LEVELS.get(str(value).lower().replace(" ", "")) or _problem("level", value=_shown(fieldname, value))
+
+
+def _birth_date(fieldname: str, value: Any) -> date | _Problem:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return parse_date(str(value)) or _problem("date", value=_shown(fieldname, value))
+
+
+def _id_number(fieldname: str, value: Any) -> tuple[str, date] | _Problem:
+    number = str(int(value)) if isinstance(value, _NUMBERS) and not isinstance(value, bool) else str(value)
+    try:
+        return check_id_number(number)
+    except stdnum_errors.ValidationError as exc:
+        reason = {
+            stdnum_errors.InvalidLength: "length",
+            stdnum_errors.InvalidFormat: "format",
+            stdnum_errors.InvalidChecksum: "checksum",
+        }.get(type(exc), "component")
+        return _problem("id_number", reason=texts.IMPORT_ID_REASONS[reason])
+
+
+def _phone(fieldname: str, value: Any) -> str | _Problem:
+    text = _text(fieldname, value, 32)
+    if isinstance(text, _Problem):
+        return text
+    try:
+        return parse_phone(text)
+    except PhoneRejected as exc:
+        return _problem("phone", reason=texts.IMPORT_PHONE_REASONS[exc.reason])
+
+
+def _email(fieldname: str, value: Any) -> str | _Problem:
+    text = _text(fieldname, value)
+    if isinstance(text, _Problem):
+        return text
+    return normalise_email(text) or _problem("email")
+
+
+# --- values with rules of their own ------------------------------------------------------------------------------
+
+_RIC_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+
+
+def check_id_number(value: str) -> tuple[str, date]:
+    """A resident ID number and the birth date in it, checked as python-stdnum's ``ric.validate`` checks it (length,
+    digits, check digit, birth date, then birth place), raising the same errors. An ID number in its usual form skips
+    the library's clean-up passes, and the place (which depends on the region code and the birth year alone) is
+    looked up once per region and year: together they are most of the time a million-row import spends on IDs."""
+    number = value.upper()
+    if not _RIC_SHAPE.fullmatch(number):
+        number = ric.validate(value)  # anything unusual takes the library's own way
+    elif number[-1] != ric.calc_check_digit(number):
+        raise stdnum_errors.InvalidChecksum()
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        raise stdnum_errors.InvalidComponent() from None
+    if not _known_place(number[:6], born.year):
+        raise stdnum_errors.InvalidComponent()
+    return number, born
+
+
+@lru_cache(maxsize=1 << 14)
+def _known_place(region: str, year: int) -> bool:
+    """Whether python-stdnum knows the region code as a county in that year (``ric.get_birth_place``)."""
+    try:
+        ric.get_birth_place(f"{region}{year:04d}0101" + "0000")
+    except stdnum_errors.ValidationError:
+        return False
+    return True
 
 
 _DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
@@ -619,17 +800,69 @@ def parse_date(value: str) -> date | None:
     return result if 1900 <= result.year <= 2100 else None
 
 
-def normalise_phone(value: str) -> str | None:
-    """A Chinese mobile as 11 digits, or another country's number as +digits; None if it is neither."""
-    digits = re.sub(r"[\s\-()（）]", "", value)
-    for prefix in ("+86", "0086"):
-        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
-            digits = digits[len(prefix) :]
-    if _CN_MOBILE.match(digits):
+class PhoneRejected(ValueError):
+    """Not a phone number phonenumbers accepts; ``reason`` keys ``texts.IMPORT_PHONE_REASONS``."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _cn_mobile() -> re.Pattern[str]:
+    """phonenumbers' own pattern of a mainland mobile number (ASCII digits only)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    pattern = metadata.mobile.national_number_pattern if metadata and metadata.mobile else None
+    if not isinstance(pattern, str):
+        raise RuntimeError("phonenumbers has no pattern for mainland mobile numbers")
+    return re.compile(pattern, re.ASCII)
+
+
+_CN_MOBILE = _cn_mobile()
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+_PARSE_REASONS = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "country_code",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too_short",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too_short",
+    phonenumbers.NumberParseException.TOO_LONG: "too_long",
+}
+_POSSIBLE_REASONS = {
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "country_code",
+    phonenumbers.ValidationResult.TOO_SHORT: "too_short",
+    phonenumbers.ValidationResult.TOO_LONG: "too_long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "length",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "local_only",
+}
+
+
+def parse_phone(value: str) -> str:
+    """A phone number as stored, checked with phonenumbers (default region CN). A mainland mobile keeps the form it
+    has always been stored in, its 11 digits (blind indexes are computed on it, so re-imports and lookups still
+    match); every other number is stored in E.164 (+442079460958). Raises ``PhoneRejected``.
+
+    An 11-digit mainland mobile (nearly every row) is matched against phonenumbers' own CN mobile pattern directly:
+    the library would parse it to that very number and find it valid, at a hundred times the cost.
+    """
+    digits = _PHONE_SEPARATORS.sub("", value)
+    if _CN_MOBILE.fullmatch(digits):
         return digits
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    return digits if _INTL_PHONE.match(digits) else None
+    try:
+        number = phonenumbers.parse(value, "CN")
+    except phonenumbers.NumberParseException as exc:
+        raise PhoneRejected(_PARSE_REASONS.get(exc.error_type, "not_a_number")) from None
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneRejected(_POSSIBLE_REASONS.get(phonenumbers.is_possible_number_with_reason(number), "unassigned"))
+    national = phonenumbers.national_significant_number(number)
+    if number.country_code == 86 and _CN_MOBILE.fullmatch(national):
+        return national
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_phone(value: str) -> str | None:
+    """``parse_phone``, or None for a number it rejects."""
+    try:
+        return parse_phone(value)
+    except PhoneRejected:
+        return None
 
 
 def normalise_email(value: str) -> str | None:

@@ -343,3 +343,101 @@ def test_first_load_into_an_empty_databank_keeps_the_schema(session, settings_fa
                 "FROM education_records LIMIT 1"
             )
         )
+
+
+# --- phone numbers (phonenumbers, default region CN) --------------------------------------------------------------
+
+
+def test_phones_are_checked_with_phonenumbers_and_stored_normalised(session, db_settings, keyring, tmp_path) -> None:
+    path = write_csv(
+        tmp_path / "r.csv",
+        [
+            row(手机="+86 138-1234-5678"),
+            row("李娜", "2015002", 手机="+44 20 7946 0958"),
+            row("王芳", "2015003", 手机="0044 7911 123456"),
+        ],
+    )
+    assert run(session, db_settings, keyring, path).inserted == 3
+    stored = {keyring.decrypt("phone", v) for v in session.scalars(select(ContactPoint.value_encrypted))}
+    assert stored == {"13812345678", "+442079460958", "+447911123456"}
+    assert privacy.find_by_contact(session, keyring, "phone", "+44 (0)20 7946 0958") != []
+    session.rollback()
+    assert run(session, db_settings, keyring, path).unchanged == 3  # the same numbers, the same blind indexes
+
+
+def test_garbage_phone_numbers_get_a_precise_row_error(session, db_settings, keyring, tmp_path) -> None:
+    path = write_csv(
+        tmp_path / "r.csv",
+        [
+            row(手机="13812345678"),
+            row("李娜", "2015002", 手机="call me"),
+            row("王芳", "2015003", 手机="+999 123 4567"),
+            row("陈强", "2015004", 手机="1381234567"),
+        ],
+    )
+    report = rejected(session, db_settings, keyring, path)
+    assert [(r[0], r[1], r[2]) for r in report] == [(str(n), "手机", "phone") for n in (3, 4, 5)]
+    assert "看起来不是电话号码" in report[0][3] and "国家或地区代码" in report[1][3] and "位数" in report[2][3]
+    assert "+44" in report[0][3]  # says how a number abroad is written
+    assert not any(v in str(report) for v in ("call me", "999 123", "1381234567"))
+    assert people(session) == 0
+
+
+# --- the first load of an empty databank (COPY text from the workers on PostgreSQL) -------------------------------
+
+
+def _contents(session: Session, keyring: Keyring) -> dict[str, list[tuple[Any, ...]]]:
+    """Every imported value, keyed by student number instead of ids; contacts opened (their nonces differ)."""
+    student = dict(session.execute(select(EducationRecord.person_id, EducationRecord.student_no)).all())
+    skip = {"id", "person_id", "batch_id", "created_at", "updated_at", "value_encrypted"}
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for model in (Person, EducationRecord, PersonName, ContactPoint, Employment):
+        table: Any = model.__table__
+        columns = [c for c in table.columns if c.name not in skip]
+        owner = table.c.id if model is Person else table.c.person_id
+        opened = [table.c.value_encrypted] if model is ContactPoint else []
+        rows = []
+        for record in session.execute(select(owner, *columns, *opened)):
+            values = list(record)
+            if model is ContactPoint:
+                values[-1] = keyring.decrypt(values[columns.index(table.c.kind) + 1], values[-1])
+            rows.append((student[values[0]], *values[1:]))
+        out[table.name] = sorted(rows, key=repr)
+    return out
+
+
+def test_the_first_load_writes_what_the_row_by_row_path_writes(session, settings_factory, keyring, tmp_path) -> None:
+    from tests.databank.conftest import ENCRYPTION_KEYS, HMAC_KEYS
+
+    header = [*HEADER, "曾用名", "职务", "国籍"]
+    tricky = ["A\\B 公司", "\\N", "中国\\"]  # backslashes, and the text COPY would read as NULL
+    rows = [
+        [*row(身份证号=ID_1, 手机="13812345678", 邮箱="a@b.cn", 工作单位=tricky[0]), "张小明", *tricky[1:]],
+        [*row("Nguyen Van An", "2015002", 手机="+44 20 7946 0958", 学历="硕士"), "", "", "越南"],
+        [*row("王芳", "2015003", 身份证号=ID_2, 入学年份="", 毕业年份=""), "王小芳，王方", "工程师", ""],
+    ]
+    path = write_csv(tmp_path / "r.csv", rows, header)
+    privacy_keys = {"encryption_keys": ENCRYPTION_KEYS, "hmac_keys": HMAC_KEYS}
+    contents = []
+    # the bulk path (on PostgreSQL) in this process and in worker processes, then the row-by-row path
+    for bulk_load_min_rows, workers in ((1, 1), (1, 2), (10**9, 1)):
+        settings = settings_factory(
+            privacy=privacy_keys, databank={"import_chunk_rows": 2, "bulk_load_min_rows": bulk_load_min_rows}
+        )
+        result = run(session, settings, keyring, path, workers=workers)
+        assert result.inserted == 3
+        assert session.scalars(select(Employment.title).where(Employment.employer == tricky[0])).one() == tricky[1]
+        assert session.scalar(select(func.count()).where(Person.nationality == tricky[2])) == 1
+        contents.append(_contents(session, keyring))
+        importer.rollback_batch(session, result.batch_id, actor="staff:test")
+        session.commit()
+    assert contents[0] == contents[1] == contents[2]
+
+
+def test_worker_processes_report_a_late_encoding_error(session, db_settings, keyring, tmp_path) -> None:
+    rows = [row(f"学生{chr(0x4E00 + i)}", f"20150{i:02d}") for i in range(12)]
+    path = write_csv(tmp_path / "r.csv", rows)
+    path.write_bytes(path.read_bytes() + "赵六,2015099\n".encode("gbk"))
+    [error] = rejected(session, db_settings, keyring, path, workers=2)
+    assert error[2] == "encoding" and "第 14 行" in error[3]
+    assert people(session) == 0
