@@ -7,55 +7,21 @@ phones, emails and addresses unless ``--reveal`` is given with a reason, and the
 from __future__ import annotations
 
 import csv
-import getpass
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.orm import Session
 
-from core.db import Database
+from cli.common import actor_option, unit_of_work
+from cli.common import settings as _settings
 from core.errors import ImportRejected, XiaoyouError
-from core.settings import ConfigError, Settings, load_settings
+from core.settings import Settings
 from services.databank import importer, merge, privacy, search, verification
 from services.databank.keys import Keyring
 from services.databank.roster import count_rows
-
-
-def _default_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
-actor_option = click.option("--actor", default=_default_actor, show_default="cli:$USER", help="Who is acting.")
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    db = Database(settings.database_url, settings.database.echo)
-    session = db.sessionmaker()
-    try:
-        yield session
-        session.commit()
-    except XiaoyouError as exc:
-        session.rollback()
-        raise click.ClickException(f"{exc.code}: {exc.detail}") from None
-    finally:
-        session.close()
-        db.dispose()
 
 
 def _keyring(settings: Settings) -> Keyring:
@@ -130,7 +96,7 @@ def import_cmd(  # noqa: PLR0917 - click passes every option
     keyring = _keyring(settings)
     total = count_rows(file)
     with (
-        _session(settings) as session,
+        unit_of_work(settings) as session,
         click.progressbar(length=total or 0, label="importing", show_pos=True, file=sys.stderr) as bar,
     ):
         try:
@@ -173,7 +139,7 @@ def import_cmd(  # noqa: PLR0917 - click passes every option
 def errors_cmd(batch_id: int, output: str) -> None:
     """Download the row-level error report of an import batch."""
     settings = _settings()
-    with _session(settings) as session:
+    with unit_of_work(settings) as session:
         _write_csv(importer.error_report(session, batch_id), output)
 
 
@@ -182,7 +148,7 @@ def errors_cmd(batch_id: int, output: str) -> None:
 @actor_option
 def rollback_cmd(batch_id: int, actor: str) -> None:
     """Undo a whole import batch: what it changed is restored, what it created is removed."""
-    with _session(_settings()) as session:
+    with unit_of_work(_settings()) as session:
         counts = importer.rollback_batch(session, batch_id, actor=actor)
     click.echo(f"batch {batch_id} rolled back: {json.dumps(counts)}")
 
@@ -195,7 +161,7 @@ def rollback_cmd(batch_id: int, actor: str) -> None:
 def export_cmd(output: str, reveal: bool, reason: str, actor: str) -> None:
     """Export the databank as CSV, masked by default. Every export is written to the audit log."""
     settings = _settings()
-    with _session(settings) as session:
+    with unit_of_work(settings) as session:
         count = _write_csv(
             privacy.export_rows(session, _keyring(settings), actor=actor, reveal=reveal, reason=reason), output
         )
@@ -215,7 +181,7 @@ def search_cmd(  # noqa: PLR0917 - click passes every option
 ) -> None:
     """Search by name, pinyin, initials or student number, with filters."""
     settings = _settings()
-    with _session(settings) as session:
+    with unit_of_work(settings) as session:
         result = search.search(
             session,
             settings.databank,
@@ -246,7 +212,7 @@ def show_cmd(person_id: int, reveal_id: int | None, reason: str, actor: str) -> 
     """A person as staff see them (contact values masked)."""
     settings = _settings()
     keyring = _keyring(settings)
-    with _session(settings) as session:
+    with unit_of_work(settings) as session:
         view = privacy.staff_view(session, keyring, person_id)
         if reveal_id is not None:
             value = privacy.reveal_contact(session, keyring, reveal_id, actor=actor, reason=reason)
@@ -261,7 +227,7 @@ def show_cmd(person_id: int, reveal_id: int | None, reason: str, actor: str) -> 
 @click.option("--person", "person_id", type=int, default=None, help="Only pairs with this person.")
 def duplicates_cmd(limit: int, person_id: int | None) -> None:
     """List duplicate candidates and why they were paired."""
-    with _session(_settings()) as session:
+    with unit_of_work(_settings()) as session:
         for candidate in merge.find_candidates(session, limit=limit, person_id=person_id):
             click.echo(f"{candidate.first_id}\t{candidate.second_id}\t{','.join(candidate.reasons)}")
 
@@ -272,7 +238,7 @@ def duplicates_cmd(limit: int, person_id: int | None) -> None:
 @actor_option
 def merge_cmd(keep_id: int, other_id: int, actor: str) -> None:
     """Merge OTHER_ID into KEEP_ID (field by field by source trust). Undo within the configured days."""
-    with _session(_settings()) as session:
+    with unit_of_work(_settings()) as session:
         record = merge.merge(session, keep_id, other_id, actor=actor)
         merge_id = record.id
     click.echo(f"merged {other_id} into {keep_id} (merge {merge_id}; `alumni unmerge {merge_id}` undoes it)")
@@ -284,7 +250,7 @@ def merge_cmd(keep_id: int, other_id: int, actor: str) -> None:
 def unmerge_cmd(merge_id: int, actor: str) -> None:
     """Undo a merge."""
     settings = _settings()
-    with _session(settings) as session:
+    with unit_of_work(settings) as session:
         merge.undo_merge(session, merge_id, actor=actor, undo_days=settings.databank.merge_undo_days)
     click.echo(f"merge {merge_id} undone")
 
@@ -296,7 +262,7 @@ def unmerge_cmd(merge_id: int, actor: str) -> None:
 def subject_export_cmd(person_id: int, output: str, actor: str) -> None:
     """Everything about a person as JSON (a data-subject access request). Audited."""
     settings = _settings()
-    with _session(settings) as session:
+    with unit_of_work(settings) as session:
         data = privacy.subject_export(session, _keyring(settings), person_id, actor=actor)
     text = json.dumps(data, ensure_ascii=False, indent=2)
     if output == "-":
@@ -330,7 +296,7 @@ def correct_cmd(person_id: int, assignments: tuple[str, ...], source: str, actor
         if not sep:
             raise click.BadParameter(f"{item!r}: use FIELD=VALUE", param_hint="--set")
         changes[key.strip()] = value.strip().lower() in ("1", "true", "yes", "是") if key == "deceased" else value
-    with _session(_settings()) as session:
+    with unit_of_work(_settings()) as session:
         batch_id = privacy.correct(session, person_id, actor=actor, person=changes, source=source)
     click.echo(f"corrected (change set {batch_id})")
 
@@ -341,7 +307,7 @@ def correct_cmd(person_id: int, assignments: tuple[str, ...], source: str, actor
 @actor_option
 def restrict_cmd(person_id: int, lift: bool, actor: str) -> None:
     """Restrict processing of a person's data (or lift it)."""
-    with _session(_settings()) as session:
+    with unit_of_work(_settings()) as session:
         privacy.restrict(session, person_id, restricted=not lift, actor=actor)
     click.echo(f"person {person_id}: processing {'unrestricted' if lift else 'restricted'}")
 
@@ -355,7 +321,7 @@ def anonymise_cmd(person_id: int, yes: bool, actor: str) -> None:
     if not yes:
         click.confirm(f"Anonymise person {person_id}? This cannot be undone.", abort=True)
     settings = _settings()
-    with _session(settings) as session:
+    with unit_of_work(settings) as session:
         privacy.anonymise(session, _keyring(settings), person_id, actor=actor)
     click.echo(f"person {person_id} anonymised")
 
@@ -368,7 +334,7 @@ def delete_cmd(person_id: int, yes: bool, actor: str) -> None:
     """Delete a person and everything about them."""
     if not yes:
         click.confirm(f"Delete person {person_id} and all their records? This cannot be undone.", abort=True)
-    with _session(_settings()) as session:
+    with unit_of_work(_settings()) as session:
         privacy.delete_person(session, person_id, actor=actor)
     click.echo(f"person {person_id} deleted")
 
@@ -377,7 +343,7 @@ def delete_cmd(person_id: int, yes: bool, actor: str) -> None:
 @click.option("--limit", type=int, default=50, show_default=True)
 def reviews_cmd(limit: int) -> None:
     """Identity claims waiting for manual review."""
-    with _session(_settings()) as session:
+    with unit_of_work(_settings()) as session:
         for claim in verification.pending_reviews(session, limit=limit):
             details = json.dumps(claim.claim, ensure_ascii=False)
             when = f"{claim.created_at:%Y-%m-%d %H:%M}"
@@ -391,6 +357,6 @@ def reviews_cmd(limit: int) -> None:
 @actor_option
 def review_cmd(claim_id: int, approve: bool, person_id: int | None, actor: str) -> None:
     """Decide an identity claim."""
-    with _session(_settings()) as session:
+    with unit_of_work(_settings()) as session:
         verification.decide(session, claim_id, approve=approve, actor=actor, person_id=person_id)
     click.echo(f"claim {claim_id} {'approved' if approve else 'rejected'}")
