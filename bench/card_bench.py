@@ -307,12 +307,13 @@ def measure(server: Server, reqs: list[bytes], args: argparse.Namespace) -> Meas
     phase(server.port, reqs[:warm], args, args.warmup)
     print(f"[{server.name}] closed loop, {args.connections} connections, {args.duration:g}s ...", flush=True)
     cpu0 = server.cpu_seconds()
-    latencies, failures = phase(server.port, reqs[warm : warm + closed], args, args.duration)
+    latencies, closed_failures = phase(server.port, reqs[warm : warm + closed], args, args.duration)
     closed_cpu = server.cpu_seconds() - cpu0
     print(f"[{server.name}] open loop at {args.open_rate:,.0f}/s, {args.duration:g}s ...", flush=True)
     cpu0 = server.cpu_seconds()
     at_rate, open_failures = phase(server.port, reqs[warm + closed :], args, args.duration, args.open_rate)
-    failures.update(open_failures)
+    failures = Counter({f"closed loop: {k}": v for k, v in closed_failures.items()})
+    failures.update({f"open loop: {k}": v for k, v in open_failures.items()})
     return Measurement(latencies, closed_cpu, at_rate, server.cpu_seconds() - cpu0, failures)
 
 

@@ -36,7 +36,7 @@ def create_blueprint(gateway: Callable[[], Gateway]) -> Blueprint:  # noqa: PLR0
         """A full scan-log queue is written once the desk has its answer, not while it waits."""
         if g.pop("flush_scans", False):
             rt = runtime()
-            response.call_on_close(lambda: cards.flush_scans_safely(rt.db.session, rt.redis))
+            response.call_on_close(lambda: cards.flush_one_batch(rt.db.session, rt.redis))
         return response
 
     @bp.get("/openapi.json")

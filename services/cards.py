@@ -545,11 +545,12 @@ def flush_scans(
     return moved
 
 
-def flush_scans_safely(session_factory: Callable[[], AbstractContextManager[Session]], client: redis.Redis) -> int:
-    """:func:`flush_scans` where nobody waits for it (after a response is sent): a failure is logged, and the
-    queue keeps the scans for the next flush."""
+def flush_one_batch(session_factory: Callable[[], AbstractContextManager[Session]], client: redis.Redis) -> int:
+    """One batch of :func:`flush_scans`, for a request thread once its answer is sent: the thread's connection
+    waits for it before reading the desk's next request, so it never drains a long queue (busy desks trigger a batch
+    every few scans, and the per-minute job takes the rest). A failure is logged; the queue keeps the scans."""
     try:
-        return flush_scans(session_factory, client)
+        return flush_scans(session_factory, client, limit=SCAN_BATCH)
     except Exception:
         log.exception("scan-log flush failed; the scans stay queued in Redis for the next flush")
         return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import secrets
 import time
 from datetime import timedelta
@@ -189,6 +190,18 @@ def test_scan_log_is_written_in_batches(api, mp_user, alumni, db, scanner) -> No
     unbuffered.close()
     with db.session() as session:
         assert len(session.scalars(select(ScanLog.id)).all()) == cards.SCAN_BATCH
+
+
+def test_a_request_writes_one_batch_and_leaves_a_long_queue_to_others(api, mp_user, alumni, db, scanner, redis_url):
+    user, _ = issued(mp_user, 10, CLAIM_ZHANG)
+    client = redis.Redis.from_url(redis_url)
+    backlog = [json.dumps([1, None, "forged", time.time()]) for _ in range(2 * cards.SCAN_BATCH + 50)]
+    client.rpush(cards.SCAN_QUEUE, *backlog)  # a backlog, as a burst of scans leaves it
+    assert verify(api, scanner, user.get("/card/code").json["token"]).json["result"] == "valid"
+    with db.session() as session:
+        assert len(session.scalars(select(ScanLog.id)).all()) == cards.SCAN_BATCH
+    assert client.llen(cards.SCAN_QUEUE) == cards.SCAN_BATCH + 51  # the rest waits for the next trigger or the job
+    client.close()
 
 
 def test_a_revoked_holder_applying_again_waits_for_staff(api, mp_user, alumni, db) -> None:
