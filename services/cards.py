@@ -528,21 +528,33 @@ def flush_scans(
             batch = client.lrange(SCAN_QUEUE, 0, SCAN_BATCH - 1)
             if not batch:
                 break
-            rows = []
-            for raw in batch:
-                scanner_id, card_id, result, at = json.loads(raw if isinstance(raw, (bytes, str)) else str(raw))
-                rows.append(
-                    {"scanner_id": scanner_id, "card_id": card_id, "result": result,
-                     "scanned_at": datetime.fromtimestamp(at, UTC)}
-                )  # fmt: skip
+            entries = [json.loads(raw if isinstance(raw, (bytes, str)) else str(raw)) for raw in batch]
             with session_factory() as session:
-                session.execute(insert(ScanLog), rows)
+                rows = _scan_rows(session, entries)
+                if rows:
+                    session.execute(insert(ScanLog), rows)
             client.ltrim(SCAN_QUEUE, len(batch), -1)
             moved += len(rows)
     finally:
         with contextlib.suppress(redis.exceptions.LockError):
             lock.release()
     return moved
+
+
+def _scan_rows(session: Session, entries: list[list[Any]]) -> list[dict[str, Any]]:
+    """Queued entries as ``card_scans`` rows. A scan outlives what it names while it waits in the queue: a card
+    whose holder was deleted (a data-subject request) is logged without its card, and a scan by a scanner that no
+    longer exists is dropped, so that one such entry never blocks the queue behind it."""
+    scanner_ids = {e[0] for e in entries}
+    card_ids = {e[1] for e in entries if e[1] is not None}
+    scanners = set(session.scalars(select(ScannerCredential.id).where(ScannerCredential.id.in_(scanner_ids))))
+    known_cards = set(session.scalars(select(Card.id).where(Card.id.in_(card_ids)))) if card_ids else set()
+    return [
+        {"scanner_id": scanner_id, "card_id": card_id if card_id in known_cards else None, "result": result,
+         "scanned_at": datetime.fromtimestamp(at, UTC)}
+        for scanner_id, card_id, result, at in entries
+        if scanner_id in scanners
+    ]  # fmt: skip
 
 
 def flush_one_batch(session_factory: Callable[[], AbstractContextManager[Session]], client: redis.Redis) -> int:

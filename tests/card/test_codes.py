@@ -195,13 +195,28 @@ def test_scan_log_is_written_in_batches(api, mp_user, alumni, db, scanner) -> No
 def test_a_request_writes_one_batch_and_leaves_a_long_queue_to_others(api, mp_user, alumni, db, scanner, redis_url):
     user, _ = issued(mp_user, 10, CLAIM_ZHANG)
     client = redis.Redis.from_url(redis_url)
-    backlog = [json.dumps([1, None, "forged", time.time()]) for _ in range(2 * cards.SCAN_BATCH + 50)]
+    scanner_id = int(scanner["Authorization"].split()[1].split(".")[0])
+    backlog = [json.dumps([scanner_id, None, "forged", time.time()]) for _ in range(2 * cards.SCAN_BATCH + 50)]
     client.rpush(cards.SCAN_QUEUE, *backlog)  # a backlog, as a burst of scans leaves it
     assert verify(api, scanner, user.get("/card/code").json["token"]).json["result"] == "valid"
     with db.session() as session:
         assert len(session.scalars(select(ScanLog.id)).all()) == cards.SCAN_BATCH
     assert client.llen(cards.SCAN_QUEUE) == cards.SCAN_BATCH + 51  # the rest waits for the next trigger or the job
     client.close()
+
+
+def test_scans_of_deleted_cards_and_scanners_never_block_the_queue(api, mp_user, alumni, db, scanner, redis_url):
+    user, number = issued(mp_user, 11, CLAIM_ZHANG)
+    assert verify(api, scanner, user.get("/card/code").json["token"]).json["result"] == "valid"
+    client = redis.Redis.from_url(redis_url)
+    client.rpush(cards.SCAN_QUEUE, json.dumps([2**31 - 1, None, "forged", time.time()]))  # a scanner since deleted
+    with db.session() as session:  # the holder's record is deleted while the scan waits in the queue
+        session.delete(session.get(Card, card_id(db, number)))
+    assert cards.flush_scans(db.session, client) == 1
+    assert client.llen(cards.SCAN_QUEUE) == 0
+    client.close()
+    with db.session() as session:
+        assert session.execute(select(ScanLog.card_id, ScanLog.result)).all() == [(None, "valid")]
 
 
 def test_a_revoked_holder_applying_again_waits_for_staff(api, mp_user, alumni, db) -> None:
