@@ -40,7 +40,7 @@ import requests
 from sqlalchemy import insert
 
 from bench.loadgen import Connection, ProtocolError
-from bench.report import load_average, machine, revision
+from bench.report import load_average, machine, revision, write_block
 from bench.servers import (
     BenchError,
     Server,
@@ -252,25 +252,12 @@ def login_latency(base: str, emulator: RunningEmulator, n: int) -> tuple[list[fl
     return latencies, failed
 
 
-START, END = "<!-- bench-card:start -->", "<!-- bench-card:end -->"
-BLOCK_INTRO = (
+CARD_INTRO = (
     "## Card verification (`make bench-card`)\n\n"
     "`python -m bench.card_bench`: `POST /api/v1/card/verify` under gunicorn on loopback (target: ≥ 1,000 "
     "verifications/s with p99 ≤ 20 ms on this machine), and login latency through the emulator. Each run appends a "
     "section to this block.\n"
 )
-
-
-def append_card_results(path: Path, section: str) -> None:
-    """Add a run at the end of the card block of ``path``; every other block (other benchmarks') is kept as is."""
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    if START in current and END in current:
-        head, _, rest = current.partition(START)
-        body, _, tail = rest.partition(END)
-        current = f"{head}{START}{body.rstrip()}\n\n{section.rstrip()}\n{END}{tail}"
-    else:
-        current = f"{current.rstrip()}\n\n{START}\n{BLOCK_INTRO}\n{section.rstrip()}\n{END}\n"
-    path.write_text(current, encoding="utf-8")
 
 
 @dataclass
@@ -402,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
                 "",
             ]
         )
-        append_card_results(args.results, section)
+        write_block(args.results, "card", section, intro=CARD_INTRO)
     return 1 if app.failures or reference.failures or login_failures else 0
 
 

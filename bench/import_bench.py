@@ -29,6 +29,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import func, select, text
 
+from bench.report import write_block
 from cli.commands import migrate
 from core.db import Database, normalise_url
 from core.errors import XiaoyouError
@@ -39,7 +40,6 @@ from services.databank.keys import Keyring
 
 OUT = Path(__file__).resolve().parent / "out"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-START, END = "<!-- bench-import:start -->", "<!-- bench-import:end -->"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/xiaoyou_bench"
 
 
@@ -194,18 +194,6 @@ def run_searches(db: Database, settings: Any, queries: list[tuple[str, dict[str,
     return timings
 
 
-def write_results(section: str) -> None:
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{START}\n{section.rstrip()}\n{END}\n"
-    if START in current and END in current:
-        head, _, rest = current.partition(START)
-        _, _, tail = rest.partition(END)
-        current = head + block + tail.lstrip("\n")
-    else:
-        current = current.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(current, encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -314,7 +302,7 @@ def main() -> int:
     section = "\n".join(lines)
     print(section)
     if not args.no_record:
-        write_results(section)
+        write_block(RESULTS, "import", section, replace=True)
     return 0
 
 

@@ -207,21 +207,25 @@ def markdown_section(
     return "\n".join(parts)
 
 
-START, END = "<!-- bench-webhook:start -->", "<!-- bench-webhook:end -->"
-BLOCK_INTRO = """## Webhook (`make bench-webhook`)
+WEBHOOK_INTRO = """## Webhook (`make bench-webhook`)
 
 The real app under gunicorn against a bare Flask + wechatpy echo webhook (`bench/reference.py`), both in safe (AES)
 mode, on loopback. Each run adds a section at the end of this block; other benchmarks keep their own blocks.
 """
 
 
-def append_results(path: Path, section: str) -> None:
-    """Add a run at the end of this benchmark's block of ``path`` (created if missing); other blocks are kept."""
+def write_block(path: Path, name: str, section: str, *, intro: str = "", replace: bool = False) -> None:
+    """Put ``section`` in the block ``<!-- bench-NAME:start -->`` … ``end`` of ``path``: after the block's earlier
+    runs, or instead of them with ``replace``. Every other block is kept as it is; a missing file or block is
+    created, a new block starting with ``intro``."""
+    start, end = f"<!-- bench-{name}:start -->", f"<!-- bench-{name}:end -->"
     current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    if START in current and END in current:
-        head, _, rest = current.partition(START)
-        body, _, tail = rest.partition(END)
-        current = f"{head}{START}{body.rstrip()}\n\n{section.rstrip()}\n{END}{tail}"
+    if start in current and end in current:
+        head, _, rest = current.partition(start)
+        body, _, tail = rest.partition(end)
+        kept = "" if replace else f"{body.rstrip()}\n\n"
+        current = f"{head}{start}\n{kept.lstrip()}{section.rstrip()}\n{end}{tail}"
     else:
-        current = f"{current.rstrip()}\n\n{START}\n{BLOCK_INTRO}\n{section.rstrip()}\n{END}\n"
+        opening = f"{intro.rstrip()}\n\n" if intro else ""
+        current = f"{current.rstrip()}\n\n{start}\n{opening}{section.rstrip()}\n{end}\n"
     path.write_text(current, encoding="utf-8")

@@ -34,14 +34,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bench.loadgen import OPEN_LOOP_CUTOFF, PUSH_MAX_AGE, Expect, Mode, PhaseResult, PhaseSpec, run_phase
 from bench.report import (
+    WEBHOOK_INTRO,
     Row,
-    append_results,
     console_table,
     load_average,
     markdown_section,
     revision,
     verdict_lines,
     verdicts,
+    write_block,
 )
 from bench.servers import (
     Backend,
@@ -340,7 +341,7 @@ def _report(
         when=when, command=_command(args), backend=backend.label, settings_line=setup, rows=rows, lines=lines,
         notes=notes, app_revision=app_revision, load_before=load_before,
     )  # fmt: skip
-    append_results(args.results, section)
+    write_block(args.results, "webhook", section, intro=WEBHOOK_INTRO)
     print(f"\nrecorded in {args.results}")
 
 
