@@ -158,6 +158,13 @@ def _existing_tag(state: EmulatorState, value: Any) -> Tag:
     return state.tags[tag_id]
 
 
+def _editable_tag(state: EmulatorState, payload: dict[str, Any]) -> Tag:
+    """The tag a rename or delete names; the system tags (0, 1, 2) cannot be changed (45058)."""
+    if as_int(payload.get("id")) in SYSTEM_TAG_IDS:
+        raise WxError(45058)
+    return _existing_tag(state, payload.get("id"))
+
+
 @bp.post("/cgi-bin/tags/create")
 def tags_create() -> dict[str, Any]:
     state = get_state()
@@ -192,9 +199,7 @@ def tags_update() -> dict[str, Any]:
     with state.lock:
         state.authorize(token_arg(), "oa")
         payload = _tag_payload(body)
-        if as_int(payload.get("id")) in SYSTEM_TAG_IDS:
-            raise WxError(45058)
-        tag = _existing_tag(state, payload.get("id"))
+        tag = _editable_tag(state, payload)
         tag.name = _check_tag_name(state, payload.get("name"), except_id=tag.id)
         return ok()
 
@@ -206,9 +211,7 @@ def tags_delete() -> dict[str, Any]:
     with state.lock:
         state.authorize(token_arg(), "oa")
         payload = _tag_payload(body)
-        if as_int(payload.get("id")) in SYSTEM_TAG_IDS:
-            raise WxError(45058)
-        tag = _existing_tag(state, payload.get("id"))
+        tag = _editable_tag(state, payload)
         del state.tags[tag.id]
         for follower in state.followers.values():
             if tag.id in follower.tagids:
