@@ -94,6 +94,19 @@ def test_account_tag_limit_45056(emulator: RunningEmulator) -> None:
     assert create_tag(emulator, token, "x" * 31)["errcode"] == 45158
 
 
+def test_system_tags_cannot_be_renamed_or_deleted_45058(emulator: RunningEmulator) -> None:
+    token = emulator.token()
+    tag_id = create_tag(emulator, token, "Class of 1999")["tag"]["id"]
+    for system_id in (0, 1, 2):
+        rename = {"tag": {"id": system_id, "name": "mine now"}}
+        assert emulator.post("/cgi-bin/tags/update", rename, access_token=token)["errcode"] == 45058
+        assert emulator.post("/cgi-bin/tags/delete", {"tag": {"id": system_id}}, access_token=token)["errcode"] == 45058
+    assert emulator.post("/cgi-bin/tags/delete", {"tag": {"id": 999}}, access_token=token)["errcode"] == 45159
+    renamed = emulator.post("/cgi-bin/tags/update", {"tag": {"id": tag_id, "name": "1999 届"}}, access_token=token)
+    assert renamed["errcode"] == 0
+    assert [t["name"] for t in emulator.get("/cgi-bin/tags/get", access_token=token)["tags"]] == ["1999 届"]
+
+
 def test_batch_tagging_limits_and_atomicity(emulator: RunningEmulator) -> None:
     emulator.configure(tags_per_user=2)
     busy, fresh = openid(1), openid(2)
