@@ -8,10 +8,9 @@ which the audit log records.
 from __future__ import annotations
 
 import click
-from sqlalchemy import func, select
 
 from cli.common import actor_option, runtime, settings, unit_of_work
-from models import ApplicationEvidence, Card, ScannerCredential
+from models import Card
 from services import card_applications, cards
 from wechat.gateway import build_gateway
 
@@ -46,7 +45,7 @@ def scanner_add(label: str, actor: str) -> None:
 def scanner_list() -> None:
     """Every scanner credential, live and revoked (never the secrets)."""
     with unit_of_work(settings()) as session:
-        rows = session.scalars(select(ScannerCredential).order_by(ScannerCredential.id)).all()
+        rows = cards.scanners(session)
         for s in rows:
             state = f"revoked {s.revoked_at:%Y-%m-%d %H:%M}" if s.revoked_at else "live"
             click.echo(f"{s.id}\t{s.label}\t{state}\tcreated {s.created_at:%Y-%m-%d} by {s.created_by}")
@@ -73,13 +72,7 @@ def pending(limit: int) -> None:
     """Applications waiting for staff (review) or for a class liaison (vouching), oldest first."""
     with unit_of_work(settings()) as session:
         waiting = card_applications.pending(session, limit=limit)
-        counts = dict(
-            session.execute(
-                select(ApplicationEvidence.application_id, func.count())
-                .where(ApplicationEvidence.application_id.in_([a.id for a in waiting]))
-                .group_by(ApplicationEvidence.application_id)
-            ).all()
-        )
+        counts = card_applications.evidence_counts(session, [a.id for a in waiting])
         for a in waiting:
             person = f"person {a.person_id}" if a.person_id else "no match"
             click.echo(

@@ -168,7 +168,7 @@ def _application_view(session: Session, application: CardApplication) -> s.Appli
     if application.card_id is not None:
         card = session.get(Card, application.card_id)
         number = card.number if card is not None else None
-    evidence = len(card_applications.evidence_of(session, application.id))
+    evidence = card_applications.evidence_counts(session, [application.id]).get(application.id, 0)
     return s.ApplicationView(
         id=application.id,
         status=application.status,

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import texts
@@ -191,12 +191,7 @@ def add_evidence(
             "not a JPEG, PNG or PDF within the size limit",
             user_message=texts.CARD_EVIDENCE_UNSUPPORTED.format(max_mb=max_mb),
         )
-    count = len(
-        session.scalars(
-            select(ApplicationEvidence.id).where(ApplicationEvidence.application_id == application.id)
-        ).all()
-    )
-    if count >= settings.evidence_max_files:
+    if evidence_counts(session, [application.id]).get(application.id, 0) >= settings.evidence_max_files:
         raise ValidationFailed(
             "too many files", user_message=texts.CARD_EVIDENCE_TOO_MANY.format(max_files=settings.evidence_max_files)
         )
@@ -212,14 +207,14 @@ def add_evidence(
     return evidence
 
 
-def evidence_of(session: Session, application_id: int) -> list[ApplicationEvidence]:
-    return list(
-        session.scalars(
-            select(ApplicationEvidence)
-            .where(ApplicationEvidence.application_id == application_id)
-            .order_by(ApplicationEvidence.id)
-        )
+def evidence_counts(session: Session, application_ids: list[int]) -> dict[int, int]:
+    """How many evidence files each application has (those without any are absent)."""
+    rows = session.execute(
+        select(ApplicationEvidence.application_id, func.count())
+        .where(ApplicationEvidence.application_id.in_(application_ids))
+        .group_by(ApplicationEvidence.application_id)
     )
+    return {int(application_id): int(count) for application_id, count in rows}
 
 
 def purge_evidence(session: Session, retention_days: int, *, now: datetime | None = None) -> int:

@@ -395,6 +395,11 @@ def create_scanner(session: Session, *, label: str, actor: str) -> tuple[Scanner
     return scanner, f"{scanner.id}.{secret}"
 
 
+def scanners(session: Session) -> list[ScannerCredential]:
+    """Every scanner credential, live and revoked, oldest first."""
+    return list(session.scalars(select(ScannerCredential).order_by(ScannerCredential.id)))
+
+
 def revoke_scanner(session: Session, scanner_id: int, *, actor: str) -> None:
     scanner = session.get(ScannerCredential, scanner_id)
     if scanner is None:
