@@ -10,17 +10,22 @@ for the lock with :meth:`PushGate.lock`, which reads the state only once it hold
 the lock if this push still owns it (compare-and-delete: a lock that expired and was taken by another push is left
 alone), and remember the answer for retries.
 
-The keys, the token scheme and the TTLs are those of ``bot/dedupe.py`` (the claim) and ``bot/state.py`` (the
-lock and the state); this module only batches them. Scripts are registered once and sent by EVALSHA (redis-py
-reloads one that Redis has forgotten, e.g. after a restart).
+The gate owns the push's Redis: the claim (``bot/dedupe.py``) and the Redis conversation store (``bot/state.py``),
+built here over one client, so the scripts and the slow paths can never look at different servers. The scripts
+batch those two modules' operations on the same keys (``core/redis_keys.py``), with the same token scheme and TTLs.
+They are registered once and sent by EVALSHA (redis-py reloads one that Redis has forgotten, e.g. after a restart).
+Nothing outside the gate needs the concrete store: callers see :class:`bot.state.StateStore` through ``states``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import redis
+
 from bot.dedupe import PENDING, PushDedupe
-from bot.state import ConversationState, RedisStateStore, decode, encode, lock_token, ttl_seconds
+from bot.state import ConversationState, RedisStateStore, StateStore, decode, encode, lock_token, ttl_seconds
+from core import redis_keys
 
 # KEYS: claim, lock, state. ARGV: pending marker, claim TTL (s), lock token, lock TTL (ms).
 # Returns {0, remembered} for a push already claimed, {1, 0} when the lock is taken, {1, 1, state} otherwise.
@@ -63,18 +68,18 @@ class Entry:
 
 
 class PushGate:
-    def __init__(self, dedupe: PushDedupe, states: RedisStateStore) -> None:
-        if dedupe.client is not states.client:
-            raise ValueError("the dedupe claim and the conversation state must live in the same Redis")
-        self.dedupe = dedupe
-        self.states = states
-        self._enter = dedupe.client.register_script(ENTER)
-        self._leave = dedupe.client.register_script(LEAVE)
+    def __init__(self, client: redis.Redis, *, claim_ttl: int, lock_timeout: float, lock_wait: float) -> None:
+        self.dedupe = PushDedupe(client, claim_ttl)
+        self._store = RedisStateStore(client, lock_timeout, lock_wait)
+        self.states: StateStore = self._store
+        self._lock_ttl_ms = self._store.lock_timeout_ms
+        self._enter = client.register_script(ENTER)
+        self._leave = client.register_script(LEAVE)
 
     def enter(self, dedupe_key: str, openid: str) -> Entry:
         token = lock_token()
-        keys = [self.dedupe.key(dedupe_key), self.states.lock_key(openid), self.states.state_key(openid)]
-        found = self._enter(keys=keys, args=[PENDING, self.dedupe.ttl, token, self.states.lock_timeout_ms])
+        keys = [redis_keys.push(dedupe_key), redis_keys.user_lock(openid), redis_keys.conversation(openid)]
+        found = self._enter(keys=keys, args=[PENDING, self.dedupe.ttl, token, self._lock_ttl_ms])
         if not int(found[0]):
             return Entry(claimed=False, token=token, remembered=None if found[1] is None else str(found[1]))
         if not int(found[1]):
@@ -100,7 +105,7 @@ class PushGate:
         """If the state ``changed``, write ``state`` (or clear it, for None); release the lock if ``token`` holds it;
         remember ``answer`` (the reply's JSON, or ``""`` for ``success``) for retries."""
         action = ("set" if state is not None else "clear") if changed else "keep"
-        keys = [self.states.lock_key(openid), self.states.state_key(openid), self.dedupe.key(dedupe_key)]
+        keys = [redis_keys.user_lock(openid), redis_keys.conversation(openid), redis_keys.push(dedupe_key)]
         args: list[str | int] = [
             token,
             action,

@@ -33,12 +33,12 @@ from sqlalchemy.orm import Session
 
 from bot import metrics
 from bot.context import Context
-from bot.dedupe import PENDING, PushDedupe
+from bot.dedupe import PENDING
 from bot.gate import Entry, PushGate
 from bot.protocol import Push
 from bot.replies import Reply, fits_passively
 from bot.router import Dispatcher
-from bot.state import ConversationState, RedisStateStore
+from bot.state import ConversationState
 from core import texts
 from core.db import Database
 from core.errors import Busy
@@ -85,17 +85,15 @@ class Pipeline:
         *,
         settings: Settings,
         db: Database,
-        dedupe: PushDedupe,
-        states: RedisStateStore,
+        gate: PushGate,
         dispatcher: Dispatcher,
         messenger: Callable[[], Messenger],
         max_workers: int = 32,
     ) -> None:
         self.settings = settings
         self.db = db
-        self.dedupe = dedupe
-        self.states = states
-        self.gate = PushGate(dedupe, states)
+        self.gate = gate
+        self.dedupe = gate.dedupe
         self.dispatcher = dispatcher
         self.messenger = messenger
         self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="push")

@@ -1,16 +1,15 @@
 """Conversation state per user, behind one interface with two stores: Redis (production) and memory (unit tests).
 
-Keys and TTLs (Redis):
-- ``xy:conv:{openid}``: JSON ``{"conversation", "step", "data", "expires_at"}``; TTL = conversation timeout + 1 day,
-  so an expired conversation can still be recognised and the user told how to start again.
-- ``xy:lock:user:{openid}``: the per-user lock, taken *before* the state is read so that two pushes from one user
-  cannot both read the same state and both advance it (aiogram's FSM storage makes the same point). Its value is a
-  random token; only the holder of the token releases it (compare-and-delete), and it expires after
-  ``lock_timeout`` so a crashed worker cannot hold it for ever.
+In Redis (key names and lifetimes: ``core/redis_keys.py``): the state is JSON ``{"conversation", "step", "data",
+"expires_at"}`` kept a grace day past its expiry, so an expired conversation can still be recognised and the user
+told how to start again. The per-user lock is taken *before* the state is read, so that two pushes from one user
+cannot both read the same state and both advance it (aiogram's FSM storage makes the same point). Its value is a
+random token; only the holder of the token releases it (compare-and-delete), and it expires after ``lock_timeout``
+so a crashed worker cannot hold it for ever.
 
 The webhook takes the lock and reads the state in the same round trip as its claim on the push (``bot/gate.py``),
-with these key names, this token scheme and these TTLs; :meth:`RedisStateStore.lock` is the same lock for any other
-caller (and what the contract tests exercise).
+with these keys, this token scheme and these TTLs; :meth:`RedisStateStore.lock` is the same lock for any other
+caller (and what the contract tests exercise, over both stores).
 """
 
 from __future__ import annotations
@@ -26,9 +25,9 @@ from typing import Any, Protocol
 
 import redis
 
+from core import redis_keys
 from core.errors import Busy
 
-GRACE_SECONDS = 86400
 LOCK_POLL_SECONDS = 0.05  # how often a push waiting for its user's lock tries again
 
 # Compare-and-delete: a holder whose lock expired (and was taken by another push) must not release the new one.
@@ -58,6 +57,15 @@ class StateStore(Protocol):
 
     def clear(self, openid: str) -> None: ...
 
+    def acquire(self, openid: str, token: str) -> None:
+        """Take the user's lock under ``token``, waiting up to the store's ``lock_wait``; ``Busy`` if it stays
+        taken."""
+        ...
+
+    def release(self, openid: str, token: str) -> None:
+        """Release the user's lock if ``token`` still holds it (a lock that passed to another holder stays)."""
+        ...
+
     def lock(self, openid: str) -> AbstractContextManager[None]: ...
 
 
@@ -79,11 +87,22 @@ def decode(raw: str | None) -> ConversationState | None:
 
 def ttl_seconds(state: ConversationState) -> int:
     """How long Redis keeps a state: until it expires, plus a grace day to tell the user it timed out."""
-    return max(1, int(state.expires_at - time.time())) + GRACE_SECONDS
+    return max(1, int(state.expires_at - time.time())) + redis_keys.CONVERSATION_GRACE
 
 
 def lock_token() -> str:
     return secrets.token_hex(16)
+
+
+@contextmanager
+def holding(store: StateStore, openid: str) -> Iterator[None]:
+    """The user's lock under a fresh token for the duration of a ``with`` block (both stores' ``lock``)."""
+    token = lock_token()
+    store.acquire(openid, token)
+    try:
+        yield
+    finally:
+        store.release(openid, token)
 
 
 class RedisStateStore:
@@ -94,28 +113,20 @@ class RedisStateStore:
         self.lock_timeout_ms = max(1, int(lock_timeout * 1000))
         self._unlock = client.register_script(UNLOCK)
 
-    @staticmethod
-    def state_key(openid: str) -> str:
-        return f"xy:conv:{openid}"
-
-    @staticmethod
-    def lock_key(openid: str) -> str:
-        return f"xy:lock:user:{openid}"
-
     def get(self, openid: str) -> ConversationState | None:
-        raw = self.client.get(self.state_key(openid))
+        raw = self.client.get(redis_keys.conversation(openid))
         return decode(str(raw) if raw else None)
 
     def set(self, openid: str, state: ConversationState) -> None:
-        self.client.set(self.state_key(openid), encode(state), ex=ttl_seconds(state))
+        self.client.set(redis_keys.conversation(openid), encode(state), ex=ttl_seconds(state))
 
     def clear(self, openid: str) -> None:
-        self.client.delete(self.state_key(openid))
+        self.client.delete(redis_keys.conversation(openid))
 
     def acquire(self, openid: str, token: str) -> None:
         """Take the user's lock under ``token``, waiting up to ``lock_wait``; :class:`Busy` if it stays taken."""
         deadline = time.monotonic() + self.lock_wait
-        key = self.lock_key(openid)
+        key = redis_keys.user_lock(openid)
         while not self.client.set(key, token, nx=True, px=self.lock_timeout_ms):
             if time.monotonic() >= deadline:
                 raise Busy("per-user lock not acquired in time")
@@ -124,16 +135,10 @@ class RedisStateStore:
     def release(self, openid: str, token: str) -> None:
         """Release the lock if ``token`` still holds it. If it expired (``lock_timeout``) while we worked, another
         push may hold it now, which is fine: that one is left alone."""
-        self._unlock(keys=[self.lock_key(openid)], args=[token])
+        self._unlock(keys=[redis_keys.user_lock(openid)], args=[token])
 
-    @contextmanager
-    def lock(self, openid: str) -> Iterator[None]:
-        token = lock_token()
-        self.acquire(openid, token)
-        try:
-            yield
-        finally:
-            self.release(openid, token)
+    def lock(self, openid: str) -> AbstractContextManager[None]:
+        return holding(self, openid)
 
 
 class MemoryStateStore:
@@ -141,8 +146,8 @@ class MemoryStateStore:
 
     def __init__(self, lock_wait: float = 20) -> None:
         self._states: dict[str, str] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._holders: dict[str, str] = {}  # openid -> the token holding its lock
+        self._changed = threading.Condition()
         self.lock_wait = lock_wait
 
     def get(self, openid: str) -> ConversationState | None:
@@ -155,13 +160,17 @@ class MemoryStateStore:
     def clear(self, openid: str) -> None:
         self._states.pop(openid, None)
 
-    @contextmanager
-    def lock(self, openid: str) -> Iterator[None]:
-        with self._guard:
-            user_lock = self._locks.setdefault(openid, threading.Lock())
-        if not user_lock.acquire(timeout=self.lock_wait):
-            raise Busy("per-user lock not acquired in time")
-        try:
-            yield
-        finally:
-            user_lock.release()
+    def acquire(self, openid: str, token: str) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: openid not in self._holders, timeout=self.lock_wait):
+                raise Busy("per-user lock not acquired in time")
+            self._holders[openid] = token
+
+    def release(self, openid: str, token: str) -> None:
+        with self._changed:
+            if self._holders.get(openid) == token:
+                del self._holders[openid]
+                self._changed.notify_all()
+
+    def lock(self, openid: str) -> AbstractContextManager[None]:
+        return holding(self, openid)

@@ -11,7 +11,8 @@ import click
 
 from cli.common import actor_option, runtime, settings, unit_of_work
 from models import Card
-from services import card_applications, cards
+from services import cards
+from services.cards import applications as card_applications
 from wechat.gateway import build_gateway
 
 

@@ -27,6 +27,7 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 EXTENSION = "xiaoyou"
+GATEWAY_EXTENSION = "xiaoyou.gateway"  # the process's WeChat gateway, put there by the composition root
 
 
 def runtime() -> Runtime:

@@ -155,6 +155,7 @@ class InvalidLoginCode(WeChatAPIError):
 
     code = "invalid_login_code"
     status = 401
+    user_message = texts.ERROR_LOGIN_CODE
 
 
 class WeChatUnavailable(WeChatAPIError):

@@ -11,8 +11,7 @@ from bot.filters import keyword, menu_key
 from bot.replies import Reply
 from bot.router import Router
 from core import texts
-from models.card import APP_OPEN, CARD_ACTIVE
-from services import card_applications
+from services.cards import applications as card_applications
 
 router = Router("card")
 MENU_KEY = "CARD"
@@ -29,12 +28,12 @@ def show_card(ctx: Context) -> Reply:
     card = found.card
     if card is not None:
         status = texts.CARD_STATUS_NAMES.get(card.status, card.status)
-        if card.status != CARD_ACTIVE:
+        if not found.card_usable:
             return Reply(texts.CARD_OA_INACTIVE.format(number=card.number, status=status))
         tier = texts.CARD_TIER_NAMES.get(card.tier, card.tier)
         return Reply(texts.CARD_OA_ACTIVE.format(number=card.number, tier=tier, status=status, **link))
-    application = found.application
-    if application is not None and application.status in APP_OPEN:
+    application = found.pending_application
+    if application is not None:
         status = texts.CARD_APPLICATION_STATUS_NAMES[application.status]
         return Reply(texts.CARD_OA_PENDING.format(application_id=application.id, status=status))
     return Reply(texts.CARD_OA_HOW_TO_APPLY.format(**link))

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.runtime import Runtime
-from services import card_applications, cards, follower_sync, inbound, outbox
-from wechat.gateway import Gateway, build_gateway
+from services import cards, follower_sync, inbound, outbox
+from services.cards import applications as card_applications
+from wechat.gateway import Gateway, LazyGateway
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +25,11 @@ class JobContext:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self._gateway: Gateway | None = None
+        self._gateway = LazyGateway(rt.settings, rt.redis)
 
     @property
     def gateway(self) -> Gateway:
-        if self._gateway is None:
-            self._gateway = build_gateway(self.rt.settings, self.rt.redis)
-        return self._gateway
+        return self._gateway()
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from redis.exceptions import LockError
 
 from core import logging as xy_logging
+from core import redis_keys
 from core.runtime import Runtime
 from core.settings import ConfigError, load_settings
 from jobs import JOBS, JobContext
 
 log = logging.getLogger("jobs")
-LEADER_KEY = "xy:scheduler:leader"
-LEADER_TTL = 30
+LEADER_TTL = redis_keys.SCHEDULER_LEADER_TTL
 
 
 def main() -> int:
@@ -39,7 +39,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
 
-    leader = rt.redis.lock(LEADER_KEY, timeout=LEADER_TTL, thread_local=False)
+    leader = rt.redis.lock(redis_keys.scheduler_leader(), timeout=LEADER_TTL, thread_local=False)
     while not stop.is_set() and not leader.acquire(blocking=False):
         log.info("another scheduler holds the leader lock; standing by")
         stop.wait(LEADER_TTL / 3)

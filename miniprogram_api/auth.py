@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import request
 
-from core.app import runtime
+from miniprogram_api.context import runtime
 from services import mp_sessions
 from services.mp_sessions import MpUser
 

@@ -21,6 +21,7 @@ from pydantic.json_schema import models_json_schema
 from core.errors import NotFound, ValidationFailed
 from miniprogram_api.schemas import ErrorBody
 
+PREFIX = "/api/v1"
 Auth = Literal["session", "scanner"] | None
 M = TypeVar("M", bound=BaseModel)
 MAX_ID = 2**31 - 1  # path ids beyond a 32-bit integer name nothing (and would overflow PostgreSQL's integer)
@@ -189,3 +190,6 @@ def parse(model: type[M]) -> M:
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in err["loc"]) or "body" for err in exc.errors()})
         raise ValidationFailed("invalid body: " + ", ".join(fields)) from None
+
+
+API = Api(PREFIX, "Xiaoyou mini-program API", "1")  # every resource module registers its operations here

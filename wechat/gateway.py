@@ -1,10 +1,12 @@
 """Builds the official-account and mini-program gateways from settings: one token store, limiter and client each.
 
-Entry points build one gateway per process (the composition root for the web app, ``jobs`` for the scheduler).
+Every entry point gets its gateway here: the web app and the scheduler hold a :class:`LazyGateway` (one per process,
+built on first use), a one-shot CLI command calls :func:`build_gateway`.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import redis
@@ -52,3 +54,23 @@ def build_gateway(settings: Settings, cache: redis.Redis) -> Gateway:
         _client(settings, cache, mp.appid, mp.secret), RateLimiter(cache, mp.appid, settings.wechat_limits)
     )
     return Gateway(official, miniprogram)
+
+
+class LazyGateway:
+    """One gateway per process, built on first use: a process that never calls WeChat never builds one (nor fetches
+    a token). Safe to call from any thread; after the first call it is a plain attribute read."""
+
+    def __init__(self, settings: Settings, cache: redis.Redis) -> None:
+        self._settings = settings
+        self._cache = cache
+        self._built: Gateway | None = None
+        self._guard = threading.Lock()
+
+    def __call__(self) -> Gateway:
+        built = self._built
+        if built is None:
+            with self._guard:
+                if self._built is None:
+                    self._built = build_gateway(self._settings, self._cache)
+                built = self._built
+        return built

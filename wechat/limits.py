@@ -1,9 +1,9 @@
 """Limits in front of every quota-bearing WeChat call: a token bucket per API family, a daily budget, a pause
 after 45009, and the per-user customer-service window. Shared by every process through Redis.
 
-Keys: ``xy:wechat:bucket:{appid}:{family}``, ``xy:wechat:day:{appid}:{family}:{yyyymmdd}`` (Beijing date),
-``xy:wechat:paused:{appid}:{family}`` (expires at the next Beijing midnight, when WeChat resets quotas), and
-``xy:wechat:cs:{appid}:{openid}``. The point is that the app never makes a call it knows will fail.
+Keys (``core/redis_keys.py``): a bucket and a per-(Beijing-)day counter per API family, a pause flag that expires at
+the next Beijing midnight (when WeChat resets quotas), and the customer-service window per user. The point is that
+the app never makes a call it knows will fail.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import time
 
 import redis
 
+from core import redis_keys
 from core.errors import CustomerServiceQuotaUsed, CustomerServiceWindowClosed, WeChatQuotaExhausted, WeChatRateLimited
 from core.settings import CustomerServiceWindow, Limit, WeChatLimits
 
@@ -73,12 +74,12 @@ class RateLimiter:
         return limit
 
     def paused(self, family: str) -> bool:
-        return bool(self.redis.exists(f"xy:wechat:paused:{self.appid}:{family}"))
+        return bool(self.redis.exists(redis_keys.wechat_paused(self.appid, family)))
 
     def pause(self, family: str) -> None:
         """Stop calling this family until WeChat resets its quotas (00:00 Beijing time)."""
         ttl = seconds_to_beijing_midnight()
-        self.redis.set(f"xy:wechat:paused:{self.appid}:{family}", "45009", ex=ttl)
+        self.redis.set(redis_keys.wechat_paused(self.appid, family), "45009", ex=ttl)
         log.warning("WeChat quota for %s exhausted: paused for %d s, until 00:00 Beijing time", family, ttl)
 
     def acquire(self, family: str, cost: int = 1, wait_seconds: float = 0.0) -> None:
@@ -90,7 +91,7 @@ class RateLimiter:
             deadline = time.monotonic() + wait_seconds
             while True:
                 taken, wait = self._bucket(
-                    keys=[f"xy:wechat:bucket:{self.appid}:{family}"],
+                    keys=[redis_keys.wechat_bucket(self.appid, family)],
                     args=[limit.per_minute, limit.per_minute / 60, cost],
                 )
                 if int(taken):
@@ -99,16 +100,16 @@ class RateLimiter:
                     raise WeChatRateLimited(45011, f"{family}: over {limit.per_minute} calls a minute")
                 time.sleep(float(wait))
         if limit.per_day:
-            key = f"xy:wechat:day:{self.appid}:{family}:{beijing_day()}"
+            key = redis_keys.wechat_day_count(self.appid, family, beijing_day())
             used = int(self.redis.incrby(key, cost))
-            self.redis.expire(key, 2 * 86400)
+            self.redis.expire(key, redis_keys.DAY_COUNTER_TTL)
             if used > limit.per_day:
                 self.redis.decrby(key, cost)
                 self.pause(family)
                 raise WeChatQuotaExhausted(45009, f"{family}: the daily budget of {limit.per_day} is used")
 
     def used_today(self, family: str) -> int:
-        return int(self.redis.get(f"xy:wechat:day:{self.appid}:{family}:{beijing_day()}") or 0)
+        return int(self.redis.get(redis_keys.wechat_day_count(self.appid, family, beijing_day())) or 0)
 
 
 class CustomerServiceTracker:
@@ -121,7 +122,7 @@ class CustomerServiceTracker:
         self._take = client.register_script(_CS_TAKE)
 
     def key(self, openid: str) -> str:
-        return f"xy:wechat:cs:{self.appid}:{openid}"
+        return redis_keys.wechat_cs_window(self.appid, openid)
 
     def record(self, openid: str, kind: str, at: float | None = None) -> None:
         """``kind`` is ``message`` (a user message: opens the 48-hour window) or ``event`` (click, follow, scan)."""

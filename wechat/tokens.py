@@ -1,7 +1,7 @@
 """The access token: one per account, shared by every process through Redis, refreshed by exactly one of them.
 
-Keys: ``xy:wechat:token:{appid}`` (JSON ``{"token", "expires_at"}``, TTL = its lifetime) and the refresh lock
-``xy:wechat:token-lock:{appid}``. A token is refreshed ``margin`` seconds before it expires; WeChat keeps the old one
+Keys (``core/redis_keys.py``): the token (JSON ``{"token", "expires_at"}``, for its lifetime) and the refresh lock.
+A token is refreshed ``margin`` seconds before it expires; WeChat keeps the old one
 valid for about five minutes after a refresh, so processes still holding it are not cut off. A process that finds
 the token near expiry takes the lock, reads again (someone may have refreshed meanwhile), and only then fetches:
 twenty processes arriving at once cause one fetch. After an invalid-token errcode the token is dropped only if it
@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from core import redis_keys
 from core.errors import WeChatUnavailable
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,8 @@ class TokenStore:
         self.margin = margin
         self.stable = stable
         self.lock_timeout = lock_timeout
-        self.key = f"xy:wechat:token:{appid}"
-        self.lock_key = f"xy:wechat:token-lock:{appid}"
+        self.key = redis_keys.wechat_token(appid)
+        self.lock_key = redis_keys.wechat_token_lock(appid)
         self._cad = client.register_script(_COMPARE_AND_DELETE)
 
     def _read(self) -> dict[str, Any] | None:
@@ -108,8 +109,9 @@ class TokenStore:
     def _may_force(self) -> bool:
         """Count a stable-token force_refresh against WeChat's limits; False when none is left."""
         day = time.strftime("%Y%m%d", time.gmtime(time.time() + 8 * 3600))
-        if not self.redis.set(f"xy:wechat:force-gap:{self.appid}", "1", nx=True, ex=FORCE_MIN_INTERVAL):
+        if not self.redis.set(redis_keys.wechat_force_gap(self.appid), "1", nx=True, ex=FORCE_MIN_INTERVAL):
             return False
-        used = int(self.redis.incr(f"xy:wechat:force:{self.appid}:{day}"))
-        self.redis.expire(f"xy:wechat:force:{self.appid}:{day}", 2 * 86400)
+        counter = redis_keys.wechat_force_count(self.appid, day)
+        used = int(self.redis.incr(counter))
+        self.redis.expire(counter, redis_keys.DAY_COUNTER_TTL)
         return used <= FORCE_PER_DAY

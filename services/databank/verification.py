@@ -12,7 +12,6 @@ four characters of the ID number (checked against its keyed HMAC) or the date of
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import time
@@ -25,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import texts
+from core import redis_keys, texts
 from core.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from core.settings import VerificationSettings
 from models import EducationRecord, Person, PersonName, VerificationClaim, WeChatIdentity, utcnow
@@ -36,7 +35,6 @@ from services.databank.keys import Keyring
 
 log = logging.getLogger(__name__)
 _LAST4 = re.compile(r"^\d{3}[\dX]$")
-KEY_PREFIX = "xy:verify"
 
 
 @dataclass(frozen=True)
@@ -58,17 +56,13 @@ class Outcome:
     message: str
 
 
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:24]
-
-
 class _Limits:
     def __init__(self, client: redis.Redis, settings: VerificationSettings, openid: str, ip: str) -> None:
         self.client, self.settings = client, settings
         self.keys = {
-            "openid": (f"{KEY_PREFIX}:fail:openid:{_hash(openid)}", settings.failures_per_openid),
-            "ip": (f"{KEY_PREFIX}:fail:ip:{_hash(ip)}", settings.failures_per_ip),
-            "global": (f"{KEY_PREFIX}:fail:global", settings.failures_global),
+            "openid": (redis_keys.verify_failures("openid", openid), settings.failures_per_openid),
+            "ip": (redis_keys.verify_failures("ip", ip), settings.failures_per_ip),
+            "global": (redis_keys.verify_failures("global"), settings.failures_global),
         }
 
     def check(self) -> None:
@@ -76,7 +70,7 @@ class _Limits:
         for (scope, (_, limit)), count in zip(self.keys.items(), counts, strict=True):
             if int(count or 0) >= limit:
                 if scope == "global" and self.client.set(
-                    f"{KEY_PREFIX}:alarm", "1", nx=True, ex=self.settings.window_seconds
+                    redis_keys.verify_alarm(), "1", nx=True, ex=self.settings.window_seconds
                 ):
                     log.critical(
                         "identity verification: failures passed the global limit (%d per %d s); "

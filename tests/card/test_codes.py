@@ -16,8 +16,10 @@ import redis
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from core import redis_keys
 from models import Card, ScanLog, utcnow
-from services import card_applications, cards
+from services import cards
+from services.cards import applications as card_applications
 from tests.card.conftest import CLAIM_LI, CLAIM_ZHANG
 
 
@@ -114,7 +116,7 @@ def test_scans_are_logged_and_purged(api, mp_user, alumni, db, scanner, card_set
     with db.session() as session:
         assert session.scalars(select(ScanLog.result)).all() == []  # queued in Redis, written in batches
     client = redis.Redis.from_url(redis_url)
-    assert client.llen(cards.SCAN_QUEUE) == 2
+    assert client.llen(redis_keys.card_scan_queue()) == 2
     with db.session() as session:
         assert card_applications.purge_expired(db.session, client, card_settings.card) == {"evidence": 0, "scans": 0}
     client.close()
@@ -197,11 +199,12 @@ def test_a_request_writes_one_batch_and_leaves_a_long_queue_to_others(api, mp_us
     client = redis.Redis.from_url(redis_url)
     scanner_id = int(scanner["Authorization"].split()[1].split(".")[0])
     backlog = [json.dumps([scanner_id, None, "forged", time.time()]) for _ in range(2 * cards.SCAN_BATCH + 50)]
-    client.rpush(cards.SCAN_QUEUE, *backlog)  # a backlog, as a burst of scans leaves it
+    client.rpush(redis_keys.card_scan_queue(), *backlog)  # a backlog, as a burst of scans leaves it
     assert verify(api, scanner, user.get("/card/code").json["token"]).json["result"] == "valid"
     with db.session() as session:
         assert len(session.scalars(select(ScanLog.id)).all()) == cards.SCAN_BATCH
-    assert client.llen(cards.SCAN_QUEUE) == cards.SCAN_BATCH + 51  # the rest waits for the next trigger or the job
+    # the rest waits for the next trigger or the job
+    assert client.llen(redis_keys.card_scan_queue()) == cards.SCAN_BATCH + 51
     client.close()
 
 
@@ -209,11 +212,12 @@ def test_scans_of_deleted_cards_and_scanners_never_block_the_queue(api, mp_user,
     user, number = issued(mp_user, 11, CLAIM_ZHANG)
     assert verify(api, scanner, user.get("/card/code").json["token"]).json["result"] == "valid"
     client = redis.Redis.from_url(redis_url)
-    client.rpush(cards.SCAN_QUEUE, json.dumps([2**31 - 1, None, "forged", time.time()]))  # a scanner since deleted
+    # a scanner since deleted
+    client.rpush(redis_keys.card_scan_queue(), json.dumps([2**31 - 1, None, "forged", time.time()]))
     with db.session() as session:  # the holder's record is deleted while the scan waits in the queue
         session.delete(session.get(Card, card_id(db, number)))
     assert cards.flush_scans(db.session, client) == 1
-    assert client.llen(cards.SCAN_QUEUE) == 0
+    assert client.llen(redis_keys.card_scan_queue()) == 0
     client.close()
     with db.session() as session:
         assert session.execute(select(ScanLog.card_id, ScanLog.result)).all() == [(None, "valid")]

@@ -12,7 +12,8 @@ import redis
 from sqlalchemy import select
 
 from models import ApplicationEvidence, CardApplication, Follower
-from services import card_applications, cards
+from services import cards
+from services.cards import applications as card_applications
 from tests.card.conftest import CLAIM_WANG_UNMATCHED, CLAIM_ZHANG, TEMPLATE
 from tests.conftest import WeChatUser
 

@@ -12,7 +12,8 @@ from core.app import EXTENSION
 from core.errors import Conflict
 from jobs import JOBS, JobContext
 from models import AuditEntry, Card, CardApplication, ScanLog, utcnow
-from services import card_applications, cards
+from services import cards
+from services.cards import applications as card_applications
 from tests.card.conftest import CLAIM_ZHANG
 
 

@@ -104,3 +104,26 @@ def test_lock_serialises_read_modify_write(store: StateStore) -> None:
     for t in threads:
         t.join()
     assert store.get("u1").data["count"] == 40  # type: ignore[union-attr]
+
+
+def test_only_the_token_holding_the_lock_releases_it(store: StateStore) -> None:
+    store.acquire("u1", "first")
+    store.release("u1", "someone-else")  # a holder whose lock passed on must not free the new holder's
+    with pytest.raises(Busy):
+        store.acquire("u1", "second")
+    store.release("u1", "first")
+    store.acquire("u1", "second")
+    store.release("u1", "second")
+
+
+def test_a_waiting_acquire_gets_the_lock_when_it_is_released(store: StateStore) -> None:
+    store.acquire("u1", "first")
+    got: list[str] = []
+    waiter = threading.Thread(target=lambda: (store.acquire("u1", "second"), got.append("second")))
+    waiter.start()
+    time.sleep(0.05)
+    assert got == []  # still waiting
+    store.release("u1", "first")
+    waiter.join(5)
+    assert got == ["second"]
+    store.release("u1", "second")

@@ -12,9 +12,9 @@ import redis
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from bot.dedupe import PENDING, PushDedupe
+from bot.dedupe import PENDING
 from bot.state import RedisStateStore
-from core import texts
+from core import redis_keys, texts
 from core.db import Database
 from core.runtime import Runtime
 from emulator.testing import wait_for
@@ -177,7 +177,7 @@ def test_a_push_waits_for_its_users_lock_and_reads_the_state_the_holder_left(
     fields = user.fields(MsgType="text", Content="校友会哪天开？", MsgId=6001)
     pushing = threading.Thread(target=lambda: replies.append(user.reply(fields)["Content"]))
     pushing.start()
-    assert wait_for(lambda: rt.redis.get(PushDedupe.key("msg:6001")) == PENDING)  # claimed, waiting for the lock
+    assert wait_for(lambda: rt.redis.get(redis_keys.push("msg:6001")) == PENDING)  # claimed, waiting for the lock
     store.clear(user.openid)  # the holder ends the conversation...
     store.release(user.openid, "another-push")  # ...and leaves
     pushing.join(10)
@@ -195,7 +195,7 @@ def test_a_lock_that_stays_taken_answers_busy_and_gives_the_claim_back(
     store.acquire(user.openid, "a-stuck-push")
     fields = user.fields(MsgType="text", Content="帮助", MsgId=6002)
     assert user.reply(fields)["Content"] == texts.BUSY
-    assert rt.redis.get(PushDedupe.key("msg:6002")) is None  # a retry may try again
+    assert rt.redis.get(redis_keys.push("msg:6002")) is None  # a retry may try again
     assert count(rt, InboundMessage) == 0
     store.release(user.openid, "a-stuck-push")
     assert user.reply(fields)["Content"] == texts.HELP  # WeChat's retry

@@ -24,7 +24,7 @@ import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core import texts
+from core import redis_keys, texts
 from core.errors import (
     Conflict,
     NoSubscribeConsent,
@@ -42,6 +42,7 @@ from models.card import (
     APP_REJECTED,
     APP_REVIEW,
     APP_VOUCHING,
+    CARD_ACTIVE,
     CARD_REVOKED,
     CARD_SUSPENDED,
     NOTIFIED_CUSTOMER_SERVICE,
@@ -50,7 +51,8 @@ from models.card import (
 )
 from models.person import OA_OPENID, UNIONID
 from models.verification import REVIEW as CLAIM_REVIEW
-from services import cards
+from services.cards import scan_queue
+from services.cards.lifecycle import active_card, current_card, issue, person_id_for
 from services.databank import verification
 from services.databank.keys import Keyring
 from services.mp_sessions import window_hit
@@ -80,8 +82,8 @@ def apply(
     method: Method = "verification",
 ) -> CardApplication:
     """Apply for a card. A clean match issues it at once; otherwise the application waits for review or vouching."""
-    person_id = cards.person_id_for(session, mp_openid=openid, unionid=unionid)
-    if person_id is not None and cards.active_card(session, person_id) is not None:
+    person_id = person_id_for(session, mp_openid=openid, unionid=unionid)
+    if person_id is not None and active_card(session, person_id) is not None:
         raise Conflict("already holds an active card", user_message=texts.CARD_ALREADY_ISSUED)
     # A suspended card stays its holder's: applying again goes to staff (see _held_back), who reinstate or revoke it.
     pending = _open_application(session, openid)
@@ -114,9 +116,7 @@ def apply(
         application.person_id = outcome.person_id  # staff decide: their last card was suspended or revoked
         session.flush()
     elif outcome.status == "matched" and outcome.person_id is not None:
-        card = cards.issue(
-            session, card_settings, outcome.person_id, actor="verification", application_id=application.id
-        )
+        card = issue(session, card_settings, outcome.person_id, actor="verification", application_id=application.id)
         application.person_id = outcome.person_id
         application.card_id = card.id
         application.status = APP_ISSUED
@@ -147,7 +147,7 @@ def get_own(
 ) -> CardApplication:
     """The caller's application; another user's (or none) is ``NotFound``, indistinguishably. With ``client`` and
     ``settings``, a user who keeps asking for applications that are not theirs is ``RateLimited`` (enumeration)."""
-    key = f"xy:card:notfound:{hashlib.sha256(openid.encode()).hexdigest()[:24]}"
+    key = redis_keys.card_application_not_found(openid)
     if client is not None and settings is not None and int(client.get(key) or 0) >= settings.not_found_per_user:
         raise RateLimited("too many lookups of absent applications")
     application = session.get(CardApplication, application_id)
@@ -156,12 +156,6 @@ def get_own(
             window_hit(client, key, settings.not_found_per_user, settings.limit_window_seconds)
         raise NotFound(f"application {application_id}")
     return application
-
-
-def latest_own(session: Session, openid: str) -> CardApplication | None:
-    return session.scalar(
-        select(CardApplication).where(CardApplication.mp_openid == openid).order_by(CardApplication.id.desc()).limit(1)
-    )
 
 
 # --- evidence -------------------------------------------------------------------------------------------------
@@ -271,9 +265,7 @@ def approve(
     target = person_id or (claim.person_id if claim is not None else None)
     if target is None:
         raise ValidationFailed("approving needs the person the application is for")
-    card = cards.issue(
-        session, settings, target, actor=actor, tier=tier or application.tier, application_id=application.id
-    )
+    card = issue(session, settings, target, actor=actor, tier=tier or application.tier, application_id=application.id)
     application.person_id = target
     application.card_id = card.id
     application.tier = card.tier
@@ -379,19 +371,45 @@ def notify_decision(
 
 
 @dataclass(frozen=True)
+class ApplicationSummary:
+    """An application as its applicant sees it: with its card's number and how many evidence files it has."""
+
+    application: CardApplication
+    card_number: str | None
+    evidence_count: int
+
+
+def summarise(session: Session, application: CardApplication) -> ApplicationSummary:
+    card = session.get(Card, application.card_id) if application.card_id is not None else None
+    evidence = evidence_counts(session, [application.id]).get(application.id, 0)
+    return ApplicationSummary(application, card.number if card is not None else None, evidence)
+
+
+@dataclass(frozen=True)
 class CardStatus:
     """What the official account shows for 校友卡: the person's card, else their latest application, else nothing."""
 
     card: Card | None
     application: CardApplication | None
 
+    @property
+    def card_usable(self) -> bool:
+        """The card can be shown at a venue (not suspended, revoked, lost or expired)."""
+        return self.card is not None and self.card.status == CARD_ACTIVE
+
+    @property
+    def pending_application(self) -> CardApplication | None:
+        """The latest application, while staff or the class liaison have yet to decide it."""
+        application = self.application
+        return application if application is not None and application.status in APP_OPEN else None
+
 
 def status_for_official_account(session: Session, oa_openid: str) -> CardStatus:
     """Map an official-account openid to a person through the databank's WeChat identities (directly, or through
     the unionid the follower shares with their mini-program openid)."""
     unionid = session.scalar(select(Follower.unionid).where(Follower.openid == oa_openid))
-    person_id = cards.person_id_for(session, oa_openid=oa_openid, unionid=unionid)
-    card = cards.current_card(session, person_id) if person_id is not None else None
+    person_id = person_id_for(session, oa_openid=oa_openid, unionid=unionid)
+    card = current_card(session, person_id) if person_id is not None else None
     application = None
     if card is None and unionid:
         application = session.scalar(
@@ -409,8 +427,8 @@ def purge_expired(
     """The scheduled purge (idempotent): evidence files past retention after the decision, and old scan logs."""
     with session_factory() as session:
         evidence = purge_evidence(session, settings.evidence_retention_days)
-    cards.flush_scans(session_factory, client)
+    scan_queue.flush_scans(session_factory, client)
     with session_factory() as session:
-        scans = cards.purge_scans(session, settings.scan_log_retention_days)
+        scans = scan_queue.purge_scans(session, settings.scan_log_retention_days)
     log.info("card purge: %d evidence files, %d scan logs", evidence, scans)
     return {"evidence": evidence, "scans": scans}

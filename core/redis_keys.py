@@ -1,0 +1,150 @@
+"""Every Redis key Xiaoyou writes: its name, what it holds and how long it lives. Nothing else spells a key.
+
+One module owns the names (as aiogram's storage owns its keys), so that a grep finds every user of a key, a new
+feature cannot collide with an old one, and an operator can read off the table below what a Redis database holds.
+Every key starts with ``xy:``. The fixed lifetimes are constants here; a lifetime that staff may tune is a setting,
+named in the table, and the caller passes it.
+
+| key (after ``xy:``) | holds | lives |
+|---|---|---|
+| ``push:{dedupe_key}`` | a push's claim, then its answer | ``webhook.dedupe_ttl_seconds`` |
+| ``conv:{openid}`` | conversation state (JSON) | its expiry + ``CONVERSATION_GRACE`` |
+| ``lock:user:{openid}`` | the per-user lock's token | ``conversation.lock_timeout_seconds`` |
+| ``scheduler:leader`` | the scheduler's leader lock | ``SCHEDULER_LEADER_TTL``, renewed |
+| ``wechat:token:{appid}`` | the access token (JSON) | the token's lifetime |
+| ``wechat:token-lock:{appid}`` | the token refresh lock | the refresh timeout |
+| ``wechat:force-gap:{appid}`` | a recent stable-token force refresh | 30 s (WeChat's minimum gap) |
+| ``wechat:force:{appid}:{yyyymmdd}`` | force refreshes that Beijing day | ``DAY_COUNTER_TTL`` |
+| ``wechat:bucket:{appid}:{family}`` | an API family's token bucket (hash) | until full again + 60 s |
+| ``wechat:day:{appid}:{family}:{yyyymmdd}`` | an API family's calls that day | ``DAY_COUNTER_TTL`` |
+| ``wechat:paused:{appid}:{family}`` | a family paused after 45009 | until 00:00 Beijing time |
+| ``wechat:cs:{appid}:{openid}`` | the customer-service window (hash) | the 48-hour window + 1 h |
+| ``mp:session:{sha256(token)}`` | a mini-program session | ``session_idle_seconds``, renewed |
+| ``mp:login:{ip,user}:{hash}`` | login attempts | ``login_window_seconds`` |
+| ``verify:fail:{openid,ip}:{hash}`` | failed identity claims | ``verification.window_seconds`` |
+| ``verify:fail:global`` | failed identity claims, all users | ``verification.window_seconds`` |
+| ``verify:alarm`` | the global limit was logged | ``verification.window_seconds`` |
+| ``card:used:{nonce}`` | a card QR token that verified once | the token's remaining life |
+| ``card:scans`` | scans waiting for the scan log | none: drained by the flush |
+| ``card:scans:flush`` | the scan-log flush lock | ``SCAN_FLUSH_LOCK_TTL`` |
+| ``card:forged:{scanner_id}`` | "forged" answers to a scanner | ``card.limit_window_seconds`` |
+| ``card:notfound:{hash}`` | lookups of others' applications | ``card.limit_window_seconds`` |
+
+``{hash}`` is :func:`hashed` of the identifier (an openid, an IP address): keys that are listed or logged never
+carry one in clear. The webhook's keys carry the openid itself: they are read on every push, and an openid is a
+pseudonym of the account, not a person's name or number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+PREFIX = "xy"
+CONVERSATION_GRACE = 86400  # an expired conversation is kept a day, so the user can be told it timed out
+DAY_COUNTER_TTL = 2 * 86400  # a per-day counter outlives its (Beijing) day
+SCHEDULER_LEADER_TTL = 30
+SCAN_FLUSH_LOCK_TTL = 60
+
+
+def hashed(value: str) -> str:
+    """A short, stable stand-in for an identifier inside a key (96 bits of SHA-256)."""
+    return hashlib.sha256(value.encode()).hexdigest()[:24]
+
+
+# --- the webhook and the scheduler ----------------------------------------------------------------------------
+
+
+def push(dedupe_key: str) -> str:
+    return f"{PREFIX}:push:{dedupe_key}"
+
+
+def conversation(openid: str) -> str:
+    return f"{PREFIX}:conv:{openid}"
+
+
+def user_lock(openid: str) -> str:
+    return f"{PREFIX}:lock:user:{openid}"
+
+
+def scheduler_leader() -> str:
+    return f"{PREFIX}:scheduler:leader"
+
+
+# --- the WeChat gateway ---------------------------------------------------------------------------------------
+
+
+def wechat_token(appid: str) -> str:
+    return f"{PREFIX}:wechat:token:{appid}"
+
+
+def wechat_token_lock(appid: str) -> str:
+    return f"{PREFIX}:wechat:token-lock:{appid}"
+
+
+def wechat_force_gap(appid: str) -> str:
+    return f"{PREFIX}:wechat:force-gap:{appid}"
+
+
+def wechat_force_count(appid: str, beijing_day: str) -> str:
+    return f"{PREFIX}:wechat:force:{appid}:{beijing_day}"
+
+
+def wechat_bucket(appid: str, family: str) -> str:
+    return f"{PREFIX}:wechat:bucket:{appid}:{family}"
+
+
+def wechat_day_count(appid: str, family: str, beijing_day: str) -> str:
+    return f"{PREFIX}:wechat:day:{appid}:{family}:{beijing_day}"
+
+
+def wechat_paused(appid: str, family: str) -> str:
+    return f"{PREFIX}:wechat:paused:{appid}:{family}"
+
+
+def wechat_cs_window(appid: str, openid: str) -> str:
+    return f"{PREFIX}:wechat:cs:{appid}:{openid}"
+
+
+# --- the mini-program and identity verification ---------------------------------------------------------------
+
+
+def mp_session(token_sha256: str) -> str:
+    return f"{PREFIX}:mp:session:{token_sha256}"
+
+
+def mp_login_attempts(scope: Literal["ip", "user"], identifier: str) -> str:
+    return f"{PREFIX}:mp:login:{scope}:{hashed(identifier)}"
+
+
+def verify_failures(scope: Literal["openid", "ip", "global"], identifier: str = "") -> str:
+    if scope == "global":
+        return f"{PREFIX}:verify:fail:global"
+    return f"{PREFIX}:verify:fail:{scope}:{hashed(identifier)}"
+
+
+def verify_alarm() -> str:
+    return f"{PREFIX}:verify:alarm"
+
+
+# --- the alumni card ------------------------------------------------------------------------------------------
+
+
+def card_token_used(nonce_hex: str) -> str:
+    return f"{PREFIX}:card:used:{nonce_hex}"
+
+
+def card_scan_queue() -> str:
+    return f"{PREFIX}:card:scans"
+
+
+def card_scan_flush_lock() -> str:
+    return f"{PREFIX}:card:scans:flush"
+
+
+def card_forged(scanner_id: int) -> str:
+    return f"{PREFIX}:card:forged:{scanner_id}"
+
+
+def card_application_not_found(openid: str) -> str:
+    return f"{PREFIX}:card:notfound:{hashed(openid)}"

@@ -1,0 +1,31 @@
+"""``/card/verify``: a venue desk verifies a scanned card code with its scanner credential (``services/cards``)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, after_this_request
+
+from miniprogram_api import schemas as s
+from miniprogram_api.auth import bearer
+from miniprogram_api.context import runtime
+from miniprogram_api.spec import API
+from services import cards
+
+bp = Blueprint("scanners", __name__)
+
+
+@API.route(bp, "POST", "/card/verify", summary="Verify a scanned code (scanner credential required)",
+           body=s.VerifyRequest, response=s.VerifyResult, auth="scanner", errors=(429,))  # fmt: skip
+def verify(body: s.VerifyRequest) -> s.VerifyResult:
+    rt = runtime()
+    with rt.db.session() as session:
+        answer = cards.verify(session, rt.redis, rt.settings.card, credential=bearer(), token=body.token)
+    if answer.flush_due:
+        after_this_request(_flush_scans_once_answered)
+    return s.VerifyResult(result=answer.result, holder_name=answer.holder_name, card_status=answer.card_status)
+
+
+def _flush_scans_once_answered(response: Response) -> Response:
+    """A full batch of queued scans is written once the desk has its answer, not while it waits."""
+    rt = runtime()
+    response.call_on_close(lambda: cards.flush_one_batch(rt.db.session, rt.redis))
+    return response
