@@ -1,6 +1,6 @@
 """From an opened push to a reply: dedupe, the per-user lock, conversation state, routing, the deadline.
 
-Order (DESIGN.md, "Official-account push"), with Redis in three round trips (``bot/gate.py``): in the request
+Order (docs/architecture.md, "Where a push goes"), with Redis in three round trips (``bot/gate.py``): in the request
 thread, claim the push, take the user's lock and read the conversation state, in one script → (worker thread) in
 one transaction: the inbound log row (its unique key is the durable claim, so even when Redis lost the claim a
 second delivery stops there, before its handler runs), route, handler (in a savepoint), the outcome → commit →

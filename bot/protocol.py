@@ -1,6 +1,6 @@
 """The official-account push protocol: check, decrypt and parse what WeChat sends; sign and encrypt what we answer.
 
-Owns every rule of WeChat's "Server pushes" table (../shared/WECHAT.md) that can be checked without state:
+Owns every rule of WeChat's push protocol (its doc pages are linked below) that can be checked without state:
 signatures (compared in constant time), the timestamp window, the body cap, safe/compatible/plaintext modes, the
 AppId inside the ciphertext, the previous AES key during rollover, and XML with DTDs and entities forbidden.
 It raises the ``PushRejected`` family and stores nothing. Dedupe, locks and routing live elsewhere in ``bot/``.

@@ -10,19 +10,14 @@ import sys
 import click
 import yaml
 
+from cli.alumni import alumni
+from cli.card import card_group
+from cli.chat import chat_loop
 from cli.common import settings as _settings
-from core.settings import PROJECT_ROOT, Settings
-
-
-def migrate(settings: Settings) -> None:
-    """Apply every Alembic migration to the configured database."""
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(cfg, "head")
+from cli.demo import demo_group
+from cli.runner import run_service
+from cli.wechat import wechat_group
+from core.schema import migrate
 
 
 @click.group()
@@ -77,8 +72,6 @@ def db_upgrade() -> None:
 @click.option("--workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
 def run(port: int, workers: int) -> None:
     """Run the service: migrations, embedded Redis if no REDIS_URL, gunicorn, the scheduler (and the emulator)."""
-    from cli.runner import run_service
-
     sys.exit(run_service(_settings(), port=port, workers=workers))
 
 
@@ -88,24 +81,12 @@ def run(port: int, workers: int) -> None:
 @click.option("--emulator", default="", help="Emulator URL, to show messages that arrive later (default: from run).")
 def chat(url: str, user: str, emulator: str) -> None:
     """Talk to the running bot as WeChat would: each line is signed, encrypted and posted; replies are decrypted."""
-    from cli.chat import chat_loop
-
     settings = _settings()
     port = os.environ.get("PORT", "8000")
     sys.exit(chat_loop(settings, url or f"http://127.0.0.1:{port}/wechat", user, emulator or None))
 
 
-def _register() -> None:
-    """Command groups that live in their own modules."""
-    from cli.alumni import alumni  # the alumni databank
-    from cli.card import card_group
-    from cli.demo import demo_group
-    from cli.wechat import wechat_group
-
-    main.add_command(wechat_group)
-    main.add_command(alumni)
-    main.add_command(card_group)
-    main.add_command(demo_group)
-
-
-_register()
+main.add_command(wechat_group)
+main.add_command(alumni)
+main.add_command(card_group)
+main.add_command(demo_group)

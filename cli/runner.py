@@ -16,10 +16,10 @@ import sys
 import time
 from types import FrameType
 
-from cli.commands import migrate
 from cli.demo import seed_if_empty as seed_demo_databank
 from core import logging as xy_logging
 from core.redis import start_embedded, stop_embedded
+from core.schema import migrate
 from core.settings import Settings
 
 log = logging.getLogger(__name__)

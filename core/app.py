@@ -12,7 +12,7 @@ import secrets
 import time
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client import multiprocess as prom_multiprocess
 from redis.exceptions import RedisError
@@ -31,8 +31,7 @@ GATEWAY_EXTENSION = "xiaoyou.gateway"  # the process's WeChat gateway, put there
 
 
 def runtime() -> Runtime:
-    from flask import current_app
-
+    """The process's runtime, from inside a request or an app context."""
     rt: Runtime = current_app.extensions[EXTENSION]
     return rt
 

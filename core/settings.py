@@ -17,9 +17,18 @@ import secrets
 import string
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -213,6 +222,31 @@ class OutboxSettings(_Section):
     max_attempts: int = Field(5, ge=1, le=50)
 
 
+def _check_crontab(value: str) -> str:
+    fields = value.split()
+    if len(fields) == 5 and any(ch.isdigit() for ch in fields[4]):
+        # cron counts Sunday as 0, APScheduler counts Monday as 0: a name means the same to both.
+        raise ValueError("name the weekday (mon, tue, ..., sun) instead of a number")
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"must be a crontab line: minute hour day month weekday ({exc})") from None
+    return value
+
+
+Crontab = Annotated[str, AfterValidator(_check_crontab)]
+
+
+class ScheduleSettings(_Section):
+    """When the scheduler runs its jobs: crontab lines in UTC (03:00 Beijing time is 19:00 UTC)."""
+
+    inbound_purge: Crontab = "17 3 * * *"
+    followers_sync: Crontab = "5 19 * * *"
+    card_purge: Crontab = "35 19 * * *"
+    card_expire: Crontab = "7 * * * *"
+    card_scans_flush_seconds: int = Field(60, ge=5, le=3600)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -329,6 +363,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = WebhookSettings()
     conversation: ConversationSettings = ConversationSettings()
     outbox: OutboxSettings = OutboxSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     logging: LoggingSettings = LoggingSettings()
     privacy: PrivacySettings = PrivacySettings()
     databank: DatabankSettings = DatabankSettings()

@@ -1,7 +1,7 @@
 """Every limit and identity the emulator plays by, as one typed dataclass with WeChat's documented defaults.
 
-The defaults are the figures WeChat documents (see /work/shared/WECHAT.md, which cites the doc pages); tests shrink
-them to reach a limit in a handful of calls. The emulator never hard-codes a limit anywhere else: handlers read them
+The defaults are the figures WeChat documents for its quotas and limits; tests shrink them to reach a limit in a
+handful of calls. The emulator never hard-codes a limit anywhere else: handlers read them
 from the live config, which ``PUT /_emulator/config`` can change at run time.
 """
 

@@ -12,7 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
 from core.runtime import Runtime
+from core.settings import ScheduleSettings, Settings
 from services import cards, follower_sync, inbound, outbox
 from services.cards import applications as card_applications
 from wechat.gateway import Gateway, LazyGateway
@@ -36,9 +41,16 @@ class JobContext:
 class JobSpec:
     id: str
     func: Callable[[JobContext], Any]
-    trigger: str  # "interval" or "cron"
-    trigger_args: Callable[[Runtime], dict[str, Any]]
+    trigger: Callable[[Settings], BaseTrigger]  # when it runs, from the settings (``schedule.*`` in config.yaml)
     description: str
+
+
+def _cron(line: Callable[[ScheduleSettings], str]) -> Callable[[Settings], BaseTrigger]:
+    return lambda settings: CronTrigger.from_crontab(line(settings.schedule), timezone="UTC")
+
+
+def _every(seconds: Callable[[Settings], int]) -> Callable[[Settings], BaseTrigger]:
+    return lambda settings: IntervalTrigger(seconds=seconds(settings))
 
 
 def deliver_outbox(ctx: JobContext) -> dict[str, int]:
@@ -69,43 +81,37 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         "outbox.deliver",
         deliver_outbox,
-        "interval",
-        lambda rt: {"seconds": rt.settings.outbox.retry_interval_seconds},
+        _every(lambda settings: settings.outbox.retry_interval_seconds),
         "retry customer-service messages that could not be sent at once",
     ),
     JobSpec(
         "inbound.purge",
         purge_inbound_log,
-        "cron",
-        lambda rt: {"hour": 3, "minute": 17},
+        _cron(lambda schedule: schedule.inbound_purge),
         "delete inbound log rows past webhook.inbound_log_retention_days",
     ),
     JobSpec(
         "followers.sync",
         sync_followers,
-        "cron",
-        lambda rt: {"hour": 19, "minute": 5},  # 03:05 Beijing time, when the account is quiet
+        _cron(lambda schedule: schedule.followers_sync),
         "pull every follower from WeChat into the follower table",
     ),
     JobSpec(
         "card.purge",
         lambda ctx: card_applications.purge_expired(ctx.rt.db.session, ctx.rt.redis, ctx.rt.settings.card),
-        "cron",
-        lambda rt: {"hour": 19, "minute": 35},  # 03:35 Beijing time
+        _cron(lambda schedule: schedule.card_purge),
         "delete card evidence files and scan logs past card.*_retention_days",
     ),
     JobSpec(
         "card.scans.flush",
         lambda ctx: cards.flush_scans(ctx.rt.db.session, ctx.rt.redis),
-        "interval",
-        lambda rt: {"seconds": 60},
+        _every(lambda settings: settings.schedule.card_scans_flush_seconds),
         "write queued card scans to the scan log (busy desks also trigger it every 100 scans)",
     ),
     JobSpec(
         "card.expire",
         lambda ctx: cards.expire_due(ctx.rt.db.session),
-        "cron",
-        lambda rt: {"minute": 7},  # hourly; verification already answers "expired" the moment a card's validity ends
+        _cron(lambda schedule: schedule.card_expire),  # verification already answers "expired" at once
         "mark cards past their expires_at expired",
     ),
 )

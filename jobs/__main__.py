@@ -51,12 +51,11 @@ def main() -> int:
     for spec in JOBS:
         scheduler.add_job(
             spec.func,
-            spec.trigger,
+            spec.trigger(settings),
             args=[context],
             id=spec.id,
             name=spec.description,
             replace_existing=True,
-            **spec.trigger_args(rt),
         )
     scheduler.start()
     log.info("scheduler leading with jobs: %s", ", ".join(spec.id for spec in JOBS))

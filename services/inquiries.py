@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import texts
@@ -27,7 +27,3 @@ def submit(session: Session, openid: str, question: str, source_key: str) -> Inq
     session.add(inquiry)
     session.flush()
     return inquiry
-
-
-def open_count(session: Session, openid: str) -> int:
-    return int(session.scalar(select(func.count()).where(Inquiry.openid == openid, Inquiry.status == "open")) or 0)

@@ -25,6 +25,7 @@ from sqlalchemy import delete
 
 from core.db import Database
 from core.redis import start_embedded, stop_embedded
+from core.schema import migrate
 from core.settings import Settings, load_settings
 from emulator.wire import Account
 from models import Base
@@ -77,8 +78,6 @@ def make_settings(work_dir: Path, database_url: str, redis_url: str, **overrides
 @pytest.fixture(scope="session")
 def migrated(work_dir: Path, database_url: str, redis_url: str) -> str:
     """The schema, built by the migrations from nothing at every run (a test database is the tests' to reset)."""
-    from cli.commands import migrate
-
     if database_url.startswith("postgresql"):
         db = Database(database_url)
         with db.engine.begin() as conn:

@@ -34,7 +34,7 @@ if raw and cjson.decode(raw)['token'] == ARGV[1] then return redis.call('DEL', K
 return 0
 """
 
-# stable_token's force_refresh: at most 20 a day and 30 seconds apart (WECHAT.md).
+# stable_token's force_refresh: at most 20 a day and 30 seconds apart (the stable-token doc page above).
 FORCE_PER_DAY = 20
 FORCE_MIN_INTERVAL = 30
 

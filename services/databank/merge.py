@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, UndoExpired, ValidationFailed
 from models import (
     Consent,
     ContactPoint,
@@ -212,8 +212,6 @@ def merge(session: Session, keep_id: int, other_id: int, *, actor: str) -> Perso
 
 
 def undo_merge(session: Session, merge_id: int, *, actor: str, undo_days: int, now: datetime | None = None) -> None:
-    from core.errors import UndoExpired
-
     record = session.get(PersonMerge, merge_id)
     if record is None:
         raise NotFound(f"merge {merge_id}")

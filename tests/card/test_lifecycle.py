@@ -124,7 +124,7 @@ def test_the_scheduler_writes_queued_scans_every_minute(card_app, api, mp_user, 
     token = user.get("/card/code").json["token"]
     assert api.post("/api/v1/card/verify", json={"token": token}, headers=scanner).json["result"] == "valid"
     (job,) = [spec for spec in JOBS if spec.id == "card.scans.flush"]
-    assert job.trigger_args(card_app.extensions[EXTENSION]) == {"seconds": 60}
+    assert job.trigger(card_app.extensions[EXTENSION].settings).interval == timedelta(seconds=60)
     assert job.func(JobContext(card_app.extensions[EXTENSION])) == 1
     with db.session() as session:
         assert session.scalars(select(ScanLog.result)).all() == ["valid"]

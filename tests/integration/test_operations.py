@@ -7,8 +7,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from datetime import timedelta
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from core.runtime import Runtime
 from core.settings import PROJECT_ROOT
 from emulator.config import EmulatorConfig
-from emulator.testing import RunningEmulator
+from emulator.testing import RunningEmulator, wait_for
 from jobs import JOBS, JobContext, deliver_outbox, purge_inbound_log
 from models import InboundMessage, OutboundMessage, utcnow
 from services import outbox
@@ -181,19 +181,45 @@ def test_only_one_scheduler_runs_the_jobs(settings: Any, tmp_path: Path) -> None
         "XIAOYOU__WECHAT__API_BASE_URL": "http://127.0.0.1:9",
     }
 
+    logs: dict[int, list[str]] = {}
+    readers: list[threading.Thread] = []
+
     def start() -> subprocess.Popen[str]:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "jobs"], cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True
         )
+        lines = logs[proc.pid] = []
+        readers.append(threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True))
+        readers[-1].start()
+        return proc
+
+    def said(proc: subprocess.Popen[str], text: str) -> bool:
+        return any(text in line for line in list(logs[proc.pid]))
 
     first = start()
-    time.sleep(2)
+    assert wait_for(lambda: said(first, "scheduler leading"), timeout=30)  # however slow the machine starts it
     second = start()
-    time.sleep(2)
+    assert wait_for(lambda: said(second, "standing by"), timeout=30)
     for proc in (second, first):
         proc.send_signal(signal.SIGTERM)
-    first_err = first.communicate(timeout=20)[1]
-    second_err = second.communicate(timeout=20)[1]
+    for proc in (second, first):
+        proc.wait(timeout=20)
+    for reader in readers:
+        reader.join(5)
+    for proc in (second, first):
+        if proc.stderr is not None:
+            proc.stderr.close()
+    first_err, second_err = "".join(logs[first.pid]), "".join(logs[second.pid])
     assert first.returncode == 0 and second.returncode == 0, first_err + second_err
     assert f"scheduler leading with jobs: {', '.join(spec.id for spec in JOBS)}" in first_err
     assert "standing by" in second_err and "leading" not in second_err
+
+
+def test_job_times_come_from_the_schedule_settings(settings_factory: Any) -> None:
+    settings = settings_factory(schedule={"followers_sync": "30 18 * * mon", "card_scans_flush_seconds": 30})
+    triggers = {spec.id: spec.trigger(settings) for spec in JOBS}
+    monday = datetime(2026, 12, 7, 0, 0, tzinfo=UTC)  # a Monday
+    assert triggers["followers.sync"].get_next_fire_time(None, monday) == datetime(2026, 12, 7, 18, 30, tzinfo=UTC)
+    assert triggers["card.scans.flush"].interval == timedelta(seconds=30)
+    defaults = {spec.id: spec.trigger(settings_factory()) for spec in JOBS}  # config.yaml: 03:17 UTC
+    assert defaults["inbound.purge"].get_next_fire_time(None, monday) == datetime(2026, 12, 7, 3, 17, tzinfo=UTC)

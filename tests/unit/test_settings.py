@@ -58,6 +58,9 @@ def test_another_yaml_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
         ("XIAOYOU__WECHAT__TOKEN", "has space", "wechat.token: must be 3 to 32 letters or digits"),
         ("XIAOYOU__WECHAT__API_BASE_URL", "ftp://x", "wechat.api_base_url: must be an http(s) URL"),
         ("XIAOYOU__WEBHOOK__REPLY_DEADLINE_SECONDS", "6", "webhook.reply_deadline_seconds: Input should be less"),
+        ("XIAOYOU__SCHEDULE__CARD_EXPIRE", "hourly", "schedule.card_expire: must be a crontab line"),
+        ("XIAOYOU__SCHEDULE__CARD_PURGE", "35 27 * * *", "schedule.card_purge: must be a crontab line"),
+        ("XIAOYOU__SCHEDULE__FOLLOWERS_SYNC", "5 19 * * 1", "schedule.followers_sync: name the weekday (mon"),
     ],
 )
 def test_a_wrong_value_names_the_key_and_what_is_expected(
