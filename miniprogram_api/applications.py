@@ -24,15 +24,7 @@ bp = Blueprint("applications", __name__)
 def apply(body: s.ApplicationRequest) -> s.ApplicationView:
     user = current_user()
     rt = runtime()
-    claim = Claim(
-        name=body.name,
-        student_no=body.student_no,
-        grad_year=body.grad_year,
-        college=body.college,
-        class_name=body.class_name,
-        id_last4=body.id_last4,
-        birth_date=body.birth_date,
-    )
+    claim = Claim(**body.model_dump(exclude={"method"}))
     with rt.db.session() as session:
         application = applications.apply(
             session,
