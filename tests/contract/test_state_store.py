@@ -119,7 +119,12 @@ def test_only_the_token_holding_the_lock_releases_it(store: StateStore) -> None:
 def test_a_waiting_acquire_gets_the_lock_when_it_is_released(store: StateStore) -> None:
     store.acquire("u1", "first")
     got: list[str] = []
-    waiter = threading.Thread(target=lambda: (store.acquire("u1", "second"), got.append("second")))
+
+    def wait_then_hold() -> None:
+        store.acquire("u1", "second")
+        got.append("second")
+
+    waiter = threading.Thread(target=wait_then_hold)
     waiter.start()
     time.sleep(0.05)
     assert got == []  # still waiting
