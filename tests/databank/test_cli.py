@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from cli.commands import main, migrate
+from cli.commands import main
 from cli.demo import seed_if_empty
 from core.db import Database
+from core.schema import migrate
 from core.settings import Settings, load_settings
 from models import AuditEntry, EducationRecord, Person
 from tests.databank.conftest import ENCRYPTION_KEYS, HMAC_KEYS, ID_1, row, write_csv
