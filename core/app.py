@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -18,10 +19,11 @@ from prometheus_client import multiprocess as prom_multiprocess
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from core import logging as xy_logging
-from core.errors import XiaoyouError
+from core import texts
+from core.errors import FieldProblem, XiaoyouError
 from core.runtime import Runtime
 from core.settings import Settings
 
@@ -36,8 +38,43 @@ def runtime() -> Runtime:
     return rt
 
 
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
+# What the HTTP layer's own refusals say (413 is worded with the limit, below): copy, never werkzeug's English.
+_HTTP_MESSAGES = {
+    400: texts.ERROR_VALIDATION,
+    404: texts.ERROR_NOT_FOUND,
+    405: texts.ERROR_METHOD,
+    415: texts.API_UNSUPPORTED_MEDIA,
+    429: texts.ERROR_RATE_LIMITED,
+}
+
+
+def error_body(code: str, message: str, fields: Sequence[FieldProblem] = ()) -> dict[str, Any]:
+    """The one JSON error shape, ``{"error": {"code", "message"}}``, and ``fields`` when an input's fields failed."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = [{"field": f.field, "problem": f.problem, "message": f.message} for f in fields]
+    return {"error": error}
+
+
+def http_error_message(exc: HTTPException) -> str:
+    """What a refusal by the HTTP layer itself (no such address, wrong method, body too large) tells the user."""
+    status = exc.code or 500
+    if status == 413:
+        limit = request.max_content_length
+        declared = request.content_length
+        if limit is None or (declared is not None and declared <= limit):
+            return texts.API_TOO_LARGE_UNSTATED  # a form-parsing limit, not the body cap
+        return texts.API_TOO_LARGE.format(limit=size_text(limit))
+    if status >= 500:
+        return texts.ERROR_INTERNAL
+    return _HTTP_MESSAGES.get(status, texts.API_REQUEST_REFUSED)
+
+
+def size_text(n_bytes: int) -> str:
+    """A byte count as a person reads it: "6 MB", "4 KB", "1.5 MB"."""
+    if n_bytes >= 1024 * 1024:
+        return texts.API_SIZE_MB.format(size=round(n_bytes / (1024 * 1024), 1))
+    return texts.API_SIZE_KB.format(size=round(n_bytes / 1024, 1))
 
 
 def build_app(settings: Settings, rt: Runtime | None = None) -> Flask:
@@ -64,11 +101,14 @@ def build_app(settings: Settings, rt: Runtime | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
         code = (exc.name or "error").lower().replace(" ", "_")
-        return jsonify(error_body(code, exc.description or exc.name)), exc.code or 500
+        response = jsonify(error_body(code, http_error_message(exc)))
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # a 405 must say what is allowed (RFC 9110)
+        return response, exc.code or 500
 
     @app.errorhandler(XiaoyouError)
     def _domain_error(exc: XiaoyouError) -> tuple[Response, int]:
-        return jsonify(error_body(exc.code, exc.user_message)), exc.status
+        return jsonify(error_body(exc.code, exc.user_message, exc.fields)), exc.status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:

@@ -6,13 +6,27 @@ Every error carries a stable snake_case ``code``, an HTTP ``status`` for the cha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from core import texts
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One refused field of an input: its name (dotted when nested; ``None``: the input as a whole), a stable
+    snake_case ``problem``, and a sentence about it that is safe to show."""
+
+    field: str | None
+    problem: str
+    message: str
 
 
 class XiaoyouError(Exception):
     code = "internal_error"
     status = 500
     user_message = texts.ERROR_INTERNAL
+    fields: tuple[FieldProblem, ...] = ()  # the refused fields, when the error is about an input's fields
 
     def __init__(self, detail: str = "", *, user_message: str | None = None) -> None:
         super().__init__(detail or self.code)
@@ -22,9 +36,17 @@ class XiaoyouError(Exception):
 
 
 class ValidationFailed(XiaoyouError):
+    """Input that breaks a rule; ``fields`` names each refused field when the input was checked field by field."""
+
     code = "validation_failed"
     status = 400
     user_message = texts.ERROR_VALIDATION
+
+    def __init__(
+        self, detail: str = "", *, user_message: str | None = None, fields: Sequence[FieldProblem] = ()
+    ) -> None:
+        super().__init__(detail, user_message=user_message)
+        self.fields = tuple(fields)
 
 
 class NotFound(XiaoyouError):
@@ -214,3 +236,11 @@ class UnsupportedEvidence(ValidationFailed):
     code = "unsupported_evidence"
     status = 415
     user_message = texts.CARD_EVIDENCE_UNSUPPORTED
+class ScannerUnauthenticated(Unauthenticated):
+    """A venue desk's scanner credential is missing, malformed, unknown or revoked. The code stays
+    ``unauthenticated`` (what desks already handle), but the desk is told its credential is not valid: logging in
+    again, the session's advice, would not help it."""
+
+    user_message = texts.ERROR_SCANNER_CREDENTIAL
+
+

@@ -163,3 +163,61 @@ CARD_OA_HOW_TO_APPLY = (
     '<a href="{fallback_url}" data-miniprogram-appid="{appid}" data-miniprogram-path="{page}">点此打开小程序申请</a>'
 )
 CARD_TIER_NAMES = {"standard": "普通卡", "lifetime": "终身卡", "honorary": "荣誉卡"}
+
+# --- what the HTTP API says when it refuses a request (core/app.py, miniprogram_api/spec.py) -----------------------
+
+# A body that failed validation: the problems, one sentence per field, after "输入有误：" (the first few; the full
+# list is in the answer's "fields"). {field} is the field's label below.
+API_INVALID_BODY = "输入有误：{problems}。"
+API_PROBLEM_SEPARATOR = "；"
+API_MORE_PROBLEMS = "等 {count} 处问题"  # ends the sentence when the body has more problems than it lists
+API_FIELD_PROBLEMS = {
+    "required": "请填写{field}",
+    "empty": "{field}不能为空",
+    "too_short": "{field}至少 {limit} 个字符",
+    "too_long": "{field}不能超过 {limit} 个字符",
+    "too_small": "{field}不能小于 {limit}",
+    "too_small_exclusive": "{field}应大于 {limit}",
+    "too_large": "{field}不能大于 {limit}",
+    "too_large_exclusive": "{field}应小于 {limit}",
+    "wrong_type": "{field}应为{expected}",
+    "bad_characters": "{field}含有不允许的字符（如换行或其他控制字符）",
+    "not_allowed": "{field}只能是 {choices}",
+    "unknown_field": "{field}不受支持",
+    "invalid_json": "{field}不是有效的 JSON",
+    "invalid": "{field}无效",
+}
+API_EXPECTED = {
+    "integer": "整数",
+    "number": "数字",
+    "string": "文字",
+    "boolean": " true 或 false",
+    "date": "日期，如 1990-05-01",
+    "object": " JSON 对象",
+}
+API_CHOICE_SEPARATOR = " 或 "  # "not_allowed": between the values a field may take
+# What each field of the API's request bodies is called; a field not listed here is named by its JSON name.
+API_FIELD_LABELS = {
+    "code": "登录凭证",
+    "name": "姓名",
+    "student_no": "学号",
+    "grad_year": "毕业年份",
+    "college": "学院",
+    "class_name": "班级",
+    "id_last4": "身份证号后 4 位",
+    "birth_date": "出生日期",
+    "method": "申请方式",
+    "token": "二维码内容",
+}
+API_FIELD_BY_NAME = "字段“{name}”"  # a field not in API_FIELD_LABELS (or one the API does not know)
+API_BODY_LABEL = "请求内容"  # the body as a whole (empty, not JSON, not an object)
+# Answers of the HTTP layer itself, by status (404 and 405 reuse ERROR_NOT_FOUND and ERROR_METHOD above).
+API_TOO_LARGE = "提交的内容过大，不能超过 {limit}。"
+API_TOO_LARGE_UNSTATED = "提交的内容过大。"
+API_SIZE_MB = "{size:g} MB"
+API_SIZE_KB = "{size:g} KB"
+API_UNSUPPORTED_MEDIA = "不支持的内容类型。"
+API_REQUEST_REFUSED = "请求无法处理。"  # any other 4xx of the HTTP layer
+# A venue desk's scanner credential that is malformed, unknown or revoked: not a user's expired login.
+ERROR_SCANNER_CREDENTIAL = "扫码设备的凭证无效或已停用，请联系校友办工作人员重新配置。"
+

@@ -28,7 +28,7 @@ def _cap_body() -> None:
 
 @blueprint.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(API.openapi())
+    return jsonify(API.openapi(max_body_bytes=runtime().settings.miniprogram_api.max_body_bytes))
 
 
 __all__ = ["blueprint"]

@@ -14,7 +14,8 @@ bp = Blueprint("scanners", __name__)
 
 
 @API.route(bp, "POST", "/card/verify", summary="Verify a scanned code (scanner credential required)",
-           body=s.VerifyRequest, response=s.VerifyResult, auth="scanner", errors=(429,))  # fmt: skip
+           body=s.VerifyRequest, response=s.VerifyResult, auth="scanner", errors=(429,),
+           notes={401: "unauthenticated: no scanner credential, or a malformed, unknown or revoked one"})  # fmt: skip
 def verify(body: s.VerifyRequest) -> s.VerifyResult:
     rt = runtime()
     with rt.db.session() as session:

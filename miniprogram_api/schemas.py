@@ -23,9 +23,25 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+FieldProblemCode = Literal[
+    "required", "empty", "too_short", "too_long", "too_small", "too_large", "wrong_type", "bad_characters",
+    "not_allowed", "unknown_field", "invalid_json", "invalid",
+]  # fmt: skip
+
+
+class FieldProblem(BaseModel):
+    field: str | None = Field(description="the field's JSON name (dotted when nested); null: the body as a whole")
+    problem: FieldProblemCode = Field(description="stable code of what is wrong with it")
+    message: str = Field(description="the problem in one sentence, safe to show the user")
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="stable snake_case code")
-    message: str = Field(description="safe to show the user")
+    message: str = Field(description="safe to show the user; for validation_failed it names the first fields")
+    fields: list[FieldProblem] = Field(
+        default_factory=list,
+        description="400 validation_failed of a body: each refused field (the first 20); absent on other errors",
+    )
 
 
 class ErrorBody(BaseModel):

@@ -14,7 +14,8 @@ bp = Blueprint("sessions", __name__)
 
 
 @API.route(bp, "POST", "/auth/login", summary="Log in with a wx.login code", body=s.LoginRequest,
-           response=s.TokenResponse, errors=(429, 502, 503))  # fmt: skip
+           response=s.TokenResponse, errors=(401, 429, 502, 503),
+           notes={401: "invalid_login_code: the wx.login code is wrong, expired or already used"})  # fmt: skip
 def login(body: s.LoginRequest) -> s.TokenResponse:
     rt = runtime()
     settings = rt.settings.miniprogram_api

@@ -4,22 +4,27 @@ Why not flask-openapi3 or spectree: both wrap Flask's routing and its error hand
 three things they would add a layer for: parse a body with its pydantic model, refuse it with the one JSON error
 shape, and describe the same models in OpenAPI. pydantic 2 writes JSON Schema 2020-12, which *is* OpenAPI 3.1's
 schema dialect, so the document comes from ``models_json_schema`` directly and cannot drift from what is enforced.
+
+A refused body answers 400 with one :class:`~core.errors.FieldProblem` per field: pydantic's error types become our
+own stable problem codes (``schemas.FieldProblemCode``), worded from the templates in ``core/texts.py``.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
+from pydantic_core import ErrorDetails
 
-from core.errors import NotFound, ValidationFailed
-from miniprogram_api.schemas import ErrorBody
+from core import texts
+from core.errors import FieldProblem, NotFound, ValidationFailed
+from miniprogram_api.schemas import ErrorBody, FieldProblemCode
 
 PREFIX = "/api/v1"
 Auth = Literal["session", "scanner"] | None
@@ -27,7 +32,7 @@ M = TypeVar("M", bound=BaseModel)
 MAX_ID = 2**31 - 1  # path ids beyond a 32-bit integer name nothing (and would overflow PostgreSQL's integer)
 _PARAM = re.compile(r"<(?:(int):)?(\w+)>")
 _ERRORS = {
-    400: "malformed or invalid body",
+    400: "malformed or invalid body: error.fields names each refused field and its problem",
     401: "no valid session or scanner credential",
     404: "not found (also: another user's)",
     405: "method not allowed",
@@ -52,6 +57,7 @@ class Operation:
     errors: tuple[int, ...]
     binary_body: bool = False
     name: str = ""  # the view's name: the operationId
+    notes: Mapping[int, str] = field(default_factory=dict)  # what an error status means for this operation
 
 
 @dataclass
@@ -74,13 +80,18 @@ class Api:
         auth: Auth = None,
         errors: tuple[int, ...] = (),
         binary_body: bool = False,
+        notes: Mapping[int, str] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
-        """Register a view: its body is parsed into ``body`` (passed as ``body=``); a returned model is JSON."""
+        """Register a view: its body is parsed into ``body`` (passed as ``body=``); a returned model is JSON.
+        ``notes`` describe what an error status means for this operation, in place of the generic description."""
 
         def decorate(view: Callable[..., Any]) -> Callable[..., Response]:
             self.operations.append(
-                Operation(method, path, summary, body, response, status, auth, errors, binary_body, view.__name__)
-            )
+                Operation(
+                    method, path, summary, body, response, status, auth, errors, binary_body, view.__name__,
+                    dict(notes or {}),
+                )
+            )  # fmt: skip
 
             @functools.wraps(view)
             def wrapper(**kwargs: Any) -> Response:
@@ -101,7 +112,9 @@ class Api:
 
         return decorate
 
-    def openapi(self) -> dict[str, Any]:
+    def openapi(self, *, max_body_bytes: int) -> dict[str, Any]:
+        """The OpenAPI 3.1 document; ``max_body_bytes`` is the body cap the blueprint enforces (413 past it)."""
+        limit = f"at most {max_body_bytes} bytes (miniprogram_api.max_body_bytes); a longer body answers 413"
         models: set[type[BaseModel]] = {ErrorBody}
         for op in self.operations:
             models.update(m for m in (op.body, op.response) if m is not None)
@@ -130,11 +143,13 @@ class Api:
                 doc["parameters"] = params
             if op.body is not None:
                 doc["requestBody"] = {
+                    "description": limit,
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}}},
                 }
             if op.binary_body:
                 doc["requestBody"] = {
+                    "description": limit,
                     "required": True,
                     "content": {
                         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
@@ -153,9 +168,11 @@ class Api:
             if op.auth is not None:
                 codes.add(401)
                 doc["security"] = [{op.auth: []}]
+            notes = {413: f"body too large: over {max_body_bytes} bytes (miniprogram_api.max_body_bytes)"}
+            notes.update(op.notes)
             for code in sorted(codes):
                 doc["responses"][str(code)] = {
-                    "description": _ERRORS[code],
+                    "description": notes.get(code, _ERRORS[code]),
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
                 }
             paths.setdefault(path, {})[op.method.lower()] = doc
@@ -183,13 +200,86 @@ def _response(model: type[BaseModel] | None) -> dict[str, Any]:
 
 
 def parse(model: type[M]) -> M:
-    """The request's JSON body as ``model``; anything else is ``ValidationFailed`` (400), never a 500."""
+    """The request's JSON body as ``model``; anything else is ``ValidationFailed`` (400) naming each refused field
+    and its problem, never a 500."""
     raw = request.get_data(cache=True)
     try:
         return model.model_validate_json(raw or b"null")
     except ValidationError as exc:
-        fields = sorted({".".join(str(p) for p in err["loc"]) or "body" for err in exc.errors()})
-        raise ValidationFailed("invalid body: " + ", ".join(fields)) from None
+        errors = exc.errors(include_url=False, include_input=False)
+        problems = [_field_problem(err, empty_body=not raw) for err in errors[:MAX_FIELD_PROBLEMS]]
+        sentences = texts.API_PROBLEM_SEPARATOR.join(p.message for p in problems[:MAX_PROBLEMS_IN_MESSAGE])
+        if len(errors) > MAX_PROBLEMS_IN_MESSAGE:
+            sentences += texts.API_MORE_PROBLEMS.format(count=len(errors))
+        raise ValidationFailed(
+            "invalid body: " + ", ".join(sorted({p.field or "body" for p in problems})),
+            user_message=texts.API_INVALID_BODY.format(problems=sentences),
+            fields=problems,
+        ) from None
+
+
+MAX_FIELD_PROBLEMS = 20  # listed in the answer's "fields": thousands of unknown keys still get a short answer
+MAX_PROBLEMS_IN_MESSAGE = 3  # named in its message, which a phone shows in a toast
+MAX_FIELD_NAME = 64  # a field name the client made up is echoed back at most this long
+# pydantic's error types that carry a limit: (our problem code, the texts template, the ctx key of the limit).
+_LIMITS: dict[str, tuple[FieldProblemCode, str, str]] = {
+    "string_too_short": ("too_short", "too_short", "min_length"),
+    "too_short": ("too_short", "too_short", "min_length"),
+    "string_too_long": ("too_long", "too_long", "max_length"),
+    "too_long": ("too_long", "too_long", "max_length"),
+    "greater_than_equal": ("too_small", "too_small", "ge"),
+    "greater_than": ("too_small", "too_small_exclusive", "gt"),
+    "less_than_equal": ("too_large", "too_large", "le"),
+    "less_than": ("too_large", "too_large_exclusive", "lt"),
+}
+# A wrong type, by the first word of pydantic's type ("int_parsing", "date_from_datetime_parsing", "model_type").
+_EXPECTED = {
+    "int": "integer",
+    "float": "number",
+    "decimal": "number",
+    "string": "string",
+    "bool": "boolean",
+    "date": "date",
+    "model": "object",
+    "dict": "object",
+}
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _field_problem(err: ErrorDetails, *, empty_body: bool) -> FieldProblem:
+    """One pydantic error as a field, a stable problem code and a sentence from the texts templates."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    name: str | None = ".".join(str(part) for part in err["loc"]) or None
+    if name is None:
+        label = texts.API_BODY_LABEL
+    else:
+        name = name if len(name) <= MAX_FIELD_NAME else name[: MAX_FIELD_NAME - 1] + "…"
+        label = texts.API_FIELD_LABELS.get(name) or texts.API_FIELD_BY_NAME.format(name=name)
+    values: dict[str, Any] = {"field": label}
+    problem: FieldProblemCode
+    if kind == "missing" or (name is None and empty_body):
+        problem = template = "required"
+    elif kind in _LIMITS:
+        problem, template, key = _LIMITS[kind]
+        values["limit"] = ctx.get(key)
+        if problem == "too_short" and values["limit"] == 1:
+            problem = template = "empty"
+    elif kind == "string_pattern_mismatch":
+        problem = template = "bad_characters"
+    elif kind in ("literal_error", "enum"):
+        expected = str(ctx.get("expected", ""))
+        values["choices"] = texts.API_CHOICE_SEPARATOR.join(_QUOTED.findall(expected)) or expected
+        problem = template = "not_allowed"
+    elif kind == "extra_forbidden":
+        problem = template = "unknown_field"
+    elif kind.startswith("json_"):
+        problem = template = "invalid_json"
+    elif kind.split("_")[0] in _EXPECTED and (kind.endswith("_type") or "_parsing" in kind or "_from_" in kind):
+        values["expected"] = texts.API_EXPECTED[_EXPECTED[kind.split("_")[0]]]
+        problem = template = "wrong_type"
+    else:
+        problem = template = "invalid"
+    return FieldProblem(name, problem, texts.API_FIELD_PROBLEMS[template].format(**values))
 
 
 API = Api(PREFIX, "Xiaoyou mini-program API", "1")  # every resource module registers its operations here

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from core import redis_keys
-from core.errors import NotFound, RateLimited, Unauthenticated, ValidationFailed
+from core.errors import NotFound, RateLimited, ScannerUnauthenticated, ValidationFailed
 from core.settings import CardSettings
 from models import Card, Person, ScannerCredential, utcnow
 from models.card import CARD_EXPIRED, CARD_LOST, CARD_REVOKED, CARD_SUSPENDED
@@ -85,7 +85,7 @@ def revoke_scanner(session: Session, scanner_id: int, *, actor: str) -> None:
 def _split_credential(credential: str) -> tuple[int, str]:
     sid, _, secret = credential.partition(".")
     if not sid.isdigit() or not secret or len(credential) > MAX_CREDENTIAL_CHARS or int(sid) > 2**31 - 1:
-        raise Unauthenticated("malformed scanner credential")
+        raise ScannerUnauthenticated("malformed scanner credential")
     return int(sid), secret
 
 
@@ -116,7 +116,7 @@ def verify(
     token: str,
     now: datetime | None = None,
 ) -> Verification:
-    """Check a scanned token for the desk holding ``credential`` (``Unauthenticated`` if it is not a live one).
+    """Check a scanned token for the desk holding ``credential`` (``ScannerUnauthenticated`` if it is not a live one).
     Queues the scan for the log; too many "forged" answers for one scanner raise ``RateLimited``."""
     sid, secret = _split_credential(credential)
     now = now or utcnow()
@@ -124,7 +124,7 @@ def verify(
     row = session.connection().execute(_SCAN, {"scanner_id": sid, "card_id": signed.card_id if signed else 0}).first()
     digest = hashlib.sha256(secret.encode()).hexdigest()
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.secret_sha256, digest):
-        raise Unauthenticated("unknown or revoked scanner credential")
+        raise ScannerUnauthenticated("unknown or revoked scanner credential")
     card_id = row.card_id if signed is not None else None
     answer = Verification(FORGED)
     if signed is not None and card_id is not None:
