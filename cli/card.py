@@ -70,7 +70,10 @@ def scanner_revoke(scanner_id: int, actor: str) -> None:
 @card_group.command("pending")
 @click.option("--limit", type=int, default=100, show_default=True)
 def pending(limit: int) -> None:
-    """Applications waiting for staff (review) or for a class liaison (vouching), oldest first."""
+    """Applications waiting for staff (review, with evidence) or for a class liaison (vouching), oldest first.
+
+    Not the attempts the databank could not confirm (nobody reviews those unless the applicant uploads evidence),
+    nor withdrawn ones, nor those closed when a later attempt of the same user matched."""
     with unit_of_work(settings()) as session:
         waiting = card_applications.pending(session, limit=limit)
         counts = card_applications.evidence_counts(session, [a.id for a in waiting])

@@ -164,6 +164,38 @@ CARD_OA_HOW_TO_APPLY = (
 )
 CARD_TIER_NAMES = {"standard": "普通卡", "lifetime": "终身卡", "honorary": "荣誉卡"}
 
+# --- card applications the databank could not confirm, and withdrawn or superseded ones (issue 16) ---------------
+# services/cards/applications.py, miniprogram_api/applications.py, handlers/card.py, services/databank/verification.py
+
+CARD_APPLICATION_STATUS_NAMES.update(
+    {
+        "unconfirmed": "信息未能核实",
+        "withdrawn": "已撤回",
+        "superseded": "已由新的申请取代",
+    }
+)
+# What each status means for the applicant and what they can do next (the API's "message").
+CARD_APPLICATION_MESSAGES = {
+    "unconfirmed": "您填写的信息未能与校友信息库核实。您可以核对后重新提交；也可以上传毕业证照片，由校友办人工审核；"
+    "或重新提交并选择请班级联络人确认。",
+    "review": "校友办正在人工审核您的申请，结果会通过消息通知您。如发现信息填错，可更正后直接重新提交。",
+    "vouching": "正在等待班级联络人确认，结果会通过消息通知您。如发现信息填错，可更正后直接重新提交。",
+    "issued": "校友卡已发放，打开校友卡页面即可出示。",
+    "rejected": "很抱歉，申请未通过。如有疑问请在公众号回复「提问」联系校友办。",
+    "withdrawn": "申请已撤回，您可以随时重新申请。",
+    "superseded": "您之后提交的申请已核实身份，这份申请已自动关闭，无需再处理。",
+}
+CARD_VOUCH_WHILE_OPEN = "您已有一份正在审核的申请（编号 {application_id}）。如需改请班级联络人确认，请先撤回该申请。"
+CARD_WITHDRAW_CLOSED = "该申请已结束，无需撤回。"
+# Any identity claim that did not bind, when its caller asked for no review (services/databank/verification.py).
+VERIFY_NOT_CONFIRMED = "您填写的信息未能核实，请核对后重新提交。"
+# 校友卡 in the official account when the latest application was not confirmed and nothing waits.
+CARD_OA_UNCONFIRMED = (
+    "您最近一次提交的校友卡申请（编号 {application_id}）信息未能核实。请在小程序中核对后重新提交，"
+    "或上传毕业证照片申请人工审核，或请班级联络人确认。\n"
+    '<a href="{fallback_url}" data-miniprogram-appid="{appid}" data-miniprogram-path="{page}">点此打开小程序</a>'
+)
+
 # --- what the HTTP API says when it refuses a request (core/app.py, miniprogram_api/spec.py) -----------------------
 
 # A body that failed validation: the problems, one sentence per field, after "输入有误：" (the first few; the full

@@ -1,7 +1,9 @@
 """校友卡 (menu CARD): the card's status in the official account. Diagram: docs/flows/card.md.
 
 A single step, no conversation state: an issued card gets its number and status with a link that opens the
-mini-program's card page; a pending application gets its status; anyone else learns how to apply.
+mini-program's card page; an application that waits for staff or the class liaison gets its status; a latest
+attempt that the databank could not confirm (and that waits for nobody) is told so, with what to do next and the
+link; anyone else learns how to apply.
 """
 
 from __future__ import annotations
@@ -36,4 +38,7 @@ def show_card(ctx: Context) -> Reply:
     if application is not None:
         status = texts.CARD_APPLICATION_STATUS_NAMES[application.status]
         return Reply(texts.CARD_OA_PENDING.format(application_id=application.id, status=status))
+    unconfirmed = found.unconfirmed_application
+    if unconfirmed is not None:
+        return Reply(texts.CARD_OA_UNCONFIRMED.format(application_id=unconfirmed.id, **link))
     return Reply(texts.CARD_OA_HOW_TO_APPLY.format(**link))

@@ -1,4 +1,5 @@
-"""``/card/applications``: apply for a card, poll the application, attach evidence (``services/cards/applications``).
+"""``/card/applications``: apply for a card, poll the application, attach evidence, withdraw it
+(``services/cards/applications``).
 
 A user only ever sees their own applications: another user's answers 404, exactly as one that does not exist.
 """
@@ -18,7 +19,8 @@ from services.databank.verification import Claim
 bp = Blueprint("applications", __name__)
 
 
-@API.route(bp, "POST", "/card/applications", summary="Apply for a card (issued at once on a databank match)",
+@API.route(bp, "POST", "/card/applications",
+           summary="Apply for a card (issued at once on a databank match, else unconfirmed: correct and apply again)",
            body=s.ApplicationRequest, response=s.ApplicationView, status=201, auth="session",
            errors=(409, 429))  # fmt: skip
 def apply(body: s.ApplicationRequest) -> s.ApplicationView:
@@ -54,7 +56,8 @@ def get_application(application_id: int) -> s.ApplicationView:
 
 
 @API.route(bp, "POST", "/card/applications/<int:application_id>/evidence",
-           summary="Attach a photo (JPEG, PNG) or PDF of a diploma", response=s.EvidenceView, status=201,
+           summary="Attach a photo (JPEG, PNG) or PDF of a diploma; on an unconfirmed application, this asks staff to "
+                   "review it", response=s.EvidenceView, status=201,
            auth="session", errors=(404, 409, 415, 429), binary_body=True)  # fmt: skip
 def add_evidence(application_id: int) -> s.EvidenceView:
     user = current_user()
@@ -69,12 +72,29 @@ def add_evidence(application_id: int) -> s.EvidenceView:
         return s.EvidenceView(id=evidence.id, media_type=evidence.media_type, size=evidence.size)
 
 
+# POST …/withdraw rather than DELETE: the application is not deleted (it stays on record, readable by GET, with its
+# evidence kept for the retention period and an audit entry); withdrawing is a change of state, like staff's
+# approve and reject, and it answers the application as it now is.
+@API.route(bp, "POST", "/card/applications/<int:application_id>/withdraw",
+           summary="Withdraw an application that waits for staff or the class liaison",
+           response=s.ApplicationView, auth="session", errors=(404, 409, 429))  # fmt: skip
+def withdraw(application_id: int) -> s.ApplicationView:
+    user = current_user()
+    rt = runtime()
+    with rt.db.session() as session:
+        application = applications.withdraw(
+            session, rt.redis, rt.settings.card, openid=user.openid, application_id=application_id
+        )
+        return _view(applications.summarise(session, application))
+
+
 def _view(summary: applications.ApplicationSummary) -> s.ApplicationView:
     application = summary.application
     return s.ApplicationView(
         id=application.id,
         status=application.status,
         status_name=texts.CARD_APPLICATION_STATUS_NAMES.get(application.status, application.status),
+        message=texts.CARD_APPLICATION_MESSAGES.get(application.status, ""),
         method=application.method,
         card_number=summary.card_number,
         reason=application.reason,

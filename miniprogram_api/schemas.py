@@ -66,14 +66,25 @@ class ApplicationRequest(_Body):
     id_last4: Annotated[str, text(4)] | None = Field(None, description="last four characters of the ID number")
     birth_date: date | None = Field(None, description="instead of id_last4")
     method: Literal["verification", "vouch"] = Field(
-        "verification", description="vouch: if the databank cannot confirm the claim, ask the class liaison"
+        "verification",
+        description="verification: if the databank cannot confirm the claim, the application is `unconfirmed` and "
+        "waits for nobody; vouch: it waits for the class liaison instead (`vouching`)",
     )
 
 
 class ApplicationView(BaseModel):
+    """An application as its applicant sees it."""
+
     id: int
-    status: Literal["review", "vouching", "issued", "rejected"]
+    status: Literal["unconfirmed", "review", "vouching", "issued", "rejected", "withdrawn", "superseded"] = Field(
+        description="unconfirmed: the databank could not confirm the details (the same for every reason); nobody "
+        "reviews it: correct the details and apply again, or upload a diploma photo to it (POST …/evidence), which "
+        "asks staff to review it (`review`), or apply with method vouch (`vouching`, the class liaison confirms). "
+        "review / vouching: waiting for staff / the liaison; one at a time; can be withdrawn. issued, rejected: "
+        "decided. withdrawn: by the applicant. superseded: a later application of the same user matched and closed it"
+    )
     status_name: str
+    message: str = Field(description="what the status means for the applicant and what they can do next")
     method: str
     card_number: str | None = None
     reason: str | None = Field(None, description="why it was rejected")

@@ -22,9 +22,15 @@ CARD_STATUSES = (CARD_ACTIVE, CARD_SUSPENDED, CARD_REVOKED, CARD_EXPIRED, CARD_L
 CARD_HELD = (CARD_ACTIVE, CARD_SUSPENDED)  # the person's current card; at most one
 _HELD_SQL = "status IN ('active', 'suspended')"
 
-# CardApplication.status
+# CardApplication.status. Open (someone other than the applicant has to act): review (staff, with evidence) and
+# vouching (the class liaison). Closed: issued and rejected (decided), unconfirmed (the databank could not confirm
+# the claim; waits for nobody: the applicant corrects it and applies again, or uploads evidence, which opens it as
+# review), withdrawn (by the applicant), superseded (a later application of the same user matched and was issued).
 APP_REVIEW, APP_VOUCHING, APP_ISSUED, APP_REJECTED = "review", "vouching", "issued", "rejected"
+APP_UNCONFIRMED, APP_WITHDRAWN, APP_SUPERSEDED = "unconfirmed", "withdrawn", "superseded"
 APP_OPEN = (APP_REVIEW, APP_VOUCHING)
+APP_DECIDED = (APP_ISSUED, APP_REJECTED)  # decided by staff or the liaison (or issued at once by verification)
+APP_STATUSES = (APP_UNCONFIRMED, APP_REVIEW, APP_VOUCHING, APP_ISSUED, APP_REJECTED, APP_WITHDRAWN, APP_SUPERSEDED)
 
 # CardApplication.notified
 NOTIFIED_SUBSCRIBE, NOTIFIED_CUSTOMER_SERVICE, NOTIFY_FAILED = "subscribe", "customer_service", "failed"
@@ -58,7 +64,8 @@ class Card(Base):
 
 
 class CardApplication(Base):
-    """A mini-program user's request for a card: matched at once, or waiting for staff or a class liaison."""
+    """A mini-program user's request for a card: matched at once, not confirmed, or waiting for staff or a class
+    liaison. Every attempt is a row, so the attempts that were not confirmed stay on record."""
 
     __tablename__ = "card_applications"
 
@@ -72,6 +79,8 @@ class CardApplication(Base):
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id", ondelete="SET NULL"))
     tier: Mapped[str] = mapped_column(String(16), default="standard")
     reason: Mapped[str | None] = mapped_column(String(255))  # the staff's reason for a rejection
+    # When it left the open states (issued, rejected, withdrawn, superseded; also an issue at once); NULL while open
+    # and for an unconfirmed attempt. Evidence files are deleted a set time after it.
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     decided_by: Mapped[str | None] = mapped_column(String(64))
     notified: Mapped[str | None] = mapped_column(String(24))  # subscribe / customer_service / failed

@@ -1,7 +1,10 @@
 """Identity claims: a WeChat user's claim to be a person in the databank, and its outcome.
 
-A claim that matched binds the identity; every other claim waits here for manual review. The second factor (last
-four characters of the ID number, or the date of birth) is never stored.
+A claim that matched binds the identity. Every other claim waits here for manual review, unless its caller asked for
+no review (the card application: the claimant corrects the details, or asks for review later); then it is recorded
+as ``unconfirmed`` and waits for nobody. A claim that leaves review without a staff decision (the claimant withdrew
+it, or a later claim of theirs matched) is ``closed``. The second factor (last four characters of the ID number, or
+the date of birth) is never stored.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from models.base import Base, UTCDateTime, utcnow
 
 # VerificationClaim.status
 MATCHED, REVIEW, APPROVED, REJECTED = "matched", "review", "approved", "rejected"
+UNCONFIRMED, CLOSED = "unconfirmed", "closed"  # did not bind, no review asked for; left review undecided
 
 
 class VerificationClaim(Base):

@@ -1,13 +1,24 @@
-"""Card applications: the identity claim, automatic issue, evidence, vouching, the staff decision and the notice.
+"""Card applications: the identity claim, automatic issue, evidence, vouching, withdrawal, the staff decision and the
+notice.
 
-Owns the application's life: ``review`` (waiting for staff, with evidence) or ``vouching`` (waiting for the class
-liaison), then ``issued`` or ``rejected``. The claim itself is checked by the databank's verification service
-(``services.databank.verification``): a clean match issues the card at once; anything else waits. Staff decide
-through :func:`approve` / :func:`reject` (the console calls these), then :func:`notify_decision` tells the applicant
-by subscribe message if a consent is left, else by customer-service message in the official account; when both
-fail the application records ``notified = failed`` and the decision stands. Evidence files are checked by their
-content (JPEG, PNG or PDF), capped in size and number, and deleted ``card.evidence_retention_days`` after the
-decision by :func:`purge_evidence`. No Flask here; a user can only ever see their own applications.
+Owns the application's life (the states are in ``models.card``; the diagram in ``docs/flows/card.md``). Every
+attempt is a row. The claim is checked by the databank's verification service (``services.databank.verification``):
+
+- a clean match issues the card at once, and closes as ``superseded`` whatever the user still had waiting (recorded
+  and audited, so staff do not act on it later);
+- anything else is ``unconfirmed``: one answer, whatever the reason (no such alumnus, details that do not match,
+  someone already bound), and it waits for nobody. A typo must not become staff work: the applicant corrects the
+  details and applies again, within the verification limits (per openid, per IP, global), which stop guessing. Or
+  they upload a diploma photo to it (:func:`add_evidence`), which opens it as ``review`` for staff, or apply with
+  ``method = vouch``, which waits as ``vouching`` for the class liaison. One application waits at a time, and the
+  applicant can :func:`withdraw` it.
+
+Staff decide through :func:`approve` / :func:`reject` (the console calls these), then :func:`notify_decision` tells
+the applicant by subscribe message if a consent is left, else by customer-service message in the official account;
+when both fail the application records ``notified = failed`` and the decision stands. Evidence files are checked by
+their content (JPEG, PNG or PDF), capped in size and number, and deleted ``card.evidence_retention_days`` after the
+decision (or the withdrawal, or the superseding) by :func:`purge_evidence`. No Flask here; a user can only ever see
+their own applications.
 """
 
 from __future__ import annotations
@@ -37,11 +48,15 @@ from core.errors import (
 from core.settings import CardSettings, VerificationSettings
 from models import ApplicationEvidence, Card, CardApplication, Follower, VerificationClaim, WeChatIdentity, utcnow
 from models.card import (
+    APP_DECIDED,
     APP_ISSUED,
     APP_OPEN,
     APP_REJECTED,
     APP_REVIEW,
+    APP_SUPERSEDED,
+    APP_UNCONFIRMED,
     APP_VOUCHING,
+    APP_WITHDRAWN,
     CARD_ACTIVE,
     CARD_REVOKED,
     CARD_SUSPENDED,
@@ -50,10 +65,11 @@ from models.card import (
     NOTIFY_FAILED,
 )
 from models.person import OA_OPENID, UNIONID
+from models.verification import MATCHED as CLAIM_MATCHED
 from models.verification import REVIEW as CLAIM_REVIEW
 from services.cards import scan_queue
 from services.cards.lifecycle import active_card, current_card, issue, person_id_for
-from services.databank import verification
+from services.databank import audit, verification
 from services.databank.keys import Keyring
 from services.mp_sessions import window_hit
 from services.ports import Messenger, MiniProgramPort
@@ -81,16 +97,19 @@ def apply(
     claim: verification.Claim,
     method: Method = "verification",
 ) -> CardApplication:
-    """Apply for a card. A clean match issues it at once; otherwise the application waits for review or vouching."""
+    """Apply for a card. A clean match issues it at once and closes what the user had waiting; otherwise the
+    application is ``unconfirmed`` (the applicant decides what next), or ``vouching`` when they asked for that."""
     person_id = person_id_for(session, mp_openid=openid, unionid=unionid)
     if person_id is not None and active_card(session, person_id) is not None:
         raise Conflict("already holds an active card", user_message=texts.CARD_ALREADY_ISSUED)
     # A suspended card stays its holder's: applying again goes to staff (see _held_back), who reinstate or revoke it.
-    pending = _open_application(session, openid)
-    if pending is not None:
+    waiting = _open_application(session, openid)
+    if waiting is not None and method == "vouch":
+        # Checked before the claim, so that asking for the liaison while something waits costs no attempt.
         raise Conflict(
-            "an application is open", user_message=texts.CARD_APPLICATION_OPEN.format(application_id=pending.id)
+            "an application is open", user_message=texts.CARD_VOUCH_WHILE_OPEN.format(application_id=waiting.id)
         )
+    # Only a vouching request files a claim that does not bind for review; a plain one waits for nobody.
     outcome = verification.verify(
         session,
         client,
@@ -101,29 +120,88 @@ def apply(
         ip=ip,
         claim=claim,
         unionid=unionid,
+        review=method == "vouch",
     )
+    waits = APP_REVIEW if method == "verification" else APP_VOUCHING
+    matched = outcome.person_id if outcome.status == CLAIM_MATCHED else None
     application = CardApplication(
         mp_openid=openid,
         unionid=unionid,
         method=method,
         claim_id=outcome.claim_id,
         tier=card_settings.default_tier,
-        status=APP_REVIEW if method == "verification" else APP_VOUCHING,
+        person_id=matched,
+        status=APP_VOUCHING if method == "vouch" else APP_UNCONFIRMED,
     )
     session.add(application)
     session.flush()
-    if outcome.status == "matched" and outcome.person_id is not None and _held_back(session, outcome.person_id):
-        application.person_id = outcome.person_id  # staff decide: their last card was suspended or revoked
-        session.flush()
-    elif outcome.status == "matched" and outcome.person_id is not None:
-        card = issue(session, card_settings, outcome.person_id, actor="verification", application_id=application.id)
-        application.person_id = outcome.person_id
-        application.card_id = card.id
-        application.status = APP_ISSUED
-        application.decided_at = utcnow()
-        application.decided_by = "verification"
+    if matched is not None:
+        _supersede_waiting(session, openid, by=application)
+        if _held_back(session, matched):
+            application.status = waits  # staff decide: their last card was suspended or revoked
+        else:
+            card = issue(session, card_settings, matched, actor="verification", application_id=application.id)
+            application.card_id = card.id
+            application.status = APP_ISSUED
+            application.decided_at = utcnow()
+            application.decided_by = "verification"
         session.flush()
     log.info("card application %d: %s", application.id, application.status)
+    return application
+
+
+def _supersede_waiting(session: Session, openid: str, *, by: CardApplication) -> None:
+    """The user's identity is now confirmed by ``by``: what they still had waiting is closed (and its claim taken out
+    of review), so staff or the liaison do not decide it later."""
+    waiting = session.scalars(
+        select(CardApplication)
+        .where(
+            CardApplication.mp_openid == openid,
+            CardApplication.status.in_(APP_OPEN),
+            CardApplication.id != by.id,
+        )
+        .with_for_update()
+    )
+    for old in waiting:
+        old.status = APP_SUPERSEDED
+        old.decided_at = utcnow()
+        old.decided_by = "verification"
+        if old.claim_id is not None:
+            verification.close_review(session, old.claim_id, actor="verification", why="superseded")
+        audit.record(
+            session,
+            actor="verification",
+            action="card.application.superseded",
+            person_id=by.person_id,
+            application_id=old.id,
+            by_application_id=by.id,
+        )
+        log.info("card application %d superseded by %d", old.id, by.id)
+
+
+def withdraw(
+    session: Session, client: redis.Redis, settings: CardSettings, *, openid: str, application_id: int
+) -> CardApplication:
+    """The applicant withdraws their application while it waits (review or vouching). Another user's, or none, is
+    ``NotFound`` (counted, as for :func:`get_own`); one that no longer waits is a ``Conflict``."""
+    application = get_own(session, openid, application_id, client=client, settings=settings)
+    session.refresh(application, with_for_update=True)  # against a staff decision at the same moment
+    if application.status not in APP_OPEN:
+        raise Conflict(f"application {application.id} is {application.status}", user_message=texts.CARD_WITHDRAW_CLOSED)
+    application.status = APP_WITHDRAWN
+    application.decided_at = utcnow()
+    application.decided_by = "applicant"
+    if application.claim_id is not None:
+        verification.close_review(session, application.claim_id, actor="applicant", why="withdrawn")
+    audit.record(
+        session,
+        actor="applicant",
+        action="card.application.withdrawn",
+        person_id=application.person_id,
+        application_id=application.id,
+    )
+    session.flush()
+    log.info("card application %d withdrawn", application.id)
     return application
 
 
@@ -175,9 +253,11 @@ def sniff(content: bytes) -> str | None:
 def add_evidence(
     session: Session, settings: CardSettings, *, openid: str, application_id: int, content: bytes
 ) -> ApplicationEvidence:
+    """Attach a diploma photo or PDF to a waiting application; on an ``unconfirmed`` one, this is the applicant's
+    request for staff review, and opens it as ``review`` (unless another application already waits)."""
     application = get_own(session, openid, application_id)
-    if application.status not in APP_OPEN:
-        raise Conflict("the application is decided", user_message=texts.CARD_EVIDENCE_CLOSED)
+    if application.status not in APP_OPEN and application.status != APP_UNCONFIRMED:
+        raise Conflict("the application is closed", user_message=texts.CARD_EVIDENCE_CLOSED)
     max_mb = settings.evidence_max_bytes // (1024 * 1024) or 1
     media_type = sniff(content) if 0 < len(content) <= settings.evidence_max_bytes else None
     if media_type is None:
@@ -189,6 +269,8 @@ def add_evidence(
         raise ValidationFailed(
             "too many files", user_message=texts.CARD_EVIDENCE_TOO_MANY.format(max_files=settings.evidence_max_files)
         )
+    if application.status == APP_UNCONFIRMED:
+        _file_for_review(session, application)
     evidence = ApplicationEvidence(
         application_id=application.id,
         media_type=media_type,
@@ -199,6 +281,26 @@ def add_evidence(
     session.add(evidence)
     session.flush()
     return evidence
+
+
+def _file_for_review(session: Session, application: CardApplication) -> None:
+    """An unconfirmed attempt becomes a review request for staff, with its claim in the identity-review queue."""
+    session.refresh(application, with_for_update=True)
+    if application.status != APP_UNCONFIRMED:
+        raise Conflict("the application is closed", user_message=texts.CARD_EVIDENCE_CLOSED)
+    person_id = person_id_for(session, mp_openid=application.mp_openid, unionid=application.unionid)
+    if person_id is not None and active_card(session, person_id) is not None:
+        raise Conflict("already holds an active card", user_message=texts.CARD_ALREADY_ISSUED)
+    waiting = _open_application(session, application.mp_openid)
+    if waiting is not None:
+        raise Conflict(
+            "an application is open", user_message=texts.CARD_APPLICATION_OPEN.format(application_id=waiting.id)
+        )
+    application.status = APP_REVIEW
+    if application.claim_id is not None:
+        verification.file_for_review(session, application.claim_id)
+    session.flush()
+    log.info("card application %d: review asked for, with evidence", application.id)
 
 
 def evidence_counts(session: Session, application_ids: list[int]) -> dict[int, int]:
@@ -333,7 +435,7 @@ def notify_decision(
 ) -> str:
     """Tell the applicant the decision; returns and records how (subscribe, customer_service or failed)."""
     application = session.get(CardApplication, application_id)
-    if application is None or application.status in APP_OPEN:
+    if application is None or application.status not in APP_DECIDED:
         raise NotFound(f"decided application {application_id}")
     approved = application.status == APP_ISSUED
     text = decision_text(session, application)
@@ -387,7 +489,8 @@ def summarise(session: Session, application: CardApplication) -> ApplicationSumm
 
 @dataclass(frozen=True)
 class CardStatus:
-    """What the official account shows for 校友卡: the person's card, else their latest application, else nothing."""
+    """What the official account shows for 校友卡: the person's card, else the application that waits, else their
+    latest application, else nothing."""
 
     card: Card | None
     application: CardApplication | None
@@ -403,6 +506,12 @@ class CardStatus:
         application = self.application
         return application if application is not None and application.status in APP_OPEN else None
 
+    @property
+    def unconfirmed_application(self) -> CardApplication | None:
+        """The latest application, when the databank could not confirm it and nothing else waits."""
+        application = self.application
+        return application if application is not None and application.status == APP_UNCONFIRMED else None
+
 
 def status_for_official_account(session: Session, oa_openid: str) -> CardStatus:
     """Map an official-account openid to a person through the databank's WeChat identities (directly, or through
@@ -412,11 +521,10 @@ def status_for_official_account(session: Session, oa_openid: str) -> CardStatus:
     card = current_card(session, person_id) if person_id is not None else None
     application = None
     if card is None and unionid:
-        application = session.scalar(
-            select(CardApplication)
-            .where(CardApplication.unionid == unionid)
-            .order_by(CardApplication.id.desc())
-            .limit(1)
+        theirs = select(CardApplication).where(CardApplication.unionid == unionid).order_by(CardApplication.id.desc())
+        # What waits comes first: a later attempt that was not confirmed does not hide it.
+        application = session.scalar(theirs.where(CardApplication.status.in_(APP_OPEN)).limit(1)) or session.scalar(
+            theirs.limit(1)
         )
     return CardStatus(card, application)
 

@@ -3,11 +3,15 @@
 A claim is a name and a student number (or graduation year, college and class), plus a second factor: the last
 four characters of the ID number (checked against its keyed HMAC) or the date of birth. Rules:
 
-- "No such person" and "details do not match" get the same answer (a manual-review request) and take the same time
-  (the same work is done either way, and every answer is padded to ``verification.min_response_seconds``).
-- Failures are limited per openid, per IP and globally, in Redis windows; passing the global limit raises an alarm.
+- "No such person" and "details do not match" get the same answer and take the same time (the same work is done
+  either way, and every answer is padded to ``verification.min_response_seconds``). So does every other claim that
+  does not bind: a guesser cannot tell a right guess for someone already bound from a wrong one.
+- Failures (every claim that does not bind) are limited per openid, per IP and globally, in Redis windows; passing
+  the global limit raises an alarm.
 - A person already bound to another WeChat identity, or an identity bound to another person, is flagged for
-  review, never silently re-bound. Every claim that does not bind becomes a review request.
+  review, never silently re-bound. Every claim that does not bind becomes a review request, unless the caller asks
+  for none (``review=False``): then it is recorded as ``unconfirmed``, waits for nobody, and the caller may file it
+  for review later (:func:`file_for_review`) or close a review that became moot (:func:`close_review`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from core.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from core.settings import VerificationSettings
 from models import EducationRecord, Person, PersonName, VerificationClaim, WeChatIdentity, utcnow
 from models.person import ACTIVE, MERGED, MP_OPENID, OA_OPENID, UNIONID
-from models.verification import APPROVED, MATCHED, REJECTED, REVIEW
+from models.verification import APPROVED, CLOSED, MATCHED, REJECTED, REVIEW, UNCONFIRMED
 from services.databank import audit, names
 from services.databank.keys import Keyring
 
@@ -50,7 +54,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # matched | review
+    status: str  # matched | review | unconfirmed (did not bind, and the caller asked for no review)
     claim_id: int
     person_id: int | None  # only when matched
     message: str
@@ -120,10 +124,12 @@ def verify(
     ip: str,
     claim: Claim,
     unionid: str | None = None,
+    review: bool = True,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
-    """Match a claim; bind the identity when it matches one person cleanly, else file it for review."""
+    """Match a claim; bind the identity when it matches one person cleanly, else file it for review (or, with
+    ``review=False``, record it as unconfirmed: the same work and the same answer whatever the reason)."""
     if channel not in ("oa", "mp"):
         raise ValidationFailed("channel must be oa or mp")
     started = clock()
@@ -134,13 +140,13 @@ def verify(
         person, reason = _match(session, keyring, claim)
         if person is not None:
             reason = _bind(session, person, openid=openid, channel=channel, unionid=unionid)
-        if reason == "no_match":
-            limits.fail()
+        if reason is not None:
+            limits.fail()  # every reason alike: a right guess for a person bound elsewhere must count like a wrong one
         record = VerificationClaim(
             openid=openid,
             channel=channel,
             unionid=unionid,
-            status=MATCHED if reason is None else REVIEW,
+            status=MATCHED if reason is None else REVIEW if review else UNCONFIRMED,
             reason=reason,
             person_id=person.id if person is not None else None,
             claim={
@@ -164,9 +170,12 @@ def verify(
                 channel=channel,
             )
             outcome = Outcome(MATCHED, record.id, person.id, texts.VERIFY_MATCHED.format(name=person.name))
-        else:
+        elif review:
             log.info("verification claim %d filed for review (%s)", record.id, reason)
             outcome = Outcome(REVIEW, record.id, None, texts.VERIFY_IN_REVIEW.format(review_id=record.id))
+        else:
+            log.info("verification claim %d not confirmed (%s)", record.id, reason)
+            outcome = Outcome(UNCONFIRMED, record.id, None, texts.VERIFY_NOT_CONFIRMED)
     finally:
         remaining = settings.min_response_seconds - (clock() - started)
         if remaining > 0:
@@ -254,6 +263,32 @@ def pending_reviews(session: Session, *, limit: int = 100) -> list[VerificationC
             .limit(limit)
         )
     )
+
+
+def file_for_review(session: Session, claim_id: int) -> None:
+    """The claimant asks for manual review of a claim that was not confirmed (it then waits in the review queue)."""
+    record = session.get(VerificationClaim, claim_id, with_for_update=True)
+    if record is None:
+        raise NotFound(f"claim {claim_id}")
+    if record.status != UNCONFIRMED:
+        raise Conflict(f"claim {claim_id} is {record.status}, not unconfirmed")
+    record.status = REVIEW
+    session.flush()
+
+
+def close_review(session: Session, claim_id: int, *, actor: str, why: str) -> None:
+    """Take a claim out of review without a decision (``why``: the claimant withdrew it, or a later claim of theirs
+    matched), so staff do not act on it. Nothing is bound or unbound. A claim not in review is left as it is."""
+    record = session.get(VerificationClaim, claim_id, with_for_update=True)
+    if record is None or record.status != REVIEW:
+        return
+    record.status = CLOSED
+    record.decided_at = utcnow()
+    record.decided_by = actor[:64]
+    audit.record(
+        session, actor=actor, action="identity.review_closed", person_id=record.person_id, claim_id=record.id, why=why
+    )
+    session.flush()
 
 
 def decide(session: Session, claim_id: int, *, approve: bool, actor: str, person_id: int | None = None) -> None:

@@ -35,7 +35,7 @@ def card_settings_factory(settings_factory: Any, emulator: RunningEmulator) -> A
             wechat={"api_base_url": emulator.url, "transient_retries": 1},
             miniprogram={"appid": MP_APPID, "secret": MP_SECRET},
             privacy={"encryption_keys": ENCRYPTION_KEYS, "hmac_keys": HMAC_KEYS},
-            verification={"min_response_seconds": 0},
+            verification={"min_response_seconds": 0, **overrides.pop("verification", {})},
             card=card,
             **overrides,
         )
@@ -92,6 +92,7 @@ def alumni(db: Any, card_settings: Settings) -> dict[str, int]:
 CLAIM_ZHANG = {"name": "张晓明", "student_no": "2015001", "id_last4": "002X"}
 CLAIM_LI = {"name": "李娜", "student_no": "2015002", "id_last4": ID_2[-4:]}
 CLAIM_WANG_UNMATCHED = {"name": "王芳", "student_no": "2015003", "id_last4": "1234"}
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the smallest "diploma photo"
 
 
 @dataclass
@@ -120,6 +121,17 @@ class MpUser:
 
     def post(self, path: str, **kw: Any) -> Any:
         return self.api.post("/api/v1" + path, headers=self.headers, **kw)
+
+
+def ask_for_review(user: MpUser, claim: dict[str, Any]) -> int:
+    """Apply with details the databank cannot confirm, then ask staff to review a diploma photo (the upload asks)."""
+    applied = user.post("/card/applications", json=claim)
+    assert applied.status_code == 201 and applied.json["status"] == "unconfirmed", applied.json
+    app_id = int(applied.json["id"])
+    png = user.post(f"/card/applications/{app_id}/evidence", data=PNG, content_type="application/octet-stream")
+    assert png.status_code == 201 and png.json["media_type"] == "image/png"
+    assert user.get(f"/card/applications/{app_id}").json["status"] == "review"
+    return app_id
 
 
 @pytest.fixture

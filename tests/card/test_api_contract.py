@@ -21,6 +21,7 @@ def test_openapi_document_is_generated_from_the_models(api) -> None:
         "/api/v1/card/applications",
         "/api/v1/card/applications/{application_id}",
         "/api/v1/card/applications/{application_id}/evidence",
+        "/api/v1/card/applications/{application_id}/withdraw",
         "/api/v1/card",
         "/api/v1/card/code",
         "/api/v1/card/verify",
@@ -30,6 +31,20 @@ def test_openapi_document_is_generated_from_the_models(api) -> None:
     assert "code" in doc["components"]["schemas"]["LoginRequest"]["required"]
     assert doc["paths"]["/api/v1/card/verify"]["post"]["security"] == [{"scanner": []}]
     assert doc["components"]["schemas"]["ApplicationRequest"]["additionalProperties"] is False
+    withdraw = doc["paths"]["/api/v1/card/applications/{application_id}/withdraw"]["post"]
+    assert withdraw["security"] == [{"session": []}] and {"200", "404", "409", "429"} <= set(withdraw["responses"])
+    assert withdraw["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ApplicationView")
+    view = doc["components"]["schemas"]["ApplicationView"]
+    assert set(view["properties"]["status"]["enum"]) == {
+        "unconfirmed",
+        "review",
+        "vouching",
+        "issued",
+        "rejected",
+        "withdrawn",
+        "superseded",
+    }
+    assert "message" in view["required"]
 
 
 @pytest.mark.parametrize(
@@ -70,11 +85,11 @@ def test_fuzz_never_yields_a_server_error(card_app, mp_user, scanner, alumni) ->
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", card_app)
     user_headers = mp_user(9).headers
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
-    assert len(operations) == 8
+    assert len(operations) == 9
     seen: list[int] = []
     for operation in operations:
         fuzz_operation(operation, scanner if operation.path.endswith("/verify") else user_headers, seen)
-    assert len(seen) >= 8 * 10 and any(code >= 400 for code in seen) and any(code < 300 for code in seen)
+    assert len(seen) >= 9 * 10 and any(code >= 400 for code in seen) and any(code < 300 for code in seen)
 
 
 def fuzz_operation(operation: Any, headers: dict[str, str], seen: list[int]) -> None:

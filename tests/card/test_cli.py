@@ -14,7 +14,7 @@ from cli.commands import main
 from core.settings import Settings
 from emulator.testing import RunningEmulator
 from models import AuditEntry, Card
-from tests.card.conftest import CLAIM_WANG_UNMATCHED, CLAIM_ZHANG, CODE_KEYS, TEMPLATE
+from tests.card.conftest import CLAIM_WANG_UNMATCHED, CLAIM_ZHANG, CODE_KEYS, TEMPLATE, ask_for_review
 from tests.conftest import AES_KEY, APPID, TOKEN
 from tests.databank.conftest import ENCRYPTION_KEYS, HMAC_KEYS
 from tests.gateway.conftest import MP_APPID, MP_SECRET
@@ -69,8 +69,7 @@ def test_a_desk_credential_is_shown_once_works_and_can_be_revoked(env, api, mp_u
 
 def test_the_review_queue_approve_and_reject_tell_the_applicant(env, mp_user, alumni, emulator, db) -> None:
     first, second = mp_user(32), mp_user(33)
-    approved_id = first.post("/card/applications", json=CLAIM_WANG_UNMATCHED).json["id"]
-    rejected_id = second.post("/card/applications", json=CLAIM_WANG_UNMATCHED).json["id"]
+    approved_id, rejected_id = (ask_for_review(user, CLAIM_WANG_UNMATCHED) for user in (first, second))
     queue = card(env, "pending")
     assert f"{approved_id}\treview\tverification" in queue.output and f"{rejected_id}\treview" in queue.output
 
@@ -110,3 +109,21 @@ def test_status_changes_by_card_number(env, mp_user, alumni, db) -> None:
     with db.session() as session:
         actions = session.scalars(select(AuditEntry.action).where(AuditEntry.actor == "staff:zhou")).all()
     assert actions == ["card.suspended", "card.active", "card.lost", "card.issue", "card.revoked"]
+
+
+def test_pending_lists_only_what_waits_for_staff(env, mp_user, alumni) -> None:
+    """Not a not-confirmed attempt (nobody waits on it), nor what was withdrawn or closed by a matching attempt."""
+    typo, review, vouch, withdrawn, superseded = (mp_user(n) for n in range(35, 40))
+    assert typo.post("/card/applications", json=CLAIM_WANG_UNMATCHED).json["status"] == "unconfirmed"
+    review_id = ask_for_review(review, CLAIM_WANG_UNMATCHED)
+    vouch_id = vouch.post("/card/applications", json={**CLAIM_WANG_UNMATCHED, "method": "vouch"}).json["id"]
+    gone_id = withdrawn.post("/card/applications", json={**CLAIM_WANG_UNMATCHED, "method": "vouch"}).json["id"]
+    assert withdrawn.post(f"/card/applications/{gone_id}/withdraw").status_code == 200
+    ask_for_review(superseded, {**CLAIM_ZHANG, "id_last4": "1234"})
+    assert superseded.post("/card/applications", json=CLAIM_ZHANG).json["status"] == "issued"
+
+    queue = card(env, "pending")
+    assert queue.exit_code == 0, queue.output
+    lines = queue.stdout.splitlines()
+    assert [line.split("\t")[:2] for line in lines] == [[str(review_id), "review"], [str(vouch_id), "vouching"]]
+    assert lines[0].endswith("1 evidence files")

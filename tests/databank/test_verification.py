@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from core.errors import Conflict, RateLimited, ValidationFailed
 from core.settings import Settings
 from models import Person, VerificationClaim, WeChatIdentity
-from services.databank import importer, privacy, verification
+from services.databank import audit, importer, privacy, verification
 from services.databank.keys import Keyring
 from services.databank.verification import Claim
 from tests.databank.conftest import HEADER, ID_1, ID_2, row, write_csv
@@ -193,3 +193,38 @@ def test_incomplete_claims_are_refused(session, client, keyring, db_settings, al
     ):
         with pytest.raises(ValidationFailed):
             claim_for(session, client, keyring, db_settings, claim)
+
+
+def test_without_review_a_claim_that_does_not_bind_waits_for_nobody(
+    session, client, keyring, db_settings, alumni
+) -> None:
+    """``review=False`` (the card application): every claim that does not bind is ``unconfirmed`` with one answer,
+    whatever the reason, and counts against the limits alike; it reaches the review queue only when filed, and
+    leaves it, audited, when closed."""
+    good = Claim("张晓明", student_no="2015001", id_last4="002X")
+    assert claim_for(session, client, keyring, db_settings, good, openid="o_holder", review=False).status == "matched"
+    typo = claim_for(
+        session, client, keyring, db_settings, Claim("张晓明", student_no="2015001", id_last4="1234"), review=False
+    )
+    bound_elsewhere = claim_for(session, client, keyring, db_settings, good, review=False)  # right, but claimed
+    for outcome in (typo, bound_elsewhere):
+        assert (outcome.status, outcome.person_id, outcome.message) == ("unconfirmed", None, typo.message)
+    assert [session.get(VerificationClaim, o.claim_id).reason for o in (typo, bound_elsewhere)] == [
+        "no_match",
+        "already_claimed",
+    ]
+    assert verification.pending_reviews(session) == []
+    assert int(client.get(next(iter(client.scan_iter("xy:verify:fail:openid:*"))))) == 2  # both counted
+
+    verification.file_for_review(session, typo.claim_id)
+    assert [c.id for c in verification.pending_reviews(session)] == [typo.claim_id]
+    with pytest.raises(Conflict):
+        verification.file_for_review(session, typo.claim_id)  # only an unconfirmed claim is filed
+    verification.close_review(session, typo.claim_id, actor="applicant", why="withdrawn")
+    assert verification.pending_reviews(session) == []
+    closed = session.get(VerificationClaim, typo.claim_id)
+    assert (closed.status, closed.decided_by) == ("closed", "applicant")
+    with pytest.raises(Conflict):
+        verification.decide(session, typo.claim_id, approve=True, actor="staff:li", person_id=alumni["张晓明"])
+    (entry,) = audit.entries(session, action="identity.review_closed")
+    assert entry.detail == {"claim_id": typo.claim_id, "why": "withdrawn"}
