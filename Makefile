@@ -16,6 +16,7 @@ help:
 	@echo "make bench-webhook  webhook throughput and latency against a bare reference (bench/RESULTS.md)"
 	@echo "make bench-import   a 1,000,000-row roster import and search on PostgreSQL (BENCH_DATABASE_URL)"
 	@echo "make bench-card     card verification throughput and latency, login latency (bench/RESULTS.md)"
+	@echo "                    webhook, card: BENCH_BASELINE=REF [BENCH_ROUNDS=N] also runs the app at git revision REF (A/B)"
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -13,14 +13,18 @@ an open-loop phase at ``--open-rate`` (default the target, 1,000/s) for the late
 at saturation measures only its own queue. Every answer must be HTTP 200 with ``"result": "valid"``. Then ``--logins``
 sequential logins through the emulator (code2Session over loopback HTTP) for login latency.
 
+With ``--baseline REF`` (``bench/ab.py``) the app as it is at REF runs too, ``--rounds`` times interleaved with the
+app, each on storage prepared and seeded afresh, through the same phases and logins, and is compared with it.
+
 Exit status: 0 for a valid run (targets met or not: it reports), 1 when any request failed, 2 when the run could
-not be set up.
+not be set up, 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -31,7 +35,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,15 +44,18 @@ from typing import Any
 import requests
 from sqlalchemy import insert
 
+from bench import ab
 from bench.loadgen import Connection, ProtocolError
-from bench.report import load_average, machine, revision, write_block
+from bench.report import Sample, ab_lines, load_average, machine, median, revision, write_block
 from bench.servers import (
+    Backend,
     BenchError,
     Server,
     bench_settings,
     prepare_backend,
     server_env,
     start_server,
+    stop_on_sigterm,
     wait_healthy,
 )
 from core.db import Database
@@ -82,7 +90,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", ""))
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to the results file")
-    return parser.parse_args(argv)
+    ab.add_arguments(parser)
+    args = parser.parse_args(argv)
+    ab.check_arguments(parser, args)
+    return args
 
 
 def _account() -> Account:
@@ -262,24 +273,29 @@ CARD_INTRO = (
 
 @dataclass
 class Measurement:
-    """One server through both phases."""
+    """One server through both phases (and, for the app, the logins)."""
 
     closed: list[float]  # latencies (s) of the closed-loop phase, sorted
     closed_cpu: float  # server CPU seconds during it
     at_rate: list[float]  # latencies (s) of the open-loop phase, from each request's due time, sorted
     at_rate_cpu: float
     failures: Counter[str]
+    logins: list[float] = field(default_factory=list)  # latencies (s), sorted
+    login_failures: int = 0
 
     def rate(self, duration: float) -> float:
         return len(self.closed) / duration
 
+    def cpu_ms(self) -> float:
+        """Server CPU per answered request in the closed loop."""
+        return self.closed_cpu / max(len(self.closed), 1) * 1000
+
     def lines(self, args: argparse.Namespace) -> list[str]:
-        per = self.closed_cpu / max(len(self.closed), 1) * 1000
         return [
             f"throughput (closed loop): {len(self.closed)} answers in {args.duration:g}s = "
             f"**{self.rate(args.duration):,.0f}/s**; at saturation ms p50 {pct(self.closed, 0.5):.1f}, p99 "
-            f"{pct(self.closed, 0.99):.1f}; server CPU {self.closed_cpu / args.duration:.2f} cores, {per:.2f} ms "
-            f"per request",
+            f"{pct(self.closed, 0.99):.1f}; server CPU {self.closed_cpu / args.duration:.2f} cores, "
+            f"{self.cpu_ms():.2f} ms per request",
             f"at {args.open_rate:,.0f}/s (open loop, latency from each request's due time): {len(self.at_rate)} "
             f"answers; ms p50 {pct(self.at_rate, 0.5):.1f}, p90 {pct(self.at_rate, 0.9):.1f}, **p99 "
             f"{pct(self.at_rate, 0.99):.1f}**, max {pct(self.at_rate, 1.0):.1f}; server CPU "
@@ -306,6 +322,7 @@ def measure(server: Server, reqs: list[bytes], args: argparse.Namespace) -> Meas
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stop_on_sigterm()
     account = _account()
     code_keys = "b1:" + base64.b64encode(secrets.token_bytes(32)).decode()
     card_settings = CardSettings(code_keys=code_keys)
@@ -315,10 +332,13 @@ def main(argv: list[str] | None = None) -> int:
                        token=account.token, aes_key=account.aes_key)
     )  # fmt: skip
     server = None
-    with tempfile.TemporaryDirectory(prefix="xiaoyou-card-bench-") as tmp:
+    measured: list[tuple[ab.Run, Measurement]] = []
+    # The worktree outlives the servers: they are stopped in the finally below, before the stack removes it.
+    with tempfile.TemporaryDirectory(prefix="xiaoyou-card-bench-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
-        backend = prepare_backend(work, args.database_url, args.redis_url, account)
         try:
+            baseline = stack.enter_context(ab.baseline_tree(args.baseline))
+            backend = prepare_backend(work, args.database_url, args.redis_url, account)
             bench_settings(work, backend.database_url, backend.redis_url, account)
             card_ids, credential = seed(backend.database_url, args.cards)
             env = server_env(work, backend, account, work / "prometheus")
@@ -334,44 +354,101 @@ def main(argv: list[str] | None = None) -> int:
             )
             total = int(args.max_rate * (args.warmup + args.duration) + args.open_rate * args.duration)
             print(f"signing {total} tokens for {args.cards} cards ...", flush=True)
-            server = start_server("reference", "bench.card_reference:create_app()", work, env, args.workers,
-                                  args.threads)  # fmt: skip
-            wait_healthy(server)
-            # The reference checks nothing, so the requests' Host port and tokens need not be its own.
-            reference = measure(server, requests_for(card_settings, card_ids, credential, total, server.port), args)
-            server.stop()
-            server = start_server("card", "wsgi:app", work, env, args.workers, args.threads)
-            wait_healthy(server)
-            app = measure(server, requests_for(card_settings, card_ids, credential, total, server.port), args)
-            print(f"logins through the emulator: {args.logins} sequential ...", flush=True)
-            logins, login_failures = login_latency(f"http://127.0.0.1:{server.port}", emulator, args.logins)
-            if app.failures or login_failures:
-                print(f"server log (tail):\n{server.log_tail(40)}")
+            if baseline:
+                print(f"baseline: {baseline.label}, served from {baseline.tree}; {args.rounds} round(s)")
+            for run in ab.plan("bench.card_reference:create_app()", "card", baseline, args.rounds):
+                if run.prepare:  # the same empty storage and the same seed (the same ids) for every app
+                    prepare_backend(work, args.database_url, args.redis_url, account)
+                    card_ids, credential = seed(backend.database_url, args.cards)
+                env["PROMETHEUS_MULTIPROC_DIR"] = str(work / f"prometheus-{run.name}")
+                server = start_server(run.name, run.app_spec, work, env, args.workers, args.threads, run.tree)
+                wait_healthy(server)
+                # The reference checks nothing, so the requests' Host port and tokens need not be its own.
+                result = measure(server, requests_for(card_settings, card_ids, credential, total, server.port), args)
+                if run.role != "reference":
+                    print(f"[{server.name}] logins through the emulator: {args.logins} sequential ...", flush=True)
+                    base = f"http://127.0.0.1:{server.port}"
+                    result.logins, result.login_failures = login_latency(base, emulator, args.logins)
+                if result.failures or result.login_failures:
+                    print(f"{server.name} server log (tail):\n{server.log_tail(40)}")
+                server.stop()
+                measured.append((run, result))
+        except KeyboardInterrupt:
+            print("\ninterrupted: stopping the servers", file=sys.stderr)
+            return 130
         except BenchError as exc:
             print(f"bench-card: {exc}", file=sys.stderr)
             return 2
         finally:
             if server is not None:
                 server.stop()
-            backend.close()
             emulator.stop()
             stop_embedded()
-    rate = app.rate(args.duration)
+    return _report(args, backend, measured, baseline, load_before)
+
+
+def _report(
+    args: argparse.Namespace,
+    backend: Backend,
+    measured: list[tuple[ab.Run, Measurement]],
+    baseline: ab.Baseline | None,
+    load_before: str,
+) -> int:
+    """Print the lines (each from the median round of its role) and record them; the exit status."""
+
+    def throughput(m: Measurement) -> float:
+        return m.rate(args.duration)
+
+    def p99(m: Measurement) -> float:
+        return pct(m.at_rate, 0.99)
+
+    def failed(m: Measurement) -> int:
+        return sum(m.failures.values()) + m.login_failures
+
+    def pick(role: ab.Role, key: Callable[[Measurement], float]) -> tuple[str, Measurement]:
+        """``role``'s measurement with the median ``key``, and " (round N)" when the app ran several rounds."""
+        run, m = median([(run, m) for run, m in measured if run.role == role], key=lambda rm: key(rm[1]))
+        return (f" (round {run.round})" if args.rounds > 1 and run.role != "reference" else ""), m
+
+    def described(role: ab.Role, label: str) -> list[str]:
+        (closed_round, closed), (open_round, opened) = pick(role, throughput), pick(role, p99)
+        return [f"{label}{closed_round}: {closed.lines(args)[0]}", f"{label}{open_round}: {opened.lines(args)[1]}"]
+
+    def login(role: ab.Role, label: str) -> str:
+        at, m = pick(role, lambda m: pct(m.logins, 0.99))
+        return (
+            f"{label}{at}: ms p50 {pct(m.logins, 0.5):.1f}, p90 {pct(m.logins, 0.9):.1f}, p99 "
+            f"{pct(m.logins, 0.99):.1f}; failures {m.login_failures}"
+        )
+
+    def samples(role: ab.Role) -> list[Sample]:
+        return [
+            Sample(run.round, throughput(m), m.cpu_ms(), p99(m), failed(m)) for run, m in measured if run.role == role
+        ]
+
+    reference, app, app_open = pick("reference", throughput)[1], pick("app", throughput)[1], pick("app", p99)[1]
+    rate = throughput(app)
     ok_rate = rate >= TARGET_RATE
-    sent_all = len(app.at_rate) >= int(args.open_rate * args.duration)
-    ok_p99 = sent_all and args.open_rate >= TARGET_RATE and pct(app.at_rate, 0.99) <= TARGET_P99_MS
+    sent_all = len(app_open.at_rate) >= int(args.open_rate * args.duration)
+    ok_p99 = sent_all and args.open_rate >= TARGET_RATE and p99(app_open) <= TARGET_P99_MS
     lines = [
-        *(f"verify: {line}" for line in app.lines(args)),
-        *(f"reference (Flask answers without checking anything): {line}" for line in reference.lines(args)),
+        *described("app", "verify"),
+        *(described("baseline", f"baseline {baseline.label}") if baseline else []),
+        *described("reference", "reference (Flask answers without checking anything)"),
         f"target ≥ {TARGET_RATE:,.0f}/s: {'met' if ok_rate else 'NOT met'} "
-        f"({rate / reference.rate(args.duration):.2f}x the reference); "
+        f"({rate / throughput(reference):.2f}x the reference); "
         f"p99 ≤ {TARGET_P99_MS:g} ms at {TARGET_RATE:,.0f}/s: {'met' if ok_p99 else 'NOT met'}",
-        f"login (POST /api/v1/auth/login → code2Session at the emulator over loopback, sequential): ms p50 "
-        f"{pct(logins, 0.5):.1f}, p90 {pct(logins, 0.9):.1f}, p99 {pct(logins, 0.99):.1f}; failures {login_failures}",
+        login("app", "login (POST /api/v1/auth/login → code2Session at the emulator over loopback, sequential)"),
     ]
+    if baseline:
+        lines += [
+            login("baseline", f"baseline {baseline.label} login"),
+            *ab_lines(baseline.label, args.open_rate, samples("app"), samples("baseline"), baseline.caveat),
+        ]
     for line in lines:
         print(line)
-    for reason, count in (app.failures + reference.failures).most_common(5):
+    failures = sum((m.failures for _, m in measured), Counter[str]())
+    for reason, count in failures.most_common(5):
         print(f"  failure x{count}: {reason}")
     if not args.no_record:
         section = "\n".join(
@@ -390,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
         write_block(args.results, "card", section, intro=CARD_INTRO)
-    return 1 if app.failures or reference.failures or login_failures else 0
+    return 1 if any(failed(m) for _, m in measured) else 0
 
 
 if __name__ == "__main__":

@@ -30,9 +30,9 @@ import psycopg
 from sqlalchemy import func, select, text
 
 from bench.report import write_block
-from cli.commands import migrate
 from core.db import Database, normalise_url
 from core.errors import XiaoyouError
+from core.schema import migrate
 from core.settings import load_settings
 from models import EducationRecord, Person
 from services.databank import demo, importer, search

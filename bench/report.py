@@ -1,6 +1,8 @@
 """The benchmark's report: the console table, the verdicts against the targets, and the section in RESULTS.md.
 
 Owns presentation only; the numbers come from ``bench.loadgen`` and the CPU accounting from ``bench.webhook``.
+With ``--baseline`` (``bench/ab.py``) it also picks which round of several is reported (the median, per number)
+and writes the "app vs baseline" line for both benchmarks.
 """
 
 from __future__ import annotations
@@ -8,12 +10,16 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
+from typing import TypeVar
 
 from bench.loadgen import PhaseResult
 from core.settings import PROJECT_ROOT
 
+T = TypeVar("T")
 THROUGHPUT_TARGET = 0.7  # real / reference, closed loop
 P99_TARGET_MS = 50.0  # real app, open loop at the fixed rate
 
@@ -141,6 +147,48 @@ def verdict_lines(v: Verdicts, rate: float) -> list[str]:
         f"xiaoyou p99 at {rate:g} pushes/s: {v.p99_ms:.1f} ms at {v.achieved_rate:.1f} req/s achieved "
         f"(target <= {P99_TARGET_MS:.0f} ms): " + ("PASS" if v.p99_pass else "FAIL"),
     ]
+
+
+def median(items: Sequence[T], key: Callable[[T], float]) -> T:
+    """The item whose ``key`` is the median: for an even count the lower middle one, so always a measured round."""
+    return sorted(items, key=key)[(len(items) - 1) // 2]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One round of the app or of the baseline, as the A/B compares them."""
+
+    round: int
+    throughput: float  # closed loop, answers per second
+    cpu_ms: float  # server CPU per answer, closed loop
+    p99_ms: float  # open loop, at the fixed rate
+    failures: int  # failed requests of that round, all phases
+
+
+def ab_lines(label: str, rate: float, app: list[Sample], baseline: list[Sample], caveat: str = "") -> list[str]:
+    """The "app vs baseline" line: each number's median over the rounds (and its round); then every round's."""
+    several = len(app) > 1
+
+    def compare(attr: str, unit: str, digits: int) -> str:
+        a, b = (median(samples, key=attrgetter(attr)) for samples in (app, baseline))
+        x, y = getattr(a, attr), getattr(b, attr)
+        where = f", rounds {a.round} and {b.round}" if several else ""
+        return f"{x / y if y else float('nan'):.2f} ({x:.{digits}f} vs {y:.{digits}f} {unit}{where})"
+
+    line = (
+        f"app vs baseline ({label}), app / baseline: throughput {compare('throughput', 'req/s', 1)}, CPU per "
+        f"request {compare('cpu_ms', 'ms', 2)}, p99 at {rate:g}/s {compare('p99_ms', 'ms', 1)}"
+    )
+    lines = [f"{line}; medians of {len(app)} rounds" if several else line]
+    if several:
+        each = "; ".join(
+            f"{who} round {s.round}: {s.throughput:.1f} req/s, {s.cpu_ms:.2f} ms, {s.p99_ms:.1f} ms"
+            + (f", **{s.failures} FAILED**" if s.failures else "")
+            for who, samples in (("app", app), ("baseline", baseline))
+            for s in samples
+        )
+        lines.append(f"every round (throughput, CPU per request, p99): {each}")
+    return [*lines, *([f"caveat: {caveat}"] if caveat else [])]
 
 
 def machine() -> str:

