@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card clean help
+.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card clean help browser
 
 help:
 	@echo "make run            serve on http://127.0.0.1:$(PORT) (SQLite + embedded Redis + WeChat emulator)"
@@ -40,7 +40,11 @@ config: $(VENV)/.runtime
 chat: $(VENV)/.runtime
 	PORT=$(PORT) $(BIN)/python -m cli chat --emulator http://127.0.0.1:$${EMULATOR_PORT:-8950}
 
-test: $(VENV)/.dev
+# The console's browser tests drive Debian's chromium (Playwright never downloads a browser); CI runs as root.
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: $(VENV)/.dev browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

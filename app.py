@@ -1,4 +1,5 @@
-"""The composition root: builds the Flask app and hands each edge what it needs (routers, codec, gateway, messenger).
+"""The composition root: builds the Flask app and hands each edge what it needs (routers, codec, gateway, messenger)
+and registers the staff console (``admin.init_app``).
 
 It sits above every layer, so ``bot/`` never imports ``handlers/`` and ``core/`` never imports an edge. Only the
 entry points (``wsgi.py``, ``jobs/``, ``cli/``) and tests call :func:`create_app`.
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 
 from flask import Flask
 
+import admin
 import handlers
 import miniprogram_api
 from bot import webhook
@@ -47,4 +49,5 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[Router] | 
         webhook.create_blueprint(PushCodec(settings.wechat, settings.webhook.max_body_bytes), pipeline)
     )
     app.register_blueprint(miniprogram_api.blueprint)
+    admin.init_app(app, settings)
     return app

@@ -16,6 +16,7 @@ from cli.chat import chat_loop
 from cli.common import settings as _settings
 from cli.demo import demo_group
 from cli.runner import run_service
+from cli.staff import staff_group
 from cli.wechat import wechat_group
 from core.schema import migrate
 
@@ -90,3 +91,4 @@ main.add_command(wechat_group)
 main.add_command(alumni)
 main.add_command(card_group)
 main.add_command(demo_group)
+main.add_command(staff_group)

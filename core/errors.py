@@ -230,12 +230,6 @@ class Unauthenticated(XiaoyouError):
     user_message = texts.ERROR_UNAUTHENTICATED
 
 
-class UnsupportedEvidence(ValidationFailed):
-    """An evidence file that is not a JPEG, PNG or PDF by its content, or that is empty or too large."""
-
-    code = "unsupported_evidence"
-    status = 415
-    user_message = texts.CARD_EVIDENCE_UNSUPPORTED
 class ScannerUnauthenticated(Unauthenticated):
     """A venue desk's scanner credential is missing, malformed, unknown or revoked. The code stays
     ``unauthenticated`` (what desks already handle), but the desk is told its credential is not valid: logging in
@@ -244,3 +238,34 @@ class ScannerUnauthenticated(Unauthenticated):
     user_message = texts.ERROR_SCANNER_CREDENTIAL
 
 
+class UnsupportedEvidence(ValidationFailed):
+    """An evidence file that is not a JPEG, PNG or PDF by its content, or that is empty or too large."""
+
+    code = "unsupported_evidence"
+    status = 415
+    user_message = texts.CARD_EVIDENCE_UNSUPPORTED
+
+
+# --- the staff console --------------------------------------------------------------------------------------------
+
+
+class LoginFailed(Unauthenticated):
+    """A console login that did not succeed: one answer for "no such user", "wrong password" and "disabled"."""
+
+    code = "login_failed"
+    user_message = texts.CONSOLE["login_failed"]
+
+
+class LoginLocked(RateLimited):
+    """Too many failed console logins for this username or from this address; tries wait for the window to pass."""
+
+    code = "login_locked"
+    user_message = texts.CONSOLE["login_locked"]
+
+
+class Forbidden(XiaoyouError):
+    """The signed-in staff member's roles do not grant the permission asked for."""
+
+    code = "forbidden"
+    status = 403
+    user_message = texts.CONSOLE["error_403"]

@@ -29,6 +29,10 @@ named in the table, and the caller passes it.
 | ``card:scans:flush`` | the scan-log flush lock | ``SCAN_FLUSH_LOCK_TTL`` |
 | ``card:forged:{scanner_id}`` | "forged" answers to a scanner | ``card.limit_window_seconds`` |
 | ``card:notfound:{hash}`` | lookups of others' applications | ``card.limit_window_seconds`` |
+| ``staff:session:{sha256(token)}`` | a console session (JSON) | ``admin.session_idle_seconds``, renewed |
+| ``staff:sessions:{account_id}`` | an account's session hashes (a set) | ``admin.session_absolute_seconds`` |
+| ``staff:fail:{user,ip}:{hash}`` | failed console logins | ``admin.lockout_window_seconds`` |
+| ``staff:totp:{account_id}:{step}`` | an authenticator code that was used | ``TOTP_USED_TTL`` |
 
 ``{hash}`` is :func:`hashed` of the identifier (an openid, an IP address): keys that are listed or logged never
 carry one in clear. The webhook's keys carry the openid itself: they are read on every push, and an openid is a
@@ -45,6 +49,7 @@ CONVERSATION_GRACE = 86400  # an expired conversation is kept a day, so the user
 DAY_COUNTER_TTL = 2 * 86400  # a per-day counter outlives its (Beijing) day
 SCHEDULER_LEADER_TTL = 30
 SCAN_FLUSH_LOCK_TTL = 60
+TOTP_USED_TTL = 150  # a used code's time step stays remembered past the ±1 step a code is accepted in
 
 
 def hashed(value: str) -> str:
@@ -148,3 +153,22 @@ def card_forged(scanner_id: int) -> str:
 
 def card_application_not_found(openid: str) -> str:
     return f"{PREFIX}:card:notfound:{hashed(openid)}"
+
+
+# --- the staff console ----------------------------------------------------------------------------------------
+
+
+def staff_session(token_sha256: str) -> str:
+    return f"{PREFIX}:staff:session:{token_sha256}"
+
+
+def staff_sessions_of(account_id: int) -> str:
+    return f"{PREFIX}:staff:sessions:{account_id}"
+
+
+def staff_login_failures(scope: Literal["user", "ip"], identifier: str) -> str:
+    return f"{PREFIX}:staff:fail:{scope}:{hashed(identifier)}"
+
+
+def staff_totp_used(account_id: int, time_step: int) -> str:
+    return f"{PREFIX}:staff:totp:{account_id}:{time_step}"

@@ -42,6 +42,7 @@ SECRET_KEYS = (
     "privacy.encryption_keys",
     "privacy.hmac_keys",
     "card.code_keys",
+    "admin.secret_key",
 )
 
 
@@ -344,6 +345,35 @@ class MiniProgramApiSettings(_Section):
     max_body_bytes: int = Field(6 * 1024 * 1024, ge=1024, le=32 * 1024 * 1024)
 
 
+class AdminSettings(_Section):
+    """The staff console (/admin): sessions, cookies and login lockout. ``secret_key`` is a secret."""
+
+    # Signs Flask's cookie that carries the console's CSRF token; generated in development, required in production.
+    secret_key: str = Field("", max_length=256)
+    session_idle_seconds: int = Field(1800, ge=60, le=86400)  # a console session unused this long is gone
+    session_absolute_seconds: int = Field(12 * 3600, ge=300, le=30 * 86400)  # and none lives longer than this
+    second_step_seconds: int = Field(300, ge=30, le=3600)  # time from the password to the TOTP code
+    # The cookies' Secure flag. Unset: on in production, off elsewhere (``make run`` serves plain http on loopback).
+    cookie_secure: bool | None = None
+    failures_per_account: int = Field(5, ge=1, le=1000)  # failed logins per username per window, then locked
+    failures_per_ip: int = Field(20, ge=1, le=100000)  # failed logins per client address per window, then locked
+    lockout_window_seconds: int = Field(900, ge=60, le=86400)
+    audit_page_size: int = Field(50, ge=10, le=500)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("must be at least 32 random characters")
+        return value
+
+    @model_validator(mode="after")
+    def _idle_within_absolute(self) -> AdminSettings:
+        if self.session_idle_seconds > self.session_absolute_seconds:
+            raise ValueError("admin.session_idle_seconds must not exceed admin.session_absolute_seconds")
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting Xiaoyou reads. Build it with :func:`load_settings`, which also applies the environment."""
 
@@ -370,6 +400,7 @@ class Settings(BaseSettings):
     verification: VerificationSettings = VerificationSettings()
     card: CardSettings = CardSettings()
     miniprogram_api: MiniProgramApiSettings = MiniProgramApiSettings()
+    admin: AdminSettings = AdminSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -392,10 +423,12 @@ class Settings(BaseSettings):
             f"{key}: required in production"
             for key in (
                 *("wechat.appid", "wechat.secret", "wechat.token", "wechat.aes_key", "database.url", "redis.url"),
-                *("privacy.encryption_keys", "privacy.hmac_keys", "card.code_keys"),
+                *("privacy.encryption_keys", "privacy.hmac_keys", "card.code_keys", "admin.secret_key"),
             )
             if not self.get(key)
         ]
+        if self.admin.cookie_secure is False:
+            problems.append("admin.cookie_secure: false is refused in production (the console is served over https)")
         if self.wechat.message_mode == "plaintext":
             problems.insert(0, "wechat.message_mode: plaintext is refused in production; use safe")
         if problems:
@@ -411,6 +444,13 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.var_dir / 'xiaoyou.db'}"
+
+    @property
+    def admin_cookie_secure(self) -> bool:
+        """Whether the console's cookies carry ``Secure``: ``admin.cookie_secure``, or on in production only."""
+        if self.admin.cookie_secure is None:
+            return self.environment == "production"
+        return self.admin.cookie_secure
 
     @property
     def uses_embedded_redis(self) -> bool:
@@ -501,11 +541,17 @@ def _dev_card_keys() -> dict[str, dict[str, str]]:
     return {"card": {"code_keys": "dev1:" + _random_key()}}
 
 
+def _dev_admin_keys() -> dict[str, dict[str, str]]:
+    """A random key that signs the console's CSRF cookie in development."""
+    return {"admin": {"secret_key": secrets.token_urlsafe(48)}}
+
+
 # Secrets generated for development when left empty: (file under var/, maker). Production must set them all.
 DEV_SECRETS: tuple[tuple[str, Callable[[], dict[str, dict[str, str]]]], ...] = (
     ("dev-credentials.json", _dev_credentials),
     ("dev-privacy-keys.json", _dev_privacy_keys),
     ("dev-card-keys.json", _dev_card_keys),
+    ("dev-admin-keys.json", _dev_admin_keys),
 )
 
 

@@ -196,6 +196,126 @@ CARD_OA_UNCONFIRMED = (
     '<a href="{fallback_url}" data-miniprogram-appid="{appid}" data-miniprogram-path="{page}">点此打开小程序</a>'
 )
 
+# --- the staff console (admin/, services/staff) ----------------------------------------------------------------------
+
+STAFF_ROLE_NAMES = {
+    "admin": "管理员",
+    "officer": "校友办工作人员",
+    "broadcaster": "群发专员",
+    "viewer": "只读查看",
+    "branch_admin": "地方校友会管理员",
+    "class_liaison": "班级联络人",
+}
+STAFF_TOTP_ISSUER = "校友会工作台"  # the name an authenticator app shows beside the code
+# Every label and message of the console's pages; templates read them as T.<key>.
+CONSOLE = {
+    "product": "校友会工作台",
+    "skip_to_content": "跳到正文",
+    "nav_home": "首页",
+    "nav_staff": "工作人员",
+    "nav_audit": "审计日志",
+    "nav_settings": "系统设置",
+    "signed_in_as": "当前用户",
+    "logout": "退出登录",
+    "logout_everywhere": "退出所有设备",
+    # login
+    "login_title": "登录",
+    "username": "用户名",
+    "password": "密码",
+    "password_again": "再次输入密码",
+    "login_submit": "下一步",
+    "login_failed": "用户名或密码错误。",
+    "login_locked": "登录失败次数过多，请 {minutes} 分钟后再试。",
+    "session_expired": "登录已过期，请重新登录。",
+    "logged_out": "您已退出登录。",
+    "logged_out_everywhere": "已退出所有设备上的登录。",
+    "second_step_expired": "验证超时，请重新输入用户名和密码。",
+    # the second factor
+    "totp_title": "两步验证",
+    "totp_prompt": "请输入身份验证器 App 中的 6 位验证码。手机不在身边时，可输入一个恢复码。",
+    "totp_code": "验证码或恢复码",
+    "totp_submit": "验证",
+    "totp_failed": "验证码错误或已使用，请等待下一个验证码。",
+    "recovery_used": "已使用一个恢复码，还剩 {remaining} 个。恢复码用完前请联系管理员重置两步验证。",
+    "enrol_title": "设置两步验证",
+    "enrol_steps": "首次登录需要绑定身份验证器：用 App（如 Google Authenticator、Microsoft Authenticator）"
+    "扫描下方二维码，然后输入 App 显示的 6 位验证码。",
+    "enrol_secret": "无法扫码时，手动输入密钥：",
+    "enrol_qr_alt": "两步验证二维码",
+    "enrol_submit": "完成绑定",
+    "enrolled_title": "请保存恢复码",
+    "enrolled_note": "两步验证已绑定。以下 10 个恢复码只显示这一次，每个只能使用一次。请抄写或打印后妥善保管；"
+    "手机丢失时可用它登录。",
+    "enrolled_continue": "我已保存，进入工作台",
+    # home
+    "home_title": "首页",
+    "home_welcome": "{name}，您好。您的角色：{roles}。",
+    "home_reachable": "您可以使用：",
+    "home_nothing": "您的角色目前没有可用的页面，请联系管理员。",
+    "page_staff": "管理工作人员账号、角色和两步验证。",
+    "page_audit": "查询谁在何时做了什么。",
+    "page_settings": "查看当前生效的配置（密钥已隐藏）。",
+    # staff
+    "staff_title": "工作人员",
+    "staff_display_name": "姓名",
+    "staff_roles": "角色",
+    "staff_totp": "两步验证",
+    "staff_totp_on": "已绑定",
+    "staff_totp_off": "未绑定",
+    "staff_status": "状态",
+    "staff_active": "正常",
+    "staff_disabled": "已停用",
+    "staff_created": "创建时间",
+    "staff_actions": "操作",
+    "staff_disable": "停用",
+    "staff_reset_totp": "重置两步验证",
+    "staff_create_title": "新建账号",
+    "staff_create_submit": "创建",
+    "staff_password_hint": "至少 12 个字符。新账号首次登录时绑定两步验证。",
+    "staff_created_ok": "已创建账号 {username}。",
+    "staff_disabled_ok": "已停用账号 {username}，其所有登录已失效。",
+    "staff_reset_ok": "已重置 {username} 的两步验证，其下次登录时重新绑定。",
+    "staff_none": "还没有账号。",
+    # audit
+    "audit_title": "审计日志",
+    "audit_actor": "操作人",
+    "audit_action": "操作",
+    "audit_person": "校友编号",
+    "audit_since": "起始日期",
+    "audit_until": "截止日期",
+    "audit_filter": "查询",
+    "audit_at": "时间（北京时间）",
+    "audit_detail": "详情",
+    "audit_none": "没有符合条件的记录。",
+    "audit_older": "更早的记录 →",
+    "audit_newest": "← 最新记录",
+    "audit_bad_filter": "查询条件有误：校友编号应为数字，日期格式为 YYYY-MM-DD。",
+    # settings
+    "settings_title": "系统设置",
+    "settings_note": "当前生效的配置（config.yaml 与环境变量合并后），只读；密钥只显示末两位。",
+    "settings_key": "配置项",
+    "settings_value": "值",
+    # errors and validation
+    "error_title": "出错了",
+    "error_400": "请求无效或表单已过期，请返回刷新页面后重试。",
+    "error_403": "您的角色没有访问此页面的权限。",
+    "error_404": "页面不存在。",
+    "error_405": "不支持这种请求方式。",
+    "error_413": "上传的内容过大。",
+    "error_other": "请求无法完成，请稍后再试。",
+    "back_home": "返回首页",
+    "username_invalid": "用户名须为 3–32 个小写字母、数字、点、横线或下划线。",
+    "username_taken": "用户名已被使用。",
+    "display_name_invalid": "请填写姓名（64 字以内）。",
+    "password_too_short": "密码至少 12 个字符。",
+    "password_too_long": "密码不能超过 128 个字符。",
+    "password_is_username": "密码不能与用户名相同。",
+    "passwords_differ": "两次输入的密码不一致。",
+    "roles_invalid": "请至少选择一个有效角色。",
+    "cannot_disable_self": "不能停用自己的账号。",
+    "already_enrolled": "该账号已绑定两步验证。",
+}
+
 # --- what the HTTP API says when it refuses a request (core/app.py, miniprogram_api/spec.py) -----------------------
 
 # A body that failed validation: the problems, one sentence per field, after "输入有误：" (the first few; the full
@@ -252,4 +372,3 @@ API_UNSUPPORTED_MEDIA = "不支持的内容类型。"
 API_REQUEST_REFUSED = "请求无法处理。"  # any other 4xx of the HTTP layer
 # A venue desk's scanner credential that is malformed, unknown or revoked: not a user's expired login.
 ERROR_SCANNER_CREDENTIAL = "扫码设备的凭证无效或已停用，请联系校友办工作人员重新配置。"
-

@@ -10,6 +10,7 @@ from models.inquiry import Inquiry
 from models.outbox import OutboundMessage
 from models.person import ContactPoint, EducationRecord, Employment, Person, PersonName, WeChatIdentity
 from models.privacy import AuditEntry, Consent
+from models.staff import StaffAccount, StaffRecoveryCode, StaffRole
 from models.verification import VerificationClaim
 
 __all__ = [
@@ -35,6 +36,9 @@ __all__ = [
     "PersonName",
     "ScanLog",
     "ScannerCredential",
+    "StaffAccount",
+    "StaffRecoveryCode",
+    "StaffRole",
     "UTCDateTime",
     "VerificationClaim",
     "WeChatIdentity",

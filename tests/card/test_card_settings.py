@@ -18,6 +18,7 @@ PRODUCTION = {
     "redis": {"url": "redis://r:6379/0"},
     "wechat": {"appid": "wx1", "secret": "s", "token": "tok123", "aes_key": base64.b64encode(b"a" * 32).decode()[:43]},
     "privacy": {"encryption_keys": KEY, "hmac_keys": KEY},
+    "admin": {"secret_key": "s" * 40},
 }
 
 

@@ -94,7 +94,7 @@ def test_production_requires_credentials_and_refuses_plaintext() -> None:
     assert missing == [  # every missing key at once, so one deploy attempt shows them all
         f"{key}: required in production"
         for key in ("wechat.appid", "wechat.secret", "wechat.token", "wechat.aes_key", "database.url", "redis.url",
-                    "privacy.encryption_keys", "privacy.hmac_keys", "card.code_keys")
+                    "privacy.encryption_keys", "privacy.hmac_keys", "card.code_keys", "admin.secret_key")
     ]  # fmt: skip
     full = {
         "environment": "production",
@@ -103,6 +103,7 @@ def test_production_requires_credentials_and_refuses_plaintext() -> None:
         "wechat": {"appid": "wx1", "secret": "s", "token": "tok123", "aes_key": AES_KEY, "message_mode": "plaintext"},
         "privacy": {"encryption_keys": "k1:" + "A" * 43 + "=", "hmac_keys": "h1:" + "B" * 43 + "="},
         "card": {"code_keys": "c1:" + "C" * 43 + "="},
+        "admin": {"secret_key": "s" * 40},
     }
     with pytest.raises(ConfigError, match="plaintext is refused in production"):
         load_settings(**full)

@@ -1,0 +1,57 @@
+"""The staff console at ``/admin``: server-rendered pages (Jinja, a little vendored htmx, no build step).
+
+``init_app`` is what the composition root calls: it signs the CSRF cookie with ``admin.secret_key``, turns on
+Flask-WTF's CSRF check for the console's own POSTs only, registers the blueprint, and puts the security headers on
+every ``/admin`` response (a strict Content-Security-Policy that forbids inline script, no framing, no caching).
+Modules: ``guard`` (who is signed in; ``require(permission)``), ``auth`` (login, second factor, logout), ``pages``
+(home, staff, audit log, settings), ``errors`` (the error pages).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, Response, request
+from jinja2 import StrictUndefined
+
+from admin import auth, errors, pages  # noqa: F401 - their views attach themselves to the blueprint
+from admin.blueprint import bp, csrf
+from core.settings import Settings
+
+PREFIX = "/admin"
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _security_headers(response: Response) -> Response:
+    if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+        response.headers.update(HEADERS)
+    return response
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    # Empty only in tests: production refuses to start without it and development generates one (var/).
+    app.secret_key = settings.admin.secret_key or secrets.token_urlsafe(48)
+    app.config.update(
+        # Flask's own (signed) session cookie carries only the console's CSRF token.
+        SESSION_COOKIE_NAME="xy_console_csrf",
+        SESSION_COOKIE_PATH=PREFIX,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.admin_cookie_secure,
+        WTF_CSRF_CHECK_DEFAULT=False,  # the blueprint checks its own POSTs; the webhook and the API are not forms
+        WTF_CSRF_TIME_LIMIT=settings.admin.session_absolute_seconds,
+    )
+    app.jinja_env.undefined = StrictUndefined  # a misspelt T.key fails the tests instead of rendering nothing
+    csrf.init_app(app)
+    app.register_blueprint(bp)
+    app.after_request(_security_headers)

@@ -1,0 +1,43 @@
+"""The role policy: which roles hold which permission, as one table of data, and the one check that reads it.
+
+Every console page names a permission (``admin.guard.require``); nothing anywhere compares a role name. A new page
+adds a row here; a new role adds itself to the rows it may do. A permission missing from the table is a bug, so
+asking about one raises ``KeyError`` instead of quietly refusing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from core.errors import Forbidden
+
+ROLES = ("admin", "officer", "broadcaster", "viewer", "branch_admin", "class_liaison")
+# branch_admin is scoped to one association and class_liaison to their cohorts; the scopes arrive with those pages.
+SCOPED_ROLES = frozenset({"branch_admin", "class_liaison"})
+
+EVERYONE = frozenset(ROLES)
+
+PERMISSIONS: Mapping[str, frozenset[str]] = {
+    "console.home": EVERYONE,  # the home page, and one's own sessions (logout everywhere)
+    "staff.view": frozenset({"admin"}),  # the accounts list
+    "staff.manage": frozenset({"admin"}),  # create, disable, reset a second factor
+    "audit.view": frozenset({"admin", "officer"}),  # the audit log page
+    "settings.view": frozenset({"admin"}),  # the effective settings, secrets masked
+}
+
+
+def allows(roles: Iterable[str], permission: str) -> bool:
+    """Whether any of ``roles`` holds ``permission``. An unknown permission raises ``KeyError``."""
+    holders = PERMISSIONS[permission]
+    return any(role in holders for role in roles)
+
+
+def check(roles: Iterable[str], permission: str) -> None:
+    """Raise :class:`Forbidden` unless one of ``roles`` holds ``permission``."""
+    if not allows(roles, permission):
+        raise Forbidden(f"permission {permission} not held")
+
+
+def permissions_of(roles: Iterable[str]) -> frozenset[str]:
+    held = frozenset(roles)
+    return frozenset(p for p, holders in PERMISSIONS.items() if holders & held)
