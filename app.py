@@ -22,6 +22,7 @@ from bot.router import Dispatcher, Router
 from core.app import EXTENSION, GATEWAY_EXTENSION, build_app
 from core.runtime import Runtime
 from core.settings import Settings, load_settings
+from services.follower_links import FollowLinker
 from wechat.gateway import LazyGateway
 
 
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[Router] | 
         gate=gate,
         dispatcher=Dispatcher(handlers.ROUTERS if routers is None else routers),
         messenger=lambda: gateway().official,
+        # write=True: on SQLite its short update queues with the pushes' transactions instead of making them sleep
+        on_follow=FollowLinker(lambda: rt.db.session(write=True), rt.redis, lambda: gateway().official),
     )
     app.extensions["xiaoyou.pipeline"] = pipeline
     app.register_blueprint(

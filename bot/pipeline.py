@@ -4,10 +4,15 @@ Order (docs/architecture.md, "Where a push goes"), with Redis in three round tri
 thread, claim the push, take the user's lock and read the conversation state, in one script → (worker thread) in
 one transaction: the inbound log row (its unique key is the durable claim, so even when Redis lost the claim a
 second delivery stops there, before its handler runs), route, handler (in a savepoint), the outcome → commit →
-note the customer-service window → write the state, release the lock and remember the reply, in one script. The
-request thread waits ``reply_deadline_seconds`` for the worker; past that WeChat gets ``success`` and the reply goes
-out as a customer-service message through the outbox. A handler that raises is rolled back to its savepoint and
-the user gets an apology; a valid push never gets an error page.
+note the customer-service window (and queue a follow for its unionid) → write the state, release the lock and
+remember the reply, in one script. The request thread waits ``reply_deadline_seconds`` for the worker; past that
+WeChat gets ``success`` and the reply goes out as a customer-service message through the outbox. A handler that
+raises is rolled back to its savepoint and the user gets an apology; a valid push never gets an error page.
+
+Nothing after the commit may wait for WeChat: by then the worker has told the request thread its reply is passive,
+so the request thread waits for it. That is why a follow's user-info fetch is only queued here (one Redis round
+trip) and runs on ``services.follower_links``' own thread: inline, a slow WeChat (or a token refresh) would hold
+the welcome past the deadline.
 
 Why a worker thread at all: a WSGI request thread can answer only by returning, so the work must run elsewhere for
 the request thread to answer ``success`` at the deadline while a slow handler goes on. Nothing tells a slow push
@@ -26,6 +31,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +61,15 @@ class Outcome:
 
     reply: Reply | None
     status: str  # handled | deferred | failed | duplicate | busy
+
+
+class FollowHook(Protocol):
+    """Told of each committed follow (``services.follower_links.FollowLinker``). ``submit`` must return at once:
+    it runs before the reply goes out."""
+
+    def submit(self, openid: str) -> None: ...
+
+    def close(self, timeout: float = 5.0) -> None: ...
 
 
 class _Race:
@@ -88,6 +103,7 @@ class Pipeline:
         gate: PushGate,
         dispatcher: Dispatcher,
         messenger: Callable[[], Messenger],
+        on_follow: FollowHook | None = None,
         max_workers: int = 32,
     ) -> None:
         self.settings = settings
@@ -96,6 +112,7 @@ class Pipeline:
         self.dedupe = gate.dedupe
         self.dispatcher = dispatcher
         self.messenger = messenger
+        self.on_follow = on_follow
         self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="push")
 
     def process(self, push: Push) -> Outcome:
@@ -132,6 +149,8 @@ class Pipeline:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True)
+        if self.on_follow is not None:
+            self.on_follow.close()
 
     # --- the worker -------------------------------------------------------------------------------------------
 
@@ -233,6 +252,8 @@ class Pipeline:
         kind = followers.interaction_kind(push.msg_type, push.event or None)
         if kind is not None:
             self._record_interaction(push.openid, kind)
+        if self.on_follow is not None and push.event in followers.FOLLOW_EVENTS:
+            self._queue_link(self.on_follow, push.openid)
         if deferred:
             self._send_now(deferred)
 
@@ -241,6 +262,13 @@ class Pipeline:
             self.messenger().record_interaction(openid, kind)
         except RedisError:
             log.exception("could not record the customer-service window; later messages may be refused")
+
+    def _queue_link(self, hook: FollowHook, openid: str) -> None:
+        """Queue the follower for their unionid; WeChat is asked off this thread, so the welcome never waits."""
+        try:
+            hook.submit(openid)
+        except Exception:
+            log.exception("could not queue a follow for linking; the nightly follower sync will link it")
 
     def _send_now(self, row_ids: list[int]) -> None:
         """Try the queued customer-service messages at once; the scheduler retries whatever fails."""

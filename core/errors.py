@@ -165,6 +165,13 @@ class NotSubscribed(WeChatAPIError):
     status = 409
 
 
+class InvalidOpenId(WeChatAPIError):
+    """40003: WeChat does not know this openid for the account (in a batch call, one such openid fails it all)."""
+
+    code = "invalid_openid"
+    status = 404
+
+
 class NoSubscribeConsent(WeChatAPIError):
     """43101: no one-time subscribe-message consent is left. Normal: the user did not (re)accept; do not retry."""
 

@@ -11,6 +11,7 @@ named in the table, and the caller passes it.
 | ``conv:{openid}`` | conversation state (JSON) | its expiry + ``CONVERSATION_GRACE`` |
 | ``lock:user:{openid}`` | the per-user lock's token | ``conversation.lock_timeout_seconds`` |
 | ``scheduler:leader`` | the scheduler's leader lock | ``SCHEDULER_LEADER_TTL``, renewed |
+| ``followers:link`` | follows waiting for their unionid (zset: openid → due time) | none: drained as it is fetched |
 | ``wechat:token:{appid}`` | the access token (JSON) | the token's lifetime |
 | ``wechat:token-lock:{appid}`` | the token refresh lock | the refresh timeout |
 | ``wechat:force-gap:{appid}`` | a recent stable-token force refresh | 30 s (WeChat's minimum gap) |
@@ -74,6 +75,10 @@ def user_lock(openid: str) -> str:
 
 def scheduler_leader() -> str:
     return f"{PREFIX}:scheduler:leader"
+
+
+def follower_link_queue() -> str:
+    return f"{PREFIX}:followers:link"
 
 
 # --- the WeChat gateway ---------------------------------------------------------------------------------------

@@ -246,6 +246,7 @@ class ScheduleSettings(_Section):
     card_purge: Crontab = "35 19 * * *"
     card_expire: Crontab = "7 * * * *"
     card_scans_flush_seconds: int = Field(60, ge=5, le=3600)
+    followers_link_seconds: int = Field(30, ge=5, le=3600)  # retry linking new followers to their unionid
 
 
 class LoggingSettings(_Section):

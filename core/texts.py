@@ -34,7 +34,6 @@ ASK_START = "请直接输入您想咨询校友办的问题（{max_chars} 字以�
 ASK_NOT_TEXT = "请用文字描述您的问题，或回复「取消」退出。"
 ASK_RECEIVED = "已收到您的问题（编号 {number}），校友办工作人员会尽快回复您。"
 ASK_TOO_SHORT = "问题太短了，请至少写 {min_chars} 个字。"
-ASK_TOO_LONG = "问题请控制在 {max_chars} 字以内。"
 
 CANCELLED = "已取消。回复「帮助」查看其他功能。"
 NOTHING_TO_CANCEL = "当前没有进行中的操作。回复「帮助」查看我能做什么。"
@@ -372,3 +371,13 @@ API_UNSUPPORTED_MEDIA = "不支持的内容类型。"
 API_REQUEST_REFUSED = "请求无法处理。"  # any other 4xx of the HTTP layer
 # A venue desk's scanner credential that is malformed, unknown or revoked: not a user's expired login.
 ERROR_SCANNER_CREDENTIAL = "扫码设备的凭证无效或已停用，请联系校友办工作人员重新配置。"
+
+# --- 提问: a question over the limit (services/inquiries.py, handlers/ask.py; issue 16) ---------------------------
+
+# The question was filed with its first {max_chars} characters; {tail} is where it was cut, {dropped} how many
+# characters were left out. The user is not asked to retype anything.
+ASK_RECEIVED_TRUNCATED = (
+    "已收到您的问题（编号 {number}），校友办工作人员会尽快回复您。\n"
+    "您的问题超过 {max_chars} 字，我们保存了前 {max_chars} 字（到「{tail}」为止），其后的 {dropped} 字未保存。"
+    "如需补充，请回复「提问」，把其余内容作为新问题发送，并注明编号 {number}。"
+)

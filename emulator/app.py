@@ -9,6 +9,7 @@ how often the app hit an API. Call ``stop_app(app)`` to end the pusher thread wh
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -50,12 +51,19 @@ def create_app(config: EmulatorConfig | None = None) -> Flask:
     def count_call() -> Response | None:
         if request.path.startswith(CONTROL_PREFIX):
             return None
+        delay = 0.0
         with state.lock:
             state.calls[request.path] += 1
+            slow = state.delays.get(request.path)
+            if slow and slow[1] > 0:
+                slow[1] -= 1
+                delay = slow[0]
             fault = state.faults.get(request.path)
             if fault and fault[1] > 0:
                 fault[1] -= 1
                 return jsonify(WxError(fault[0]).body())
+        if delay:
+            time.sleep(delay)  # outside the lock: only this call is slow
         return None
 
     @app.errorhandler(WxError)

@@ -195,6 +195,22 @@ def faults() -> dict[str, Any]:
     return {"path": path, "errcode": errcode, "count": count}
 
 
+@bp.post("/delays")
+def delays() -> dict[str, Any]:
+    """``{"path": "/cgi-bin/user/info/batchget", "seconds": 3, "count": 1}``: the next ``count`` calls to ``path`` are
+    answered ``seconds`` late (WeChat slow to answer, as it is now and then)."""
+    state = get_state()
+    body = _body()
+    path, seconds, count = _text(body, "path"), body.get("seconds"), body.get("count", 1)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 60:
+        raise ControlError("seconds must be a number from 0 to 60")
+    if not isinstance(count, int) or count < 0:
+        raise ControlError("count must be a non-negative integer")
+    with state.lock:
+        state.delays[path] = [float(seconds), count]
+    return {"path": path, "seconds": seconds, "count": count}
+
+
 @bp.post("/consents")
 def consents() -> dict[str, Any]:
     """The user tapped "allow" on ``wx.requestSubscribeMessage``: ``count`` more one-time sends of that template."""

@@ -156,6 +156,8 @@ class EmulatorState:
         self.calls: Counter[str] = Counter()
         # Injected faults: the next ``count`` calls to a path answer ``errcode`` (e.g. -1, "system busy").
         self.faults: dict[str, list[int]] = {}
+        # Injected latency: the next ``count`` calls to a path are answered ``seconds`` late (a slow WeChat).
+        self.delays: dict[str, list[float]] = {}
         self.daily: Counter[tuple[str, ...]] = Counter()
         self.windows: dict[tuple[str, ...], deque[float]] = {}
         self._ids = itertools.count(1)

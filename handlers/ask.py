@@ -1,6 +1,9 @@
 """提问: an alumnus leaves a question for the office. Diagram: docs/flows/ask.md.
 
 entry 提问 (or menu ASK) → step ``waiting_question`` → any text files an inquiry and ends; non-text asks again.
+A question over ``inquiries.MAX_CHARS`` is filed with its first characters and the reply says where it was cut. There
+is no step for "the rest": whatever the user sent next would be taken for it, keywords included (a conversation's
+routes come before them), and the rest is on their phone to send as a new question if it matters.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from core.errors import ValidationFailed
 from services import inquiries
 
 NAME = "ask"
+TAIL_CHARS = 10  # the last characters kept, quoted so that the user sees where the question was cut
 MENU_KEY = "ASK"
 ENTRY_WORDS = keyword("提问", "咨询", "ask")
 
@@ -25,11 +29,19 @@ def start(ctx: Context) -> Reply:
 
 def receive_question(ctx: Context) -> Reply:
     try:
-        inquiry = inquiries.submit(ctx.session, ctx.openid, ctx.text, source_key=ctx.push.dedupe_key)
+        filed = inquiries.submit(ctx.session, ctx.openid, ctx.text, source_key=ctx.push.dedupe_key)
     except ValidationFailed as exc:
         return Reply(exc.user_message)  # stay in the step so the user can try again
     ctx.end()
-    return Reply(texts.ASK_RECEIVED.format(number=inquiry.id))
+    number = filed.inquiry.id
+    if not filed.dropped_chars:
+        return Reply(texts.ASK_RECEIVED.format(number=number))
+    tail = " ".join(filed.inquiry.question[-TAIL_CHARS:].split())  # on one line, whatever the cut landed on
+    return Reply(
+        texts.ASK_RECEIVED_TRUNCATED.format(
+            number=number, max_chars=inquiries.MAX_CHARS, tail=tail, dropped=filed.dropped_chars
+        )
+    )
 
 
 def not_text(ctx: Context) -> Reply:

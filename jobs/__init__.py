@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.runtime import Runtime
 from core.settings import ScheduleSettings, Settings
-from services import cards, follower_sync, inbound, outbox
+from services import cards, follower_links, follower_sync, inbound, outbox
 from services.cards import applications as card_applications
 from wechat.gateway import Gateway, LazyGateway
 
@@ -77,6 +77,14 @@ def sync_followers(ctx: JobContext) -> follower_sync.SyncReport:
     return follower_sync.sync_followers(ctx.rt.db.session, ctx.gateway.official)
 
 
+def link_followers(ctx: JobContext) -> follower_links.LinkReport:
+    """Fetch the unionid of new followers the web process could not link at once (WeChat down, limits, a restart)."""
+    report = follower_links.drain(lambda: ctx.rt.db.session(write=True), ctx.rt.redis, ctx.gateway.official)
+    if report.fetched or report.waiting or report.dropped:
+        log.info("follower link pass: %s", report)
+    return report
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         "outbox.deliver",
@@ -95,6 +103,12 @@ JOBS: tuple[JobSpec, ...] = (
         sync_followers,
         _cron(lambda schedule: schedule.followers_sync),
         "pull every follower from WeChat into the follower table",
+    ),
+    JobSpec(
+        "followers.link",
+        link_followers,
+        _every(lambda settings: settings.schedule.followers_link_seconds),
+        "fetch the unionid of new followers that could not be linked when they followed",
     ),
     JobSpec(
         "card.purge",

@@ -76,6 +76,8 @@ def record_location(session: Session, openid: str, latitude: float, longitude: f
     return follower
 
 
+# A follow: the pipeline has the follower's profile (their unionid) fetched once the push is committed.
+FOLLOW_EVENTS = frozenset({"subscribe", "subscribe_scan"})
 # Pushes that open the customer-service window: any user message (48 h), and these events (1 minute).
 WINDOW_EVENTS = frozenset({"subscribe", "subscribe_scan", "scan", "click"})
 # Pushes that are not the user doing anything: they neither open the window nor create a follower.

@@ -28,6 +28,13 @@ class FollowerDirectory(Protocol):
     def follower_infos(self, openids: Sequence[str]) -> list[FollowerInfo]: ...
 
 
+class FollowerProfiles(Protocol):
+    """WeChat's user info for given followers (at most 100 per call); ``wait`` is how long to wait for our rate
+    limiter's token before raising ``WeChatRateLimited``."""
+
+    def follower_infos(self, openids: Sequence[str], *, wait: float = 60) -> list[FollowerInfo]: ...
+
+
 class MiniProgramPort(Protocol):
     """The mini-program's server API as the card needs it: login, and one-time subscribe messages (43101 when no
     consent is left: ``core.errors.NoSubscribeConsent``)."""

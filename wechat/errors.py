@@ -9,6 +9,7 @@ from core.errors import (
     CustomerServiceQuotaUsed,
     CustomerServiceWindowClosed,
     InvalidLoginCode,
+    InvalidOpenId,
     NoSubscribeConsent,
     NotSubscribed,
     WeChatAPIError,
@@ -25,6 +26,7 @@ _BY_CODE: dict[int, type[WeChatAPIError]] = {
     45011: WeChatRateLimited,
     45015: CustomerServiceWindowClosed,
     45047: CustomerServiceQuotaUsed,
+    40003: InvalidOpenId,
     43004: NotSubscribed,
     43101: NoSubscribeConsent,
     45066: WeChatRateLimited,  # the same clientmsgid again within a minute: the first send was accepted

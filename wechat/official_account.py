@@ -186,12 +186,13 @@ class OfficialAccount:
         openids = list((result.get("data") or {}).get("openid") or [])
         return FollowerPage(int(result.get("total", 0)), openids, str(result.get("next_openid") or ""))
 
-    def follower_infos(self, openids: Sequence[str]) -> list[FollowerInfo]:
-        """Profile of up to 100 followers in one call."""
+    def follower_infos(self, openids: Sequence[str], *, wait: float = 60) -> list[FollowerInfo]:
+        """Profile of up to 100 followers in one call; waits up to ``wait`` seconds for the rate limiter. One openid
+        WeChat does not know fails the whole call (40003, ``InvalidOpenId``)."""
         if len(openids) > INFO_BATCH:
             raise ValidationFailed(f"at most {INFO_BATCH} openids per batch-info call")
         body = {"user_list": [{"openid": o, "lang": "zh_CN"} for o in openids]}
-        result = self._call("users", "post", "user/info/batchget", data=body, wait=60, idempotent=True)
+        result = self._call("users", "post", "user/info/batchget", data=body, wait=wait, idempotent=True)
         return [
             FollowerInfo(
                 openid=str(u["openid"]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from emulator.png import code_png, read_text_chunks
@@ -46,6 +48,18 @@ def test_interact_needs_a_known_follower_and_kind(emulator: RunningEmulator) -> 
     emulator.control("POST", f"/users/{openid(1)}/interact", {"kind": "wave"}, expect=400)
     emulator.interact(openid(1), "scan")
     assert emulator.control("GET", f"/users/{openid(1)}")["cs_window"]["event_used"] == 0
+
+
+def test_a_delay_slows_the_next_calls_to_one_path_only(emulator: RunningEmulator) -> None:
+    emulator.control("POST", "/delays", {"path": "/cgi-bin/user/get", "seconds": 61}, expect=400)
+    emulator.control("POST", "/delays", {"path": "/cgi-bin/user/get", "seconds": 0.5, "count": 1})
+    token = emulator.token()
+    started = time.monotonic()
+    emulator.get("/cgi-bin/user/get", access_token=token)
+    assert time.monotonic() - started >= 0.5
+    started = time.monotonic()
+    emulator.get("/cgi-bin/user/get", access_token=token)  # the count is used up
+    assert time.monotonic() - started < 0.5
 
 
 def test_code_png_is_a_valid_png_carrying_its_text() -> None:

@@ -11,6 +11,7 @@ from core.errors import (
     CustomerServiceQuotaUsed,
     CustomerServiceWindowClosed,
     InvalidLoginCode,
+    InvalidOpenId,
     NoSubscribeConsent,
     NotSubscribed,
     ValidationFailed,
@@ -39,7 +40,8 @@ BOB = "o_bob_00000000000000000000002"
         (43101, NoSubscribeConsent),
         (40029, InvalidLoginCode),
         (40163, InvalidLoginCode),
-        (40003, WeChatAPIError),
+        (40003, InvalidOpenId),
+        (40013, WeChatAPIError),  # not mapped: the generic error
     ],
 )
 def test_errcode_mapping(errcode: int, error: type[WeChatAPIError]) -> None:

@@ -112,6 +112,37 @@ def test_ask_conversation_files_one_inquiry(user: WeChatUser, rt: Runtime) -> No
     assert questions == ["请问 2026 年校庆活动在哪天？"]
 
 
+def test_a_question_over_the_limit_is_filed_with_its_first_characters_and_the_user_is_told(
+    user: WeChatUser, rt: Runtime
+) -> None:
+    from services import inquiries
+
+    user.say("提问")
+    kept = "请问" + "校" * (inquiries.MAX_CHARS - 6) + "最后四字"  # exactly MAX_CHARS characters
+    dropped = "这一段超出了上限"
+    answer = user.say(kept + dropped)
+    with rt.db.session() as s:
+        filed = s.scalars(select(Inquiry)).all()
+        assert [i.question for i in filed] == [kept]  # filed, not refused: the user need not retype it
+        number = filed[0].id
+    assert answer == texts.ASK_RECEIVED_TRUNCATED.format(
+        number=number, max_chars=inquiries.MAX_CHARS, tail="校校校校校校最后四字", dropped=len(dropped)
+    )
+    assert user.say("随便说说") == texts.FALLBACK  # one text, one inquiry: the conversation is over
+
+
+def test_a_question_of_exactly_the_limit_is_filed_whole(user: WeChatUser, rt: Runtime) -> None:
+    from services import inquiries
+
+    user.say("提问")
+    question = "问" * inquiries.MAX_CHARS
+    answer = user.say(f"  {question}\n")  # surrounding blanks are not counted
+    with rt.db.session() as s:
+        inquiry = s.scalars(select(Inquiry)).one()
+    assert inquiry.question == question
+    assert answer == texts.ASK_RECEIVED.format(number=inquiry.id)
+
+
 def test_ask_conversation_asks_again_for_non_text(user: WeChatUser) -> None:
     user.say("提问")
     image = user.fields(MsgType="image", PicUrl="http://x/y.jpg", MediaId="m1", MsgId=5)
