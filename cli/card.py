@@ -99,6 +99,7 @@ def _notify(application_id: int) -> None:
                 application_id,
                 miniprogram=gateway.miniprogram,
                 official=gateway.official,
+                directory=gateway.official,
             )
     finally:
         rt.close()

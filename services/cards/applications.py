@@ -67,12 +67,13 @@ from models.card import (
 from models.person import OA_OPENID, UNIONID
 from models.verification import MATCHED as CLAIM_MATCHED
 from models.verification import REVIEW as CLAIM_REVIEW
+from services import follower_links
 from services.cards import scan_queue
 from services.cards.lifecycle import active_card, current_card, issue, person_id_for
 from services.databank import audit, verification
 from services.databank.keys import Keyring
 from services.mp_sessions import window_hit
-from services.ports import Messenger, MiniProgramPort
+from services.ports import FollowerProfiles, Messenger, MiniProgramPort
 
 log = logging.getLogger(__name__)
 Method = Literal["verification", "vouch"]
@@ -394,8 +395,9 @@ def reject(session: Session, application_id: int, *, actor: str, reason: str) ->
     return application
 
 
-def _oa_openid(session: Session, application: CardApplication) -> str | None:
-    """The applicant's official-account openid: bound to their person, or a follower sharing their unionid."""
+def _oa_openid(session: Session, application: CardApplication, directory: FollowerProfiles | None = None) -> str | None:
+    """The applicant's official-account openid: bound to their person, or a follower sharing their unionid. With
+    ``directory``, followers not linked to their unionid yet (a follow whose fetch has not run) are linked first."""
     if application.person_id is not None:
         found = session.scalar(
             select(WeChatIdentity.value).where(
@@ -413,6 +415,8 @@ def _oa_openid(session: Session, application: CardApplication) -> str | None:
         )
     if unionid:
         follower = session.scalar(select(Follower.openid).where(Follower.unionid == unionid))
+        if follower is None and directory is not None and follower_links.link_unlinked(session, directory):
+            follower = session.scalar(select(Follower.openid).where(Follower.unionid == unionid))
         if follower:
             return str(follower)
     return None
@@ -432,8 +436,10 @@ def notify_decision(
     *,
     miniprogram: MiniProgramPort,
     official: Messenger,
+    directory: FollowerProfiles | None = None,
 ) -> str:
-    """Tell the applicant the decision; returns and records how (subscribe, customer_service or failed)."""
+    """Tell the applicant the decision; returns and records how (subscribe, customer_service or failed). With
+    ``directory`` (the official account's user info), a follower whose unionid is not known yet is linked first."""
     application = session.get(CardApplication, application_id)
     if application is None or application.status not in APP_DECIDED:
         raise NotFound(f"decided application {application_id}")
@@ -458,7 +464,7 @@ def notify_decision(
         except WeChatAPIError as exc:
             log.warning("subscribe message for application %d failed: %s", application.id, exc.code)
     if how == NOTIFY_FAILED:
-        oa_openid = _oa_openid(session, application)
+        oa_openid = _oa_openid(session, application, directory)
         if oa_openid is not None:
             try:
                 official.send_customer_message(oa_openid, {"msgtype": "text", "content": text})

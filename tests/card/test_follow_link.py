@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from emulator.testing import RunningEmulator, wait_for
-from models import Follower
-from tests.card.conftest import CLAIM_ZHANG
+from models import CardApplication, Follower
+from services.cards import applications
+from tests.card.conftest import CLAIM_WANG_UNMATCHED, CLAIM_ZHANG, ask_for_review
 from tests.conftest import WeChatUser
 
 OA_OPENID = "o_oa_new_follower_0001"
@@ -31,3 +33,31 @@ def test_a_card_holder_who_just_followed_gets_the_card(
     assert wait_for(lambda: unionid() == holder.unionid, timeout=10)  # in a moment, not at the nightly sync
     reply = oa_user.say("校友卡")
     assert number in reply and "您还没有校友卡" not in reply
+
+
+def test_a_decision_reaches_a_follower_whose_unionid_was_not_fetched_yet(
+    api: FlaskClient, account: Any, db: Any, mp_user: Any, alumni: Any, emulator: RunningEmulator, gateway_of: Any
+) -> None:
+    applicant = mp_user(2)
+    app_id = ask_for_review(applicant, CLAIM_WANG_UNMATCHED)
+    follower = "o_oa_unlinked_0002"
+    emulator.add_followers(follower, unionid=applicant.unionid)
+    emulator.interact(follower, "message")
+    WeChatUser(api, account, follower).say("你好")  # the applicant wrote to the account: its window is open
+    with db.session() as session:  # a follower whose unionid was never fetched (WeChat was down when they followed)
+        row = session.scalar(select(Follower).where(Follower.openid == follower))
+        assert row is not None and row.unionid is None
+        row.subscribed = True
+    settings = api.application.extensions["xiaoyou"].settings.card
+    gw = gateway_of()
+    with db.session() as session:
+        applications.reject(session, app_id, actor="staff:zhou", reason="学号与姓名不符")
+    with db.session() as session:
+        how = applications.notify_decision(
+            session, settings, app_id, miniprogram=gw.miniprogram, official=gw.official, directory=gw.official
+        )
+    assert how == "customer_service"
+    with db.session() as session:
+        assert session.scalar(select(Follower.unionid).where(Follower.openid == follower)) == applicant.unionid
+        assert session.get(CardApplication, app_id).notified == "customer_service"
+    assert "学号与姓名不符" in emulator.deliveries(openid=follower, channel="custom")[0]["message"]["text"]["content"]
