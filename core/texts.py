@@ -111,7 +111,7 @@ IMPORT_ID_REASONS = {
     "component": "出生日期或地区码无效",
 }
 
-# --- the alumni card (services/card_applications.py, services/cards.py, handlers/card.py, miniprogram_api/) ------
+# --- the alumni card (services/cards/, handlers/card.py, miniprogram_api/) -----------------------------------------
 
 ERROR_UNAUTHENTICATED = "登录已失效，请重新登录。"
 ERROR_LOGIN_CODE = "登录凭证无效或已使用，请重新登录。"
@@ -194,6 +194,24 @@ CARD_OA_UNCONFIRMED = (
     "或上传毕业证照片申请人工审核，或请班级联络人确认。\n"
     '<a href="{fallback_url}" data-miniprogram-appid="{appid}" data-miniprogram-path="{page}">点此打开小程序</a>'
 )
+
+# --- roster imports: fragments of the import error messages above, and the error report (services/databank) -------
+
+IMPORT_LIST_SEPARATOR = "、"  # between column names in "missing_columns"
+IMPORT_NO_COLUMNS = "（无）"  # "missing_columns" when no header was recognised at all
+IMPORT_NO_SUFFIX = "（无扩展名）"  # "unsupported_format" for a file name without an extension
+IMPORT_MAPPING = "{header} → {field}"  # "unknown_mapping": a column mapping that names an unknown field
+IMPORT_UNKNOWN_ENCODING = "unknown encoding {encoding}"  # "unreadable": the encoding asked for does not exist
+IMPORT_CSV_ERROR_AT = "line {line}: {error}"  # "unreadable": broken CSV, and where
+IMPORT_HIDDEN_VALUE = "***"  # a sensitive cell (ID number, phone, email, address) quoted in an error message
+# "wrong_type": what the cell should have been.
+IMPORT_EXPECTED = {
+    "text": "文字",
+    "text_or_integer": "文字或整数",
+    "letters_or_digits": "字母或数字",
+}
+# The header row of the downloadable error report (CSV).
+IMPORT_REPORT_HEADER = ("行号 row", "列 column", "错误 code", "说明 message")
 
 # --- the staff console (admin/, services/staff) ----------------------------------------------------------------------
 
