@@ -67,7 +67,14 @@ class EmulatorLink:
 
     def __init__(self, http: requests.Session, url: str, openid: str) -> None:
         self.http, self.url, self.openid, self.shown = http, url, openid, 0
-        self._post("/_emulator/users", {"users": [{"openid": openid}]})
+        if not self._known():  # a new user follows; one who unfollowed in an earlier chat stays unfollowed
+            self._post("/_emulator/users", {"users": [{"openid": openid}]})
+
+    def _known(self) -> bool:
+        try:
+            return self.http.get(f"{self.url}/_emulator/users/{self.openid}", timeout=3).status_code == 200
+        except requests.RequestException:
+            return False
 
     def _post(self, path: str, body: dict[str, object]) -> None:
         try:
@@ -76,9 +83,14 @@ class EmulatorLink:
             click.secho(f"  (emulator at {self.url} not reachable: later messages will not show)", dim=True)
 
     def interacted(self, fields: dict[str, str | int | float]) -> None:
-        kind = {"subscribe": "subscribe", "CLICK": "click"}.get(str(fields.get("Event")), "message")
-        if fields.get("MsgType") == "event" and fields.get("Event") not in ("subscribe", "CLICK"):
+        event = str(fields.get("Event")) if fields.get("MsgType") == "event" else ""
+        if event in ("subscribe", "unsubscribe"):
+            # WeChat's follower list must agree with the bot, or the next follower sync undoes the (un)follow.
+            body = {"subscribed": event == "subscribe", "EventKey": str(fields.get("EventKey", ""))}
+            self._post(f"/_emulator/users/{self.openid}/subscription", body)
+        if event not in ("", "subscribe", "CLICK"):
             return
+        kind = {"subscribe": "subscribe", "CLICK": "click"}.get(event, "message")
         self._post(f"/_emulator/users/{self.openid}/interact", {"kind": kind})
 
     def print_new_messages(self) -> None:

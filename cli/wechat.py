@@ -7,9 +7,15 @@ import json
 import click
 
 from cli.common import runtime
-from core.errors import WeChatAPIError
+from core.errors import WeChatAPIError, WeChatUnavailable
+from core.settings import Settings
 from services import follower_sync
 from wechat.gateway import build_gateway
+
+
+def unreachable(settings: Settings, exc: WeChatUnavailable) -> str:
+    """Not WeChat refusing: no answer came back at all (the errcode -1 it carries is ours, not WeChat's)."""
+    return f"WeChat could not be reached at {settings.wechat.api_base_url} ({exc.errmsg})"
 
 
 @click.group("wechat")
@@ -33,6 +39,8 @@ def push_menu(dry_run: bool) -> None:
         raise click.ClickException("menu.button is empty in the configuration: nothing to push")
     try:
         build_gateway(rt.settings, rt.redis).official.push_menu(menu)
+    except WeChatUnavailable as exc:
+        raise click.ClickException(f"the menu was not pushed: {unreachable(rt.settings, exc)}") from None
     except WeChatAPIError as exc:
         raise click.ClickException(f"WeChat refused the menu: {exc.detail}") from None
     click.echo(f"menu pushed: {', '.join(b['name'] for b in menu['button'])}")
@@ -51,6 +59,8 @@ def sync_followers() -> None:
 
         try:
             report = follower_sync.sync_followers(rt.db.session, official, progress=progress)
+        except WeChatUnavailable as exc:
+            raise click.ClickException(f"sync stopped (run again to resume): {unreachable(rt.settings, exc)}") from None
         except WeChatAPIError as exc:
             raise click.ClickException(f"sync stopped (run again to resume): {exc.detail}") from None
     resumed = f" (resumed from {report.resumed_from})" if report.resumed_from else ""

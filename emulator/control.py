@@ -151,6 +151,25 @@ def interact(openid: str) -> dict[str, Any]:
         return {"openid": openid, "kind": kind, "at": state.now()}
 
 
+@bp.post("/users/<openid>/subscription")
+def subscription(openid: str) -> dict[str, Any]:
+    """``{"subscribed": false}``: the user unfollowed (in a client that pushes the event itself, such as
+    ``make chat``); ``{"subscribed": true, "EventKey": "qrscene_..."}`` follows (again), as a subscribe push would."""
+    state = get_state()
+    body = _body()
+    subscribed = body.get("subscribed")
+    if not isinstance(subscribed, bool):
+        raise ControlError("subscribed must be a boolean")
+    with state.lock:
+        if subscribed:
+            _subscribe(state, openid, str(body.get("EventKey", "")))
+        elif openid not in state.followers:
+            raise ControlError("no such follower", 404)
+        else:
+            state.set_subscribed(openid, False)
+        return {"openid": openid, "subscribed": state.followers[openid].subscribed}
+
+
 @bp.post("/login_codes")
 def login_code() -> dict[str, Any]:
     """A fresh ``wx.login`` code for a mini-program user (created on first use)."""

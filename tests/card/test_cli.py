@@ -3,6 +3,7 @@ credentials, the review queue with the applicant told, and status changes by car
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from cli.commands import main
 from core.settings import Settings
 from emulator.testing import RunningEmulator
 from models import AuditEntry, Card
+from services.databank import demo
+from services.databank.keys import Keyring
 from tests.card.conftest import CLAIM_WANG_UNMATCHED, CLAIM_ZHANG, CODE_KEYS, TEMPLATE, ask_for_review
 from tests.conftest import AES_KEY, APPID, TOKEN
 from tests.databank.conftest import ENCRYPTION_KEYS, HMAC_KEYS
@@ -127,3 +130,23 @@ def test_pending_lists_only_what_waits_for_staff(env, mp_user, alumni) -> None:
     lines = queue.stdout.splitlines()
     assert [line.split("\t")[:2] for line in lines] == [[str(review_id), "review"], [str(vouch_id), "vouching"]]
     assert lines[0].endswith("1 evidence files")
+
+
+def test_demo_pick_prints_a_seeded_alumnus_who_gets_a_card(
+    env: dict[str, str], card_settings: Settings, db: Any, mp_user: Any
+) -> None:
+    assert CliRunner().invoke(main, ["demo", "pick"], env=env).exit_code == 1  # nothing seeded: it says so
+    with db.session() as session:
+        demo.seed(session, Keyring.from_settings(card_settings.privacy), card_settings.databank, count=60)
+    picked = CliRunner().invoke(main, ["demo", "pick"], env=env, catch_exceptions=False)
+    assert picked.exit_code == 0, picked.output
+    claim = json.loads(picked.output)
+    assert set(claim) == {"name", "student_no", "id_last4"}
+    other = json.loads(CliRunner().invoke(main, ["demo", "pick", "--nth", "2"], env=env).output)
+    assert other["student_no"] != claim["student_no"]
+
+    applicant = mp_user(7)
+    applied = applicant.post("/card/applications", json=claim)
+    assert applied.status_code == 201, applied.json
+    assert applied.json["status"] == "issued"
+    assert applicant.get("/card").json["holder_name"] == claim["name"]

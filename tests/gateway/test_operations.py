@@ -237,7 +237,7 @@ def test_menu_push_round_trip(gateway: Gateway, settings: Any) -> None:
         button.pop("sub_button", None)
     gateway.official.push_menu(menu)
     current = gateway.official.current_menu()
-    assert [b["name"] for b in current["menu"]["button"]] == ["提问", "帮助"]
+    assert [b["name"] for b in current["menu"]["button"]] == ["校友卡", "提问", "帮助"]
 
 
 # --- mini-program ---------------------------------------------------------------------------------------------
