@@ -7,6 +7,7 @@ from flask import current_app, request
 
 from core.app import runtime
 from services.databank.keys import Keyring
+from wechat.gateway import current_gateway as gateway  # the process's WeChat gateway, shared with the API
 
 _KEYRING = "xiaoyou.admin.keyring"
 
@@ -24,4 +25,4 @@ def client_ip() -> str:
     return request.remote_addr or "-"
 
 
-__all__ = ["client_ip", "keyring", "runtime"]
+__all__ = ["client_ip", "gateway", "keyring", "runtime"]

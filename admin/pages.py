@@ -40,6 +40,9 @@ PAGES = (
     ConsolePage("admin.staff", "staff.view", "nav_staff", "page_staff"),
     ConsolePage("admin.audit_log", "audit.view", "nav_audit", "page_audit"),
     ConsolePage("admin.settings_view", "settings.view", "nav_settings", "page_settings"),
+    ConsolePage("admin.card_review", "cards.view", "nav_card_review", "page_card_review"),
+    ConsolePage("admin.cards_list", "cards.view", "nav_cards", "page_cards"),
+    ConsolePage("admin.card_scanners", "scanners.manage", "nav_scanners", "page_scanners"),
 )
 
 

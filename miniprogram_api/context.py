@@ -8,17 +8,11 @@ from __future__ import annotations
 
 from flask import current_app
 
-from core.app import GATEWAY_EXTENSION, runtime
+from core.app import runtime
 from services.databank.keys import Keyring
-from wechat.gateway import Gateway, LazyGateway
+from wechat.gateway import current_gateway as gateway  # shared with the console (admin/context.py)
 
 _KEYRING = "xiaoyou.keyring"
-
-
-def gateway() -> Gateway:
-    """The process's WeChat gateway (built on first use)."""
-    lazy: LazyGateway = current_app.extensions[GATEWAY_EXTENSION]
-    return lazy()
 
 
 def keyring() -> Keyring:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import redis
 import requests
+from flask import current_app
 
+from core.app import GATEWAY_EXTENSION
 from core.settings import Settings
 from wechat.client import GatewayClient, fetch_token
 from wechat.limits import CustomerServiceTracker, RateLimiter
@@ -74,3 +76,10 @@ class LazyGateway:
                     self._built = build_gateway(self._settings, self._cache)
                 built = self._built
         return built
+
+
+def current_gateway() -> Gateway:
+    """The gateway of the Flask app handling the current request (the composition root puts a :class:`LazyGateway`
+    in its extensions). The one accessor every web edge uses: the mini-program API and the console."""
+    lazy: LazyGateway = current_app.extensions[GATEWAY_EXTENSION]
+    return lazy()

@@ -71,7 +71,7 @@ from services import follower_links
 from services.cards import scan_queue
 from services.cards.lifecycle import active_card, current_card, issue, person_id_for
 from services.databank import audit, verification
-from services.databank.keys import Keyring
+from services.databank.keys import Keyring, mask
 from services.mp_sessions import window_hit
 from services.ports import FollowerProfiles, Messenger, MiniProgramPort
 
@@ -342,6 +342,131 @@ def pending(session: Session, *, limit: int = 100) -> list[CardApplication]:
     )
 
 
+@dataclass(frozen=True)
+class EvidenceInfo:
+    """One evidence file of an application, without its bytes (``available``: not yet deleted by retention)."""
+
+    id: int
+    media_type: str
+    size: int
+    available: bool
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """An application as staff review it: the claim as the databank verification recorded it, with the name and the
+    student number masked (the evidence, whose views are audited, shows them in full), and its evidence files."""
+
+    id: int
+    status: str
+    method: str
+    created_at: datetime
+    decided_at: datetime | None
+    reason: str | None  # the rejection's reason
+    claim: dict[str, str | int | None]  # name and student_no masked; grad_year, college, class_name; factor kind
+    claim_reason: str | None  # why the databank did not confirm it (no_match, already_claimed, ...)
+    person_id: int | None  # the databank person, when the claim or the application names one
+    evidence: tuple[EvidenceInfo, ...]
+
+    @property
+    def open(self) -> bool:
+        return self.status in APP_OPEN
+
+
+def _review_items(session: Session, applications: list[CardApplication]) -> list[ReviewItem]:
+    ids = [a.id for a in applications]
+    claims = {
+        c.id: c
+        for c in session.scalars(
+            select(VerificationClaim).where(
+                VerificationClaim.id.in_([a.claim_id for a in applications if a.claim_id is not None])
+            )
+        )
+    }
+    files: dict[int, list[EvidenceInfo]] = {i: [] for i in ids}
+    rows = session.execute(
+        select(
+            ApplicationEvidence.id,
+            ApplicationEvidence.application_id,
+            ApplicationEvidence.media_type,
+            ApplicationEvidence.size,
+            ApplicationEvidence.deleted_at,
+        )
+        .where(ApplicationEvidence.application_id.in_(ids))
+        .order_by(ApplicationEvidence.id)
+    )
+    for evidence_id, application_id, media_type, size, deleted_at in rows:
+        files[application_id].append(EvidenceInfo(evidence_id, media_type, size, deleted_at is None))
+    items = []
+    for a in applications:
+        claim = claims.get(a.claim_id) if a.claim_id is not None else None
+        recorded = dict(claim.claim) if claim is not None else {}
+        shown: dict[str, str | int | None] = {
+            "name": mask("name", str(recorded.get("name") or "")),
+            "student_no": mask("student_no", str(recorded.get("student_no") or "")),
+            "grad_year": recorded.get("grad_year"),
+            "college": recorded.get("college"),
+            "class_name": recorded.get("class_name"),
+            "factor": recorded.get("factor"),
+        }
+        items.append(
+            ReviewItem(
+                id=a.id,
+                status=a.status,
+                method=a.method,
+                created_at=a.created_at,
+                decided_at=a.decided_at,
+                reason=a.reason,
+                claim=shown,
+                claim_reason=claim.reason if claim is not None else None,
+                person_id=a.person_id or (claim.person_id if claim is not None else None),
+                evidence=tuple(files[a.id]),
+            )
+        )
+    return items
+
+
+def review_queue(session: Session, *, limit: int, after_id: int | None = None) -> list[ReviewItem]:
+    """The applications waiting for staff or the liaison (:func:`pending`), oldest first, ``limit`` after
+    ``after_id`` (keyset paging), each with its masked claim and its evidence files."""
+    query = select(CardApplication).where(CardApplication.status.in_(APP_OPEN)).order_by(CardApplication.id)
+    if after_id is not None:
+        query = query.where(CardApplication.id > after_id)
+    return _review_items(session, list(session.scalars(query.limit(limit))))
+
+
+def review_item(session: Session, application_id: int) -> ReviewItem:
+    """One application as staff review it, whatever its status. Raises ``NotFound``."""
+    application = session.get(CardApplication, application_id)
+    if application is None:
+        raise NotFound(f"application {application_id}")
+    return _review_items(session, [application])[0]
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    media_type: str  # sniffed from the content when it was uploaded
+    content: bytes
+
+
+def evidence_for_staff(session: Session, evidence_id: int, *, actor: str) -> EvidenceFile:
+    """An evidence file for a staff member to look at. Evidence is personal data: every view is audited.
+    ``NotFound`` if there is no such file or retention deleted it."""
+    evidence = session.get(ApplicationEvidence, evidence_id)
+    if evidence is None or evidence.content is None:
+        raise NotFound(f"evidence {evidence_id}")
+    application = session.get(CardApplication, evidence.application_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="card.evidence.view",
+        person_id=application.person_id if application is not None else None,
+        application_id=evidence.application_id,
+        evidence_id=evidence.id,
+    )
+    return EvidenceFile(evidence.media_type, evidence.content)
+
+
 def _open_for_decision(session: Session, application_id: int) -> CardApplication:
     application = session.get(CardApplication, application_id, with_for_update=True)
     if application is None:
@@ -363,11 +488,13 @@ def approve(
     """Staff (or the class liaison, for a vouching application) approve: bind the identity, issue the card."""
     application = _open_for_decision(session, application_id)
     claim = session.get(VerificationClaim, application.claim_id) if application.claim_id else None
-    if claim is not None and claim.status == CLAIM_REVIEW:
-        verification.decide(session, claim.id, approve=True, actor=actor, person_id=person_id)
-    target = person_id or (claim.person_id if claim is not None else None)
+    target = person_id or (claim.person_id if claim is not None else None) or application.person_id
     if target is None:
-        raise ValidationFailed("approving needs the person the application is for")
+        raise ValidationFailed(
+            "approving needs the person the application is for", user_message=texts.CARD_APPROVE_NEEDS_PERSON
+        )
+    if claim is not None and claim.status == CLAIM_REVIEW:
+        verification.decide(session, claim.id, approve=True, actor=actor, person_id=target)
     card = issue(session, settings, target, actor=actor, tier=tier or application.tier, application_id=application.id)
     application.person_id = target
     application.card_id = card.id
@@ -376,6 +503,9 @@ def approve(
     application.decided_at = utcnow()
     application.decided_by = actor[:64]
     session.flush()
+    audit.record(
+        session, actor=actor, action="card.application.approved", person_id=target, application_id=application.id
+    )
     return application
 
 
@@ -392,6 +522,13 @@ def reject(session: Session, application_id: int, *, actor: str, reason: str) ->
     application.decided_at = utcnow()
     application.decided_by = actor[:64]
     session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="card.application.rejected",
+        person_id=application.person_id,
+        application_id=application.id,
+    )
     return application
 
 

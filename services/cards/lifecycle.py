@@ -23,10 +23,19 @@ from core import texts
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.settings import CardSettings
 from models import Card, Person, WeChatIdentity, utcnow
-from models.card import CARD_ACTIVE, CARD_EXPIRED, CARD_HELD, CARD_LOST, CARD_REVOKED, CARD_SUSPENDED
+from models.card import (
+    CARD_ACTIVE,
+    CARD_EXPIRED,
+    CARD_HELD,
+    CARD_LOST,
+    CARD_REVOKED,
+    CARD_STATUSES,
+    CARD_SUSPENDED,
+)
 from models.person import MP_OPENID, OA_OPENID, UNIONID
 from services.cards.numbers import new_number
 from services.databank import audit
+from services.databank.keys import mask
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +232,51 @@ def report_lost(session: Session, settings: CardSettings, card_id: int, *, actor
     card.replaced_by_id = new.id
     session.flush()
     return new
+
+
+@dataclass(frozen=True)
+class CardRow:
+    """A card in the staff list: its holder's name masked (the console's rule: the first character stays)."""
+
+    id: int
+    number: str
+    status: str
+    status_reason: str | None
+    tier: str
+    person_id: int
+    holder: str  # masked
+    issued_at: datetime
+    expires_at: datetime | None
+
+
+def card_list(
+    session: Session, *, status: str | None = None, number: str = "", limit: int, before_id: int | None = None
+) -> list[CardRow]:
+    """Cards newest first, ``limit`` older than ``before_id`` (keyset paging: a deep page costs no more), of one
+    ``status`` (any if None), or the one card with ``number``. An unknown status is ``ValidationFailed``."""
+    if status is not None and status not in CARD_STATUSES:
+        raise ValidationFailed(f"unknown card status {status!r}")
+    query = select(Card, Person.name).join(Person, Person.id == Card.person_id).order_by(Card.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Card.status == status)
+    if number.strip():
+        query = query.where(Card.number == number.strip())
+    if before_id is not None:
+        query = query.where(Card.id < before_id)
+    return [
+        CardRow(
+            id=card.id,
+            number=card.number,
+            status=card.status,
+            status_reason=card.status_reason,
+            tier=card.tier,
+            person_id=card.person_id,
+            holder=mask("name", name or ""),
+            issued_at=card.issued_at,
+            expires_at=card.expires_at,
+        )
+        for card, name in session.execute(query)
+    ]
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,10 @@ class Keyring:
 
 
 def mask(kind: str, value: str) -> str:
+    if kind == "name":  # the console's rule for a name: the first character stays (张****)
+        return value[:1] + texts.MASK if value else ""
+    if kind == "student_no":  # the year it starts with stays
+        return value[:4] + texts.MASK if value else ""
     if kind == "phone":
         digits = value.lstrip("+")
         if len(digits) >= 7:

@@ -23,6 +23,10 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "staff.manage": frozenset({"admin"}),  # create, disable, reset a second factor
     "audit.view": frozenset({"admin", "officer"}),  # the audit log page
     "settings.view": frozenset({"admin"}),  # the effective settings, secrets masked
+    "cards.view": frozenset({"admin", "officer", "viewer"}),  # the review queue and the cards list, names masked
+    "cards.decide": frozenset({"admin", "officer"}),  # evidence files (audited), approve or reject an application
+    "cards.manage": frozenset({"admin", "officer"}),  # suspend, reinstate, revoke, report a card lost
+    "scanners.manage": frozenset({"admin", "officer"}),  # list, create (secret shown once) and revoke desk credentials
 }
 
 
