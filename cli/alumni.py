@@ -173,11 +173,19 @@ def export_cmd(output: str, reveal: bool, reason: str, actor: str) -> None:
 @click.option("--year", type=int, help="Graduation year.")
 @click.option("--college")
 @click.option("--major")
+@click.option("--class", "class_name", help="Class label.")
 @click.option("--city")
 @click.option("--page", type=int, default=1, show_default=True)
 @click.option("--per-page", type=int, default=20, show_default=True)
 def search_cmd(  # noqa: PLR0917 - click passes every option
-    query: str, year: int | None, college: str | None, major: str | None, city: str | None, page: int, per_page: int
+    query: str,
+    year: int | None,
+    college: str | None,
+    major: str | None,
+    class_name: str | None,
+    city: str | None,
+    page: int,
+    per_page: int,
 ) -> None:
     """Search by name, pinyin, initials or student number, with filters."""
     settings = _settings()
@@ -189,6 +197,7 @@ def search_cmd(  # noqa: PLR0917 - click passes every option
             year=year,
             college=college,
             major=major,
+            class_name=class_name,
             city=city,
             page=page,
             per_page=per_page,

@@ -9,9 +9,10 @@ Provenance: every record has ``batch_id``, the change set (``DatabankBatch``) th
 a map from field name to the change set that last set that field where it differs from ``batch_id``. A change set
 carries its source (registrar, self-reported, liaison, other), so each field's source and batch are known.
 
-Search keys (``*_simplified``, ``*_pinyin``, ``*_initials``, ``student_no``) use the "C" collation on PostgreSQL,
-so one b-tree index serves both ``LIKE 'prefix%'`` and ``ORDER BY``. Resident ID numbers are never stored: only
-keyed HMACs of the number and of its last four characters. Contact values are stored as AES-GCM ciphertext.
+Search keys (``*_simplified``, ``*_pinyin``, ``*_initials``, ``*_folded``, ``student_no``) use the "C" collation on
+PostgreSQL, so one b-tree index serves both ``LIKE 'prefix%'`` and ``ORDER BY``. Resident ID numbers are never
+stored: only keyed HMACs of the number and of its last four characters. Contact values are stored as AES-GCM
+ciphertext.
 """
 
 from __future__ import annotations
@@ -113,12 +114,14 @@ class EducationRecord(Base):
     __table_args__ = (
         # student_no first: the same index serves uniqueness and student-number prefix search.
         UniqueConstraint("student_no", "institution"),
-        # Filter searches walk these in order (newest class first) and stop at the page.
-        Index("ix_education_records_college_grad_year", "college", "grad_year", "person_id"),
-        Index("ix_education_records_major_grad_year", "major", "grad_year", "person_id"),
+        # Filter searches walk these in order (newest class first) and stop at the page. They filter on the folded
+        # labels, so 计算机学院 finds 計算機學院; verification by class uses the class one.
+        Index("ix_education_records_college_folded", "college_folded", "grad_year", "person_id"),
+        Index("ix_education_records_major_folded", "major_folded", "grad_year", "person_id"),
+        Index("ix_education_records_class_name_folded", "class_name_folded", "grad_year", "person_id"),
         Index("ix_education_records_grad_year_person_id", "grad_year", "person_id"),
         # By person, with the filter columns: a name search checks a person's class without visiting the table.
-        Index("ix_education_records_person_id", "person_id", "college", "major", "grad_year"),
+        Index("ix_education_records_person_id", "person_id", "college_folded", "major_folded", "grad_year"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -128,6 +131,12 @@ class EducationRecord(Base):
     college: Mapped[str | None] = mapped_column(String(64))
     major: Mapped[str | None] = mapped_column(String(64))
     class_name: Mapped[str | None] = mapped_column(String(64))
+    # The labels above folded (``services.databank.names.label_key``: simplified, half-width, lower case, no spaces):
+    # what search, verification and duplicate detection compare. Kept in step by every writer: new rows by
+    # ``services.databank.rows``, ORM assignments by the attribute events in ``services.databank``.
+    college_folded: Mapped[str | None] = mapped_column(search_key(64))
+    major_folded: Mapped[str | None] = mapped_column(search_key(64))
+    class_name_folded: Mapped[str | None] = mapped_column(search_key(64))
     entry_year: Mapped[int | None] = mapped_column(SmallInteger)
     grad_year: Mapped[int | None] = mapped_column(SmallInteger)
     level: Mapped[str] = mapped_column(String(16), default="bachelor")

@@ -2,7 +2,8 @@
 
 Duplicate candidates are pairs of active people who share a student number (at different institutions), an ID
 number (by its HMAC), a phone (by its blind index), or a name with graduation year and college; the name is
-compared in its simplified form (so 張偉 meets 张伟) and by pinyin (so 张伟 meets 张玮). Each rule is one indexed
+compared in its simplified form (so 張偉 meets 张伟) and by pinyin (so 张伟 meets 张玮), the college folded (so
+計算機學院 meets 计算机学院). Each rule is one indexed
 self-join, so the search stays practical at a million people.
 
 A merge keeps one person and folds the other into it. For each field it keeps the value from the more trusted
@@ -72,7 +73,7 @@ def find_candidates(session: Session, *, limit: int = 100, person_id: int | None
     active = [p1.status == ACTIVE, p2.status == ACTIVE, p1.restricted.is_(False), p2.restricted.is_(False)]
     if person_id is not None:
         active.append((p1.id == person_id) | (p2.id == person_id))
-    same_class = [e1.grad_year == e2.grad_year, e1.college == e2.college]
+    same_class = [e1.grad_year == e2.grad_year, e1.college_folded == e2.college_folded]  # 計算機學院 = 计算机学院
 
     def pairs(query: Any, *conditions: ColumnElement[bool]) -> Any:
         return query.where(p1.id < p2.id, *active, *conditions).distinct().limit(limit)

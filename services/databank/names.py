@@ -2,6 +2,10 @@
 
 A name is kept as the source wrote it; these derived forms are what search and duplicate detection compare, so
 張偉, 张伟 and "zhangwei" meet. Non-Chinese names (international students) are lower-cased word by word.
+
+Labels (a college, major or class: 計算機學院, 软件工程, 计算机2015级3班) are folded the same way into one key
+(:func:`label_key`), stored beside the label (``EducationRecord.*_folded``) and compared by equality: traditional and
+simplified, full- and half-width, upper and lower case, and spacing all meet.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ _NAME_OK = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaffA-Za-zÀ-ÿ·�
 _WORDS = re.compile(r"[A-Za-zÀ-ÿ0-9]+")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 MAX_NAME = 64
+MAX_LABEL = 64  # the length of the folded label columns
 
 
 class NameForms(NamedTuple):
@@ -83,3 +88,15 @@ def forms(name: str) -> NameForms:
 def search_key(query: str) -> str:
     """A query as the simplified key it should match."""
     return forms(clean(query)).simplified
+
+
+@lru_cache(maxsize=1 << 16)
+def label_key(label: str | None) -> str | None:
+    """A college, major or class label as the key it is stored and searched by: NFKC (full-width to half-width),
+    simplified characters, lower case, no whitespace; None for nothing. Rosters repeat labels a lot (hence the
+    cache), and the same function folds the stored label and the query, so they meet whichever way either is
+    written."""
+    if label is None:
+        return None
+    key = re.sub(r"\s+", "", zhconv.convert(clean(label), "zh-hans").lower())[:MAX_LABEL]
+    return key or None

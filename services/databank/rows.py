@@ -4,7 +4,8 @@
 bytes); ``ParamRows`` builds parameter tuples for ``executemany`` (SQLite). Both take one ``Prepared`` row and the
 id its person gets, and must stay column for column alike: the tests import the same roster through both and through
 the update path, and compare. Children (education, former names, contacts, employment) take their ids from their
-tables' sequences. Nothing here talks to the database or decides whether a row is new: the importer does.
+tables' sequences. An education record's folded labels (``names.label_key``) are derived here, so every new row has
+them. Nothing here talks to the database or decides whether a row is new: the importer does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from models.person import ACTIVE
+from services.databank.names import label_key
 from services.databank.roster import Prepared
 
 PERSON_COLUMNS = (
@@ -42,6 +44,9 @@ EDUCATION_COLUMNS = (
     "college",
     "major",
     "class_name",
+    "college_folded",
+    "major_folded",
+    "class_name_folded",
     "entry_year",
     "grad_year",
     "level",
@@ -112,8 +117,9 @@ class CopyText:
         )
         self.lines["education_records"].append(
             f"{pid}\t{_text(r.institution)}\t{_text(r.student_no)}\t{_text(r.college)}\t{_text(r.major)}\t"
-            f"{_text(r.class_name)}\t{_plain(r.entry_year)}\t{_plain(r.grad_year)}\t{r.level or DEFAULT_LEVEL}\t"
-            f"{_bool(r.international)}\t{batch}\t{{}}\t{r.digest}\t{now}\t{now}\n"
+            f"{_text(r.class_name)}\t{_text(label_key(r.college))}\t{_text(label_key(r.major))}\t"
+            f"{_text(label_key(r.class_name))}\t{_plain(r.entry_year)}\t{_plain(r.grad_year)}\t"
+            f"{r.level or DEFAULT_LEVEL}\t{_bool(r.international)}\t{batch}\t{{}}\t{r.digest}\t{now}\t{now}\n"
         )
         for f in r.former_names:
             self.lines["person_names"].append(
@@ -154,8 +160,9 @@ class ParamRows:
              r.id_hmac, r.id_last4_hmac, bool(r.deceased), False, ACTIVE, batch, {}, now, now)
         )  # fmt: skip
         self.rows["education_records"].append(
-            (pid, r.institution, r.student_no, r.college, r.major, r.class_name, r.entry_year, r.grad_year,
-             r.level or DEFAULT_LEVEL, bool(r.international), batch, {}, r.digest, now, now)
+            (pid, r.institution, r.student_no, r.college, r.major, r.class_name, label_key(r.college),
+             label_key(r.major), label_key(r.class_name), r.entry_year, r.grad_year, r.level or DEFAULT_LEVEL,
+             bool(r.international), batch, {}, r.digest, now, now)
         )  # fmt: skip
         for f in r.former_names:
             self.rows["person_names"].append((pid, "former", f.name, f.simplified, f.pinyin, f.initials, batch))

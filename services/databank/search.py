@@ -1,11 +1,13 @@
 """Databank search: by Chinese name (simplified or traditional), full pinyin, pinyin initials or student number,
-filtered by graduation year, college, major and city, a page at a time.
+filtered by graduation year, college, major, class and city, a page at a time.
 
 Every query is a prefix match on one indexed key, walked in index order and cut at the page, so it costs the same
 at a million people as at a thousand (on PostgreSQL the keys use the "C" collation: one b-tree serves LIKE and
-ORDER BY). Former names are searched alongside current ones. Filters alone walk the (college | major | year,
-person) indexes, newest classes first. Paging is by offset, capped (``databank.search_max_offset``); a page says
-whether another follows instead of counting every match.
+ORDER BY). Former names are searched alongside current ones. College, major and class filters compare folded
+labels (``names.label_key``, stored in ``EducationRecord.*_folded``), so 计算机学院 finds 計算機學院 and the reverse.
+Filters alone walk the (folded college | major | class | year, person) indexes, newest classes first. Paging is by
+offset, capped (``databank.search_max_offset``); a page says whether another follows instead of counting every
+match.
 
 Results carry no contact data; restricted, merged and anonymised people are left out.
 """
@@ -73,6 +75,7 @@ def search(
     year: int | None = None,
     college: str | None = None,
     major: str | None = None,
+    class_name: str | None = None,
     city: str | None = None,
     page: int = 1,
     per_page: int = 20,
@@ -86,12 +89,14 @@ def search(
     want = offset + per_page + 1
 
     filters: list[ColumnElement[bool]] = []
+    college_key, major_key, class_key = (names.label_key(label) for label in (college, major, class_name))
     education_filter = [
         c
         for c in (
             EducationRecord.grad_year == year if year else None,
-            EducationRecord.college == college if college else None,
-            EducationRecord.major == major if major else None,
+            EducationRecord.college_folded == college_key if college_key else None,
+            EducationRecord.major_folded == major_key if major_key else None,
+            EducationRecord.class_name_folded == class_key if class_key else None,
         )
         if c is not None
     ]

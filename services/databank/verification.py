@@ -1,7 +1,8 @@
 """Identity verification: a WeChat user claims to be a person in the databank (the card application uses this).
 
-A claim is a name and a student number (or graduation year, college and class), plus a second factor: the last
-four characters of the ID number (checked against its keyed HMAC) or the date of birth. Rules:
+A claim is a name and a student number (or graduation year, college and class, compared folded like search
+compares them: simplified or traditional, any width or case), plus a second factor: the last four characters of the
+ID number (checked against its keyed HMAC) or the date of birth. Rules:
 
 - "No such person" and "details do not match" get the same answer and take the same time (the same work is done
   either way, and every answer is padded to ``verification.min_response_seconds``). So does every other claim that
@@ -98,7 +99,7 @@ def _validate(claim: Claim) -> Claim:
     name = names.clean(claim.name or "")
     last4 = (claim.id_last4 or "").strip().upper() or None
     by_number = bool(claim.student_no and claim.student_no.strip())
-    by_class = bool(claim.grad_year and claim.college and claim.class_name)
+    by_class = bool(claim.grad_year and names.label_key(claim.college) and names.label_key(claim.class_name))
     factor = (last4 is not None and _LAST4.match(last4) is not None) or claim.birth_date is not None
     if not names.is_valid_name(name) or not (by_number or by_class) or not factor or (last4 and claim.birth_date):
         raise ValidationFailed("incomplete claim", user_message=texts.VERIFY_INVALID_CLAIM)
@@ -187,10 +188,11 @@ def _match(session: Session, keyring: Keyring, claim: Claim) -> tuple[Person | N
     if claim.student_no:
         query = select(EducationRecord.person_id).where(EducationRecord.student_no == claim.student_no)
     else:
+        # Folded, as search compares them: a graduate typing 计算机学院 is in 計算機學院 on the roster.
         query = select(EducationRecord.person_id).where(
             EducationRecord.grad_year == claim.grad_year,
-            EducationRecord.college == claim.college,
-            EducationRecord.class_name == claim.class_name,
+            EducationRecord.college_folded == names.label_key(claim.college),
+            EducationRecord.class_name_folded == names.label_key(claim.class_name),
         )
     ids = set(session.scalars(query))
     people = list(session.scalars(select(Person).where(Person.id.in_(ids)))) if ids else []
