@@ -164,20 +164,9 @@ def _supersede_waiting(session: Session, openid: str, *, by: CardApplication) ->
         .with_for_update()
     )
     for old in waiting:
-        old.status = APP_SUPERSEDED
-        old.decided_at = utcnow()
-        old.decided_by = "verification"
-        if old.claim_id is not None:
-            verification.close_review(session, old.claim_id, actor="verification", why="superseded")
-        audit.record(
-            session,
-            actor="verification",
-            action="card.application.superseded",
-            person_id=by.person_id,
-            application_id=old.id,
-            by_application_id=by.id,
+        _close_waiting(
+            session, old, APP_SUPERSEDED, actor="verification", person_id=by.person_id, by_application_id=by.id
         )
-        log.info("card application %d superseded by %d", old.id, by.id)
 
 
 def withdraw(
@@ -189,21 +178,30 @@ def withdraw(
     session.refresh(application, with_for_update=True)  # against a staff decision at the same moment
     if application.status not in APP_OPEN:
         raise Conflict(f"application {application.id} is {application.status}", user_message=texts.CARD_WITHDRAW_CLOSED)
-    application.status = APP_WITHDRAWN
+    _close_waiting(session, application, APP_WITHDRAWN, actor="applicant", person_id=application.person_id)
+    session.flush()
+    return application
+
+
+def _close_waiting(
+    session: Session, application: CardApplication, status: str, *, actor: str, person_id: int | None, **detail: int
+) -> None:
+    """Close a waiting application without a decision on its merits (superseded, withdrawn): its claim leaves the
+    identity-review queue and the closing is audited as ``card.application.<status>``."""
+    application.status = status
     application.decided_at = utcnow()
-    application.decided_by = "applicant"
+    application.decided_by = actor
     if application.claim_id is not None:
-        verification.close_review(session, application.claim_id, actor="applicant", why="withdrawn")
+        verification.close_review(session, application.claim_id, actor=actor, why=status)
     audit.record(
         session,
-        actor="applicant",
-        action="card.application.withdrawn",
-        person_id=application.person_id,
+        actor=actor,
+        action=f"card.application.{status}",
+        person_id=person_id,
         application_id=application.id,
+        **detail,
     )
-    session.flush()
-    log.info("card application %d withdrawn", application.id)
-    return application
+    log.info("card application %d %s", application.id, status)
 
 
 def _held_back(session: Session, person_id: int) -> bool:
