@@ -1,7 +1,9 @@
 """The alumni databank: the golden record of the association's graduates, and every rule about it.
 
 Modules: ``keys`` (encryption and blind indexes), ``names`` (name and label forms), ``roster`` (reading and
-validating registrar files), ``importer`` (batches, upserts, rollback), ``search``, ``duplicates`` and ``merge``,
+validating registrar files), ``importer`` (the import's rules: batches, upserts, rollback), with ``workers``
+(checking blocks of a file in parallel), ``rows`` (new rows as COPY text or parameters) and ``bulkload`` (the
+PostgreSQL first load: locks, constraints, COPY) beside it, ``search``, ``merge`` (duplicates and merges),
 ``privacy`` (masking, reveal, exports and data-subject requests, consent), ``verification`` (identity claims),
 ``audit`` and ``demo`` (a generated roster). Like every service, these take a SQLAlchemy Session and raise
 ``core.errors``.

@@ -14,21 +14,22 @@ constraints are rebuilt once at the end (PostgreSQL's advice for populating a da
 Any row error (or a file-level problem) rejects the whole file: nothing is written, and the batch keeps the row-level
 error report for staff to download. This function owns its transactions: it commits the batch row first (it holds
 the report), then the data in one transaction at the end.
+
+This module owns the import's rules: batches and their outcome, duplicates within a file, which rows are new, known,
+unchanged or anonymised, trust and provenance, the change log, the error report and rollback. The mechanics are
+beside it: reading and checking rows in ``roster``, validating blocks in parallel in ``workers``, the rows' table
+shapes in ``rows``, and PostgreSQL's COPY, sequences, locks and constraints in ``bulkload``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
-import queue
-import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NoReturn
 
 from sqlalchemy import ARRAY, String, Table, bindparam, delete, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -51,7 +52,7 @@ from models import (
 )
 from models.databank import IMPORT, SOURCES
 from models.person import ACTIVE
-from services.databank import audit
+from services.databank import audit, bulkload
 from services.databank.keys import Keyring
 from services.databank.roster import (
     Block,
@@ -65,14 +66,12 @@ from services.databank.roster import (
     open_roster,
     recognise,
 )
-from services.databank.rows import EMPLOYMENT_FIELDS, TABLES, CopyText, ParamRows, copy_sql
+from services.databank.rows import EMPLOYMENT_FIELDS, CopyText, ParamRows
+from services.databank.workers import Checked, checked_blocks
 
 log = logging.getLogger(__name__)
 TRUST = {source: rank for rank, source in enumerate(SOURCES)}  # lower is more trusted
 POOL_MIN_BYTES = 2 << 20  # files smaller than this are validated in-process: starting workers costs more
-COPY_BYTES = 16 << 20  # a bulk load sends COPY text in pieces of up to about this size
-ID_REFILL = 250_000  # a bulk load reserves person ids this many at a time
-IN_FLIGHT = 4  # blocks handed to each worker ahead: enough to keep it busy while this process waits on the database
 
 
 @dataclass(frozen=True)
@@ -172,80 +171,6 @@ def _reject(session: Session, batch: _Batch, errors: list[RowError], count: int,
     raise ImportRejected(f"{count} errors; nothing was imported", batch_id=batch.id, error_count=count)
 
 
-# --- validation, in worker processes for large files ---------------------------------------------------------------
-
-
-class _Checked(NamedTuple):
-    """One block validated; nothing in it is sensitive in clear."""
-
-    lines: int  # what the block spans (for the progress bar)
-    rows: int  # rows that were not blank
-    errors: list[RowError]
-    keys: list[tuple[int, int, str]]  # (64-bit hash of institution and student_no, row, student_no) per valid row
-    prepared: list[Prepared]  # the valid rows, unless turned into COPY text
-    copy: dict[str, bytes]  # bulk loads: the valid rows as COPY text per table, their people numbered from ``ids``
-
-
-def _check(preparer: Preparer, block: Block, ids: list[int] | None, copy: CopyText | None) -> _Checked:
-    """Validate ``block``; with ``ids`` (one per line of the block) and ``copy``, also write its rows as COPY text."""
-    errors: list[RowError] = []
-    keys: list[tuple[int, int, str]] = []
-    prepared: list[Prepared] = []
-    rows = 0
-    for row, values in block.rows():
-        rows += 1
-        item = preparer.prepare(row, values)
-        if isinstance(item, list):
-            errors.extend(item)
-            continue
-        key = hashlib.blake2b(f"{item.institution}\x00{item.student_no}".encode(), digest_size=8).digest()
-        keys.append((int.from_bytes(key), row, item.student_no))
-        if ids is not None and copy is not None:
-            copy.add(item, ids[len(keys) - 1])
-        else:
-            prepared.append(item)
-    return _Checked(block.lines, rows, errors, keys, prepared, copy.take() if copy is not None else {})
-
-
-_worker: tuple[Preparer, CopyText | None] | None = None
-
-
-def _init_worker(preparer: Preparer, copy: CopyText | None) -> None:
-    global _worker  # noqa: PLW0603 - one preparer per worker process
-    _worker = (preparer, copy)
-
-
-def _check_in_worker(block: Block, ids: list[int] | None) -> _Checked:
-    assert _worker is not None
-    preparer, copy = _worker
-    return _check(preparer, block, ids, copy)
-
-
-def _checked_blocks(
-    blocks: Iterator[Block],
-    preparer: Preparer,
-    workers: int,
-    reserve: Callable[[Block], list[int] | None],
-    copy: CopyText | None,
-) -> Iterator[_Checked]:
-    """The blocks validated, in file order. ``reserve`` runs in this process just before a block is handed out."""
-    if workers <= 1:
-        for block in blocks:
-            yield _check(preparer, block, reserve(block), copy)
-        return
-    # spawn: workers start clean (no inherited connections or locks); at most IN_FLIGHT blocks per worker in flight, so
-    # memory stays flat however long the file is.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(preparer, copy)) as pool:
-        pending: deque[Any] = deque()
-        for block in blocks:
-            pending.append(pool.apply_async(_check_in_worker, (block, reserve(block))))
-            if len(pending) >= workers * IN_FLIGHT:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
-
-
 def _run(  # noqa: PLR0917 - private, called from two places
     session: Session,
     batch: _Batch,
@@ -265,7 +190,7 @@ def _run(  # noqa: PLR0917 - private, called from two places
     student_no_column = roster.headers[roster.columns["student_no"]]
     writer = _Writer(session, batch, keyring, bulk=bulk)
     try:
-        for checked in _checked_blocks(roster.blocks, preparer, workers, writer.reserve, writer.copy):
+        for checked in checked_blocks(roster.blocks, preparer, workers, writer.reserve, writer.copy):
             total += checked.rows
             error_count += len(checked.errors)
             errors.extend(checked.errors[: max(0, settings.max_reported_errors - len(errors))])
@@ -333,75 +258,6 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
 
 
-def _copy(connection: Any, table: str, pieces: list[bytes]) -> None:
-    """COPY text into ``table`` on a psycopg connection."""
-    with connection.cursor() as cursor, cursor.copy(copy_sql(table)) as copy:
-        for data in pieces:
-            copy.write(data)
-
-
-class _CopyThread:
-    """Sends a bulk load's COPY text from a thread of its own, so PostgreSQL loads one piece while this process
-    takes in the next. Whatever is waiting when it gets to work is sent together, one COPY per table. It uses the
-    session's connection; nothing else does until ``drain`` or ``close`` returns. A failure is raised in the caller
-    at its next call."""
-
-    def __init__(self, connection: Any) -> None:
-        self._connection = connection
-        self._queue: queue.Queue[dict[str, bytes] | None] = queue.Queue(maxsize=8)  # bounds memory, not speed
-        self._failure: BaseException | None = None
-        self._aborted = False
-        self._thread = threading.Thread(target=self._work, name="roster-copy", daemon=True)
-        self._thread.start()
-
-    def put(self, pieces: dict[str, bytes]) -> None:
-        self._raise()
-        if pieces:
-            self._queue.put(pieces)
-
-    def drain(self) -> None:
-        """Wait until everything put so far is in the database."""
-        self._queue.join()
-        self._raise()
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        self._raise()
-
-    def abort(self) -> None:
-        self._aborted = True
-        self._queue.put(None)
-        self._thread.join()
-
-    def _raise(self) -> None:
-        if self._failure is not None:
-            raise self._failure
-
-    def _work(self) -> None:
-        done = False
-        while not done:
-            items = [self._queue.get()]
-            size = sum(map(len, items[0].values())) if items[0] else 0
-            while items[-1] is not None and size < COPY_BYTES:  # take what else is waiting, up to a size
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-                size += sum(map(len, items[-1].values())) if items[-1] else 0
-            done = items[-1] is None
-            try:
-                if self._failure is None and not self._aborted:
-                    for table in TABLES:  # parents first
-                        if pieces := [item[table] for item in items if item and table in item]:
-                            _copy(self._connection, table, pieces)
-            except BaseException as exc:  # noqa: BLE001 - handed to the importing thread, which raises it
-                self._failure = exc
-            finally:
-                for _ in items:
-                    self._queue.task_done()
-
-
 class _Writer:
     """Writes validated blocks of one batch: bulk inserts for new people, field-by-field updates for known ones."""
 
@@ -419,7 +275,7 @@ class _Writer:
         session.execute(update(DatabankBatch).where(DatabankBatch.id == batch.id).values(status="running"))
         self.bulk = bulk and self.pg and self._databank_empty()
         if self.pg:
-            self._person_ids = session.execute(text("SELECT pg_get_serial_sequence('persons', 'id')")).scalar_one()
+            self._person_ids = bulkload.serial_sequence(session.connection(), "persons")
         # Ten thousand student numbers a block: one array parameter on PostgreSQL (an IN list that long costs more to
         # render and parse than to look up), an IN list elsewhere.
         self._student_no_in = (
@@ -427,115 +283,48 @@ class _Writer:
             if self.pg
             else EducationRecord.student_no.in_(bindparam("wanted", expanding=True))
         )
-        # The first load: the validating processes write COPY text with this, and ``apply`` only collects it.
+        # The first load: the validating processes write COPY text with this, and ``apply`` only hands it on. Its
+        # indexes and constraints can go while it loads: nobody reads an empty databank yet, and the rows they would
+        # check are checked before (in-file duplicates are refused, ids come from the sequence).
         self.copy = CopyText(batch.id, utcnow()) if self.bulk else None
-        self._loader: _CopyThread | None = None
-        self._spare_ids: list[int] = []
-        self._suspended: list[tuple[str, str]] = []  # (DDL to drop, DDL to recreate)
-        if self.bulk:
-            self._suspend_constraints()
-            self._loader = _CopyThread(session.connection().connection.driver_connection)
-
-    # the first load of an empty databank (PostgreSQL): load first, index after
+        self._first_load = bulkload.FirstLoad(session.connection(), self._person_ids) if self.bulk else None
 
     def _databank_empty(self) -> bool:
         query = "SELECT NOT EXISTS (SELECT 1 FROM persons) AND NOT EXISTS (SELECT 1 FROM education_records)"
         return bool(self.session.execute(text(query)).scalar())
 
-    def _suspend_constraints(self) -> None:
-        """PostgreSQL's advice for populating a database: drop indexes and foreign keys, load, recreate them.
-
-        Only when the databank is empty (the first registrar roster), so no reader loses anything; the tables are
-        locked until the import commits, and every step is transactional: a failed import restores them as they
-        were. Primary keys stay (ids are assigned from their sequences); in-file duplicates are caught before.
-        """
-        conn = self.session.connection()
-        tables = list(TABLES)
-        conn.exec_driver_sql(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
-        constraints = conn.execute(
-            text(
-                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = ANY(CAST(:t AS text[])::regclass[]) AND contype IN ('u', 'f') ORDER BY contype DESC"
-            ),
-            {"t": tables},
-        ).all()
-        indexes = conn.execute(
-            text(
-                "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i "
-                "WHERE indrelid = ANY(CAST(:t AS text[])::regclass[]) AND NOT indisprimary "
-                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype = 'u')"
-            ),
-            {"t": tables},
-        ).all()
-        for table, name, definition in constraints:
-            self._suspended.append(
-                (
-                    f'ALTER TABLE {table} DROP CONSTRAINT "{name}"',
-                    f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}',
-                )
-            )
-        for name, definition in indexes:
-            self._suspended.append((f"DROP INDEX {name}", definition))
-        for drop, _ in self._suspended:
-            conn.exec_driver_sql(drop)
-
-    def close(self) -> None:
-        """Wait for the COPY thread to send what it has (raising what went wrong there) and stop it."""
-        if self._loader is not None:
-            loader, self._loader = self._loader, None
-            loader.close()
-
     def abort(self) -> None:
-        """Stop the COPY thread at once, dropping what it has not sent: the transaction is about to be rolled back."""
-        if self._loader is not None:
-            loader, self._loader = self._loader, None
-            loader.abort()
+        """Stop a first load's COPY thread at once: the transaction is about to be rolled back."""
+        if self._first_load is not None:
+            first_load, self._first_load = self._first_load, None
+            first_load.abort()
 
     def finish(self) -> None:
-        """Send what is left, then recreate what the first load suspended (indexes first: the constraints then
-        validate against them)."""
-        self.close()
-        if not self._suspended:
-            return
-        conn = self.session.connection()
-        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
-        for drop, create in reversed(self._suspended):
-            if drop.startswith("DROP INDEX"):
-                conn.exec_driver_sql(create)
-        for drop, create in self._suspended:
-            if not drop.startswith("DROP INDEX"):
-                conn.exec_driver_sql(create)
-        self._suspended = []
+        """Finish a first load: send what is left, then recreate the indexes and constraints it dropped."""
+        if self._first_load is not None:
+            first_load, self._first_load = self._first_load, None
+            first_load.finish()
 
     # person ids and raw inserts
 
     def reserve(self, block: Block) -> list[int] | None:
         """For a bulk load, person ids for a block about to be validated: one per line (a blank or bad line leaves a
-        gap, as sequences do anyway). Taken from the sequence many at a time, while the COPY thread is idle."""
+        gap, as sequences do anyway)."""
         if not self.bulk:
             return None
-        if len(self._spare_ids) < block.lines:
-            assert self._loader is not None
-            self._loader.drain()
-            self._spare_ids += self._ids(max(block.lines, ID_REFILL))
-        ids = self._spare_ids[: block.lines]
-        del self._spare_ids[: block.lines]
-        return ids
+        assert self._first_load is not None
+        return self._first_load.reserve(block.lines)
 
     def _ids(self, n: int) -> list[int]:
         if n == 0:
             return []
         if self.pg:
-            query = "SELECT array_agg(nextval(CAST(:seq AS regclass))) FROM generate_series(1, :n)"
-            return list(self.session.execute(text(query), {"seq": self._person_ids, "n": n}).scalar_one())
+            return bulkload.take_ids(self.session.connection(), self._person_ids, n)
         if self._next_id is None:
             self._next_id = int(self.session.execute(text("SELECT coalesce(max(id), 0) + 1 FROM persons")).scalar_one())
         start = self._next_id
         self._next_id = start + n
         return list(range(start, start + n))
-
-    def _copy(self, table: str, data: bytes) -> None:
-        _copy(self.session.connection().connection.driver_connection, table, [data])
 
     def _insert_new(self, rows: list[Prepared]) -> None:
         if not rows:
@@ -546,7 +335,7 @@ class _Writer:
             for person_id, r in zip(ids, rows, strict=True):
                 copy.add(r, person_id)
             for table, data in copy.take().items():
-                self._copy(table, data)
+                bulkload.copy_into(self.session.connection(), table, [data])
         else:
             params = ParamRows(self.batch_id, utcnow())
             for person_id, r in zip(ids, rows, strict=True):
@@ -557,9 +346,9 @@ class _Writer:
 
     # one block
 
-    def apply(self, checked: _Checked) -> None:
-        if self._loader is not None:  # the databank was empty and in-file duplicates are refused: every row is new
-            self._loader.put(checked.copy)
+    def apply(self, checked: Checked) -> None:
+        if self._first_load is not None:  # the databank was empty and in-file duplicates are refused: all rows are new
+            self._first_load.put(checked.copy)
             self.inserted += len(checked.keys)
             return
         rows = checked.prepared
@@ -798,7 +587,7 @@ def error_report(session: Session, batch_id: int) -> Iterator[list[str]]:
     """The batch's error report as CSV rows (a header first): row, column, code, message."""
     if session.get(DatabankBatch, batch_id) is None:
         raise NotFound(f"batch {batch_id}")
-    yield ["行号 row", "列 column", "错误 code", "说明 message"]
+    yield list(texts.IMPORT_REPORT_HEADER)
     query = (
         select(ImportRowError)
         .where(ImportRowError.batch_id == batch_id)

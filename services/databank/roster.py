@@ -6,7 +6,8 @@ process: a .csv block is the file's own bytes (whole records), decoded and parse
 block is validated, so the reading process only moves bytes; an .xlsx block holds rows openpyxl has read (read-only
 streaming mode). ``Preparer.prepare`` turns one row into a ``Prepared`` record or a list of ``RowError``: names get
 their search forms, ID numbers are checked with python-stdnum and turned into keyed HMACs at once, phone numbers are
-checked with phonenumbers, contact values are encrypted at once. The clear values go no further.
+checked with phonenumbers, contact values are encrypted at once. The clear values go no further. Each ``Prepared``
+carries the row's digest (``row_digest``), which the importer stores to know the same row again: its format is fixed.
 
 Row numbers are the spreadsheet's own (the header is row 1), so staff find the row Excel shows them.
 """
@@ -18,11 +19,12 @@ import hashlib
 import io
 import re
 import unicodedata
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -172,7 +174,8 @@ class Block:
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise FileRejected("unreadable", reason=f"line {offset + reader.line_num}: {exc}") from None
+                reason = texts.IMPORT_CSV_ERROR_AT.format(line=offset + reader.line_num, error=exc)
+                raise FileRejected("unreadable", reason=reason) from None
             if not _blank(values):
                 yield offset + reader.line_num, values
 
@@ -211,7 +214,7 @@ def recognise(headers: list[str], mapping: dict[str, str] | None = None) -> dict
     explicit = {normalise_header(h): f for h, f in (mapping or {}).items()}
     for header, fieldname in (mapping or {}).items():
         if fieldname not in ALIASES:
-            raise FileRejected("unknown_mapping", column=f"{header} → {fieldname}")
+            raise FileRejected("unknown_mapping", column=texts.IMPORT_MAPPING.format(header=header, field=fieldname))
     present = {normalise_header(h) for h in headers}
     for header in mapping or {}:
         if normalise_header(header) not in present:
@@ -228,8 +231,9 @@ def recognise(headers: list[str], mapping: dict[str, str] | None = None) -> dict
         columns[fieldname] = index
     missing = [ALIASES[f][0] for f in REQUIRED if f not in columns]
     if missing:
-        found = "、".join(str(headers[i]) for i in sorted(columns.values())) or "（无）"
-        raise FileRejected("missing_columns", columns="、".join(missing), found=found)
+        found = texts.IMPORT_LIST_SEPARATOR.join(str(headers[i]) for i in sorted(columns.values()))
+        missing_list = texts.IMPORT_LIST_SEPARATOR.join(missing)
+        raise FileRejected("missing_columns", columns=missing_list, found=found or texts.IMPORT_NO_COLUMNS)
     return columns
 
 
@@ -245,7 +249,7 @@ def open_roster(
         return _open_csv(path, encoding, mapping, block_rows)
     if suffix in (".xlsx", ".xlsm"):
         return _open_xlsx(path, mapping, block_rows)
-    raise FileRejected("unsupported_format", suffix=suffix or "（无扩展名）")
+    raise FileRejected("unsupported_format", suffix=suffix or texts.IMPORT_NO_SUFFIX)
 
 
 class _Lines:
@@ -272,7 +276,7 @@ def _open_csv(path: Path, encoding: str, mapping: dict[str, str] | None, block_r
     try:
         "".encode(encoding)
     except LookupError:
-        raise FileRejected("unreadable", reason=f"unknown encoding {encoding}") from None
+        raise FileRejected("unreadable", reason=texts.IMPORT_UNKNOWN_ENCODING.format(encoding=encoding)) from None
     handle = path.open("rb")  # closed when the blocks are exhausted
     digest = hashlib.sha256()
     lines = _Lines(handle, encoding, digest)
@@ -416,7 +420,31 @@ class Prepared(NamedTuple):
     # (kind, ciphertext, blind indexes under every key; the first is the current key's)
     contacts: tuple[tuple[str, str, tuple[str, ...]], ...]
     employment: tuple[str | None, str | None, str | None, str | None, str | None] | None
-    digest: str  # of everything above but the ciphertexts: the same row gives the same digest
+    digest: str  # ``row_digest``: of everything above but the row number and ciphertexts; stored
+
+
+# ``Prepared.digest`` is stored (``education_records.import_digest``) and compared with the digest of the same row at
+# the next import: equal, the row is skipped. It is rewritten only when a row changes, so a change to what goes into
+# it, or how, would make every later import compare every row field by field: its format is pinned by a test (a new
+# field of ``Prepared`` goes into _UNDIGESTED, or that test fails). It is the repr of a tuple of every field of
+# ``Prepared`` in field order but those in _UNDIGESTED (the row number; the second HMAC of the same ID number; the
+# digest itself), three of them in a form of their own (see ``row_digest``).
+_UNDIGESTED = ("row", "id_last4_hmac", "digest")
+_DIGESTED = tuple(fieldname for fieldname in Prepared._fields if fieldname not in _UNDIGESTED)
+_digested = itemgetter(*(Prepared._fields.index(fieldname) for fieldname in _DIGESTED))
+_NAME_AT, _FORMER_AT, _CONTACTS_AT = (_DIGESTED.index(f) for f in ("name", "former_names", "contacts"))
+assert Prepared._fields[-1] == "digest"  # ``Preparer.prepare`` puts it after the fields it is of
+
+
+def row_digest(fields: Sequence[Any]) -> str:
+    """The digest of a validated row (``Prepared.digest``): the same row gives the same digest, in any import.
+    ``fields``: a ``Prepared``, or its fields but the digest, in order."""
+    values = list(_digested(fields))
+    values[_NAME_AT] = values[_NAME_AT].name  # the name as written: its other forms follow from it
+    values[_FORMER_AT] = [f.name for f in values[_FORMER_AT]]
+    # a contact as its kind and current blind index: its ciphertext differs every time
+    values[_CONTACTS_AT] = [(kind, indexes[0]) for kind, _, indexes in values[_CONTACTS_AT]]
+    return hashlib.blake2b(repr(tuple(values)).encode(), digest_size=16).hexdigest()
 
 
 def erased_key(keyring: Keyring, institution: str, student_no: str) -> str:
@@ -515,19 +543,19 @@ class Preparer:
         institution: str = get(values, "institution", _text, row, errors) or self.institution
 
         gender: str | None = get(values, "gender", _gender, row, errors)
-        birth: date | None = get(values, "birth_date", _birth_date, row, errors)
+        birth_date: date | None = get(values, "birth_date", _birth_date, row, errors)
 
         # resident ID number: checked, then only its HMACs survive
-        id_hmac = id_last4 = None
+        id_hmac = id_last4_hmac = None
         checked = get(values, "id_number", _id_number, row, errors, False)
         if checked is not None:
             number, from_id = checked
-            if birth is not None and birth != from_id:
+            if birth_date is not None and birth_date != from_id:
                 errors.append(self._error(row, "birth_date", _problem("id_birth_mismatch")))
-            birth = birth or from_id
+            birth_date = birth_date or from_id
             if gender is None:
                 gender = "M" if int(number[16]) % 2 else "F"
-            id_hmac, id_last4 = self.keyring.id_number_hmacs(number)
+            id_hmac, id_last4_hmac = self.keyring.id_number_hmacs(number)
 
         entry_year: int | None = get(values, "entry_year", _year, row, errors)
         grad_year: int | None = get(values, "grad_year", _year, row, errors)
@@ -558,55 +586,32 @@ class Preparer:
         deceased: bool | None = get(values, "deceased", _boolean, row, errors)
 
         if errors or name_forms is None or student_no is None:
-            return errors or [RowError(row, None, "required", texts.IMPORT_ERRORS["required"].format(column="学号"))]
-        result_employment = employment if any(employment) else None
-        return Prepared(
-            row=row,
-            institution=institution,
-            student_no=student_no,
-            name=name_forms,
-            gender=gender,
-            birth_date=birth,
-            nationality=nationality,
-            id_hmac=id_hmac,
-            id_last4_hmac=id_last4,
-            deceased=deceased,
-            former_names=tuple(former),
-            college=college,
-            major=major,
-            class_name=class_name,
-            entry_year=entry_year,
-            grad_year=grad_year,
-            level=level,
-            international=international,
-            contacts=tuple(contacts),
-            employment=result_employment,
-            digest=hashlib.blake2b(
-                repr(
-                    (
-                        institution,
-                        student_no,
-                        name_forms.name,
-                        gender,
-                        birth,
-                        nationality,
-                        id_hmac,
-                        deceased,
-                        [f.name for f in former],
-                        college,
-                        major,
-                        class_name,
-                        entry_year,
-                        grad_year,
-                        level,
-                        international,
-                        [(k, i[0]) for k, _, i in contacts],
-                        result_employment,
-                    )
-                ).encode(),
-                digest_size=16,
-            ).hexdigest(),
+            column = ALIASES["student_no"][0]
+            return errors or [RowError(row, None, "required", texts.IMPORT_ERRORS["required"].format(column=column))]
+        # ``Prepared``'s fields in its order (mypy checks each against its field's type), then their digest.
+        fields = (
+            row,
+            institution,
+            student_no,
+            name_forms,
+            gender,
+            birth_date,
+            nationality,
+            id_hmac,
+            id_last4_hmac,
+            deceased,
+            tuple(former),
+            college,
+            major,
+            class_name,
+            entry_year,
+            grad_year,
+            level,
+            international,
+            tuple(contacts),
+            employment if any(employment) else None,
         )
+        return Prepared(*fields, row_digest(fields))
 
     def _contact(self, kind: str, value: str) -> tuple[str, str, tuple[str, ...]]:
         return kind, self.keyring.encrypt(kind, value), tuple(self.keyring.blind_indexes(kind, value))
@@ -624,7 +629,7 @@ def _cell(value: Any) -> Any:
 
 
 def _shown(fieldname: str, value: Any) -> str:
-    return "***" if fieldname in SENSITIVE else str(value)[:40]
+    return texts.IMPORT_HIDDEN_VALUE if fieldname in SENSITIVE else str(value)[:40]
 
 
 # Written as tuples: ``isinstance(x, A | B)`` builds the union on every call, and these run for every cell.
@@ -639,10 +644,12 @@ def _text(fieldname: str, value: Any, limit: int = 64) -> str | _Problem:
         limit = MAX_LEN.get(fieldname, limit)
         return _problem("too_long", max=limit) if len(result) > limit else result
     if isinstance(value, _NOT_TEXT):
-        return _problem("wrong_type", expected="文字", value=_shown(fieldname, value))
+        return _problem("wrong_type", expected=texts.IMPORT_EXPECTED["text"], value=_shown(fieldname, value))
     if isinstance(value, float):
         if not value.is_integer():
-            return _problem("wrong_type", expected="文字或整数", value=_shown(fieldname, value))
+            return _problem(
+                "wrong_type", expected=texts.IMPORT_EXPECTED["text_or_integer"], value=_shown(fieldname, value)
+            )
         value = int(value)
     result = _SPACES.sub(" ", str(value))
     limit = MAX_LEN.get(fieldname, limit)
@@ -668,7 +675,9 @@ def _former_names(fieldname: str, value: Any) -> tuple[names.NameForms | _Proble
 def _student_no(fieldname: str, value: Any) -> str | _Problem:
     text = _text(fieldname, value)
     if isinstance(text, str) and not _STUDENT_NO.match(text):
-        return _problem("wrong_type", expected="字母或数字", value=_shown(fieldname, text))
+        return _problem(
+            "wrong_type", expected=texts.IMPORT_EXPECTED["letters_or_digits"], value=_shown(fieldname, text)
+        )
     return text
 
 
