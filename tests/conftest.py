@@ -75,6 +75,16 @@ def make_settings(work_dir: Path, database_url: str, redis_url: str, **overrides
     return load_settings(**(values | overrides))
 
 
+@pytest.fixture
+def config_env_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Settings read from config.yaml and the test's own arguments only: no XIAOYOU_* or connection URL from the
+    environment of the run, and a fresh var dir (for the settings tests that build production configurations)."""
+    for var in list(os.environ):
+        if var.startswith("XIAOYOU") or var in ("DATABASE_URL", "REDIS_URL"):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XIAOYOU__VAR_DIR", str(tmp_path))
+
+
 @pytest.fixture(scope="session")
 def migrated(work_dir: Path, database_url: str, redis_url: str) -> str:
     """The schema, built by the migrations from nothing at every run (a test database is the tests' to reset)."""

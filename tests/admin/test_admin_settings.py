@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -24,12 +23,7 @@ PRODUCTION = {
 SECRET = "a-console-signing-key-of-enough-length-0123456789"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for var in list(os.environ):
-        if var.startswith("XIAOYOU") or var in ("DATABASE_URL", "REDIS_URL"):
-            monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XIAOYOU__VAR_DIR", str(tmp_path))
+pytestmark = pytest.mark.usefixtures("config_env_only")
 
 
 def test_production_requires_the_secret_key_and_secure_cookies() -> None:
