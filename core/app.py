@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core import logging as xy_logging
 from core import texts
@@ -82,6 +83,9 @@ def build_app(settings: Settings, rt: Runtime | None = None) -> Flask:
     app = Flask("xiaoyou")
     app.extensions[EXTENSION] = rt or Runtime.build(settings)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    hops = settings.http.trusted_proxies
+    if hops:  # the client's address and scheme as the trusted proxies saw them (http.trusted_proxies)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     @app.before_request
     def _request_id() -> None:

@@ -198,6 +198,16 @@ class MiniProgramSettings(_Section):
     secret: str = ""
 
 
+class HttpSettings(_Section):
+    """The HTTP edge: how many reverse proxies in front of the service may say who the client is."""
+
+    # 0: the client address is the connection's peer, and X-Forwarded-For is ignored (a client could forge it).
+    # N: N proxies (nginx, a load balancer) each append to X-Forwarded-For / X-Forwarded-Proto; the address N hops
+    # from the right is the client (werkzeug's ProxyFix). Per-address limits (console lockout, mini-program logins,
+    # identity claims) need the real client: behind a proxy with 0, every client shares the proxy's address.
+    trusted_proxies: int = Field(0, ge=0, le=5)
+
+
 class WebhookSettings(_Section):
     max_body_bytes: int = Field(65536, ge=1024, le=1048576)
     reply_deadline_seconds: float = Field(3.0, gt=0, lt=5)
@@ -391,6 +401,7 @@ class Settings(BaseSettings):
     wechat_limits: WeChatLimits = WeChatLimits()
     customer_service: CustomerServiceWindow = CustomerServiceWindow()
     menu: MenuSettings = MenuSettings()
+    http: HttpSettings = HttpSettings()
     webhook: WebhookSettings = WebhookSettings()
     conversation: ConversationSettings = ConversationSettings()
     outbox: OutboxSettings = OutboxSettings()

@@ -214,3 +214,35 @@ def test_logout_ends_this_session_and_logout_everywhere_ends_all(console_app: Fl
     assert everywhere.headers["Location"] == "/admin/login?notice=all"
     assert laptop.get("/admin/").status_code == 302 and tablet.get("/admin/").status_code == 302
     assert (f"staff:{member.username}", "staff.logout_everywhere") in _actions(console_app)
+
+
+def test_behind_a_trusted_proxy_each_client_address_is_locked_on_its_own(
+    make_app: Any, console_settings: Any, make_member: Any
+) -> None:
+    """http.trusted_proxies = 1: the proxy's X-Forwarded-For names the client, so one client's failures do not
+    lock out everyone else behind the same proxy."""
+    app: Flask = make_app(
+        console_settings.model_copy(update={"http": console_settings.http.model_copy(update={"trusted_proxies": 1})})
+    )
+    member = make_member("viewer")
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    attacker = app.test_client()
+    attacker.environ_base.update(proxy, HTTP_X_FORWARDED_FOR="203.0.113.9")
+    for n in range(8):
+        assert _password(attacker, f"guess{n // 2}", "wrong-password!").status_code == 401
+    assert _password(attacker, member.username).status_code == 429
+    colleague = app.test_client()
+    colleague.environ_base.update(proxy, HTTP_X_FORWARDED_FOR="198.51.100.4")
+    assert _password(colleague, member.username).status_code == 302
+
+
+def test_without_a_trusted_proxy_a_forged_forwarded_for_does_not_escape_the_lockout(
+    console_app: Flask, make_member: Any
+) -> None:
+    member = make_member("viewer")
+    attacker = console_app.test_client()
+    attacker.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    for n in range(8):
+        attacker.environ_base["HTTP_X_FORWARDED_FOR"] = f"198.51.100.{n}"  # a fresh "client" every try
+        assert _password(attacker, f"guess{n // 2}", "wrong-password!").status_code == 401
+    assert _password(attacker, member.username).status_code == 429
