@@ -37,6 +37,11 @@ class ConsolePage:
 
 
 PAGES = (
+    # --- the dashboard
+    # --- alumni
+    # --- roster imports
+    ConsolePage("admin.imports", "imports.view", "nav_imports", "page_imports"),
+    # --- the official account
     ConsolePage("admin.staff", "staff.view", "nav_staff", "page_staff"),
     ConsolePage("admin.audit_log", "audit.view", "nav_audit", "page_audit"),
     ConsolePage("admin.settings_view", "settings.view", "nav_settings", "page_settings"),

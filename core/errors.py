@@ -208,6 +208,13 @@ class ImportRejected(ValidationFailed):
         self.error_count = error_count
 
 
+class UploadTooLarge(ValidationFailed):
+    """An uploaded file (a roster from the console) over its configured size limit; nothing of it was kept."""
+
+    code = "upload_too_large"
+    status = 413
+
+
 class ProcessingRestricted(Conflict):
     """The person asked for their data's processing to be restricted (PIPL art. 44 / GDPR art. 18)."""
 

@@ -34,6 +34,7 @@ named in the table, and the caller passes it.
 | ``staff:sessions:{account_id}`` | an account's session hashes (a set) | ``admin.session_absolute_seconds`` |
 | ``staff:fail:{user,ip}:{hash}`` | failed console logins | ``admin.lockout_window_seconds`` |
 | ``staff:totp:{account_id}:{step}`` | an authenticator code that was used | ``TOTP_USED_TTL`` |
+| ``databank:import:{job_id}`` | a running import's progress and heartbeat (hash) | ``IMPORT_PROGRESS_TTL``, renewed |
 
 ``{hash}`` is :func:`hashed` of the identifier (an openid, an IP address): keys that are listed or logged never
 carry one in clear. The webhook's keys carry the openid itself: they are read on every push, and an openid is a
@@ -177,3 +178,12 @@ def staff_login_failures(scope: Literal["user", "ip"], identifier: str) -> str:
 
 def staff_totp_used(account_id: int, time_step: int) -> str:
     return f"{PREFIX}:staff:totp:{account_id}:{time_step}"
+
+
+# --- roster imports from the console --------------------------------------------------------------------------
+
+IMPORT_PROGRESS_TTL = 86400  # renewed at every heartbeat, deleted when the import ends: only a crash leaves one
+
+
+def import_progress(job_id: int) -> str:
+    return f"{PREFIX}:databank:import:{job_id}"

@@ -257,6 +257,7 @@ class ScheduleSettings(_Section):
     card_expire: Crontab = "7 * * * *"
     card_scans_flush_seconds: int = Field(60, ge=5, le=3600)
     followers_link_seconds: int = Field(30, ge=5, le=3600)  # retry linking new followers to their unionid
+    databank_imports_seconds: int = Field(3, ge=1, le=300)  # look for queued roster imports (the console's)
 
 
 class LoggingSettings(_Section):
@@ -302,6 +303,18 @@ class DatabankSettings(_Section):
     merge_undo_days: int = Field(30, ge=1, le=365)
     search_max_page_size: int = Field(100, ge=1, le=1000)
     search_max_offset: int = Field(10000, ge=100)
+    # Roster imports from the console (services.databank.import_jobs): the largest upload, where uploads wait for the
+    # scheduler ("" is var_dir/imports), and how old a running import's heartbeat may get before it counts as dead.
+    upload_max_bytes: int = Field(50 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    upload_dir: str = ""
+    import_stale_seconds: int = Field(120, ge=30, le=3600)
+
+    @field_validator("upload_dir")
+    @classmethod
+    def _absolute_upload_dir(cls, value: str) -> str:
+        if value and not Path(value).is_absolute():
+            raise ValueError("must be an absolute path, or empty for var_dir/imports")
+        return value
 
 
 class VerificationSettings(_Section):

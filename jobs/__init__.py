@@ -20,6 +20,7 @@ from core.runtime import Runtime
 from core.settings import ScheduleSettings, Settings
 from services import cards, follower_links, follower_sync, inbound, outbox
 from services.cards import applications as card_applications
+from services.databank import import_jobs
 from wechat.gateway import Gateway, LazyGateway
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ class JobSpec:
     func: Callable[[JobContext], Any]
     trigger: Callable[[Settings], BaseTrigger]  # when it runs, from the settings (``schedule.*`` in config.yaml)
     description: str
+    # Runs of this job allowed at once. An import holds its run for minutes: with 2, the passes meanwhile return at
+    # once (services.databank.import_jobs keeps one import per process) instead of APScheduler logging each skip.
+    max_instances: int = 1
 
 
 def _cron(line: Callable[[ScheduleSettings], str]) -> Callable[[Settings], BaseTrigger]:
@@ -127,5 +131,12 @@ JOBS: tuple[JobSpec, ...] = (
         lambda ctx: cards.expire_due(ctx.rt.db.session),
         _cron(lambda schedule: schedule.card_expire),  # verification already answers "expired" at once
         "mark cards past their expires_at expired",
+    ),
+    JobSpec(
+        "databank.imports",
+        lambda ctx: import_jobs.scheduled_pass(ctx.rt),
+        _every(lambda settings: settings.schedule.databank_imports_seconds),
+        "run the oldest roster import queued from the console; mark imports whose runner died interrupted",
+        max_instances=2,
     ),
 )

@@ -56,6 +56,7 @@ def main() -> int:
             id=spec.id,
             name=spec.description,
             replace_existing=True,
+            max_instances=spec.max_instances,
         )
     scheduler.start()
     log.info("scheduler leading with jobs: %s", ", ".join(spec.id for spec in JOBS))

@@ -5,6 +5,7 @@ from models.card import ApplicationEvidence, Card, CardApplication, ScanLog, Sca
 from models.checkpoint import JobCheckpoint
 from models.databank import DatabankBatch, FieldChange, ImportRowError, PersonMerge
 from models.follower import Follower
+from models.importjob import ImportJob
 from models.inbound import InboundMessage
 from models.inquiry import Inquiry
 from models.outbox import OutboundMessage
@@ -26,6 +27,7 @@ __all__ = [
     "Employment",
     "FieldChange",
     "Follower",
+    "ImportJob",
     "ImportRowError",
     "InboundMessage",
     "Inquiry",

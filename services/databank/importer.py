@@ -96,9 +96,18 @@ def import_file(
     institution: str | None = None,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    label: str | None = None,
+    started: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Import a .xlsx or .csv roster. Raises ``ImportRejected`` (nothing written; report stored) on any error."""
-    batch = _start_batch(session, source=source, actor=actor, label=path.name)
+    """Import a .xlsx or .csv roster. Raises ``ImportRejected`` (nothing written; report stored) on any error.
+
+    ``label`` names the batch (default: the file's name; the console stores uploads under random names).
+    ``started(batch_id)`` is called once the batch row is committed and before any data is written, so a caller
+    can note which batch to mark failed should this process die during the import.
+    """
+    batch = _start_batch(session, source=source, actor=actor, label=label or path.name)
+    if started is not None:
+        started(batch.id)
     try:
         roster = open_roster(path, encoding=encoding, mapping=mapping, block_rows=settings.import_chunk_rows)
     except FileRejected as exc:

@@ -27,6 +27,12 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cards.decide": frozenset({"admin", "officer"}),  # evidence files (audited), approve or reject an application
     "cards.manage": frozenset({"admin", "officer"}),  # suspend, reinstate, revoke, report a card lost
     "scanners.manage": frozenset({"admin", "officer"}),  # list, create (secret shown once) and revoke desk credentials
+    # --- the dashboard
+    # --- alumni
+    # --- roster imports
+    "imports.view": frozenset({"admin", "officer", "viewer"}),  # the imports page, a job's progress and outcome
+    "imports.run": frozenset({"admin", "officer"}),  # upload a roster, download an error report (audited), roll back
+    # --- the official account
 }
 
 
