@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card clean help browser
+.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card bench-console clean help browser
 
 help:
 	@echo "make run            serve on http://127.0.0.1:$(PORT) (SQLite + embedded Redis + WeChat emulator)"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench-import   a 1,000,000-row roster import and search on PostgreSQL (BENCH_DATABASE_URL)"
 	@echo "make bench-card     card verification throughput and latency, login latency (bench/RESULTS.md)"
 	@echo "                    webhook, card: BENCH_BASELINE=REF [BENCH_ROUNDS=N] also runs the app at git revision REF (A/B)"
+	@echo "make bench-console  dashboard and alumni search page render times at 1,000,000 alumni on PostgreSQL"
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +62,9 @@ bench-import: $(VENV)/.dev
 
 bench-card: $(VENV)/.dev
 	$(BIN)/python -m bench.card_bench
+
+bench-console: $(VENV)/.dev
+	$(BIN)/python -m bench.console_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -5,7 +5,8 @@ Flask-WTF's CSRF check for the console's own POSTs only, registers the blueprint
 every ``/admin`` response (a strict Content-Security-Policy that forbids inline script, no framing, no caching).
 Modules: ``guard`` (who is signed in; ``require(permission)``), ``auth`` (login, second factor, logout), ``pages``
 (home, staff, audit log, settings), ``cards`` (review queue, cards list, scanners), ``imports`` (roster uploads run
-by the scheduler, their progress, error reports and rollback), ``errors`` (the error pages).
+by the scheduler, their progress, error reports and rollback), ``dashboard`` (the charts and counts that are the
+home page of the roles holding ``dashboard.view``, called by ``pages.home``), ``errors`` (the error pages).
 """
 
 from __future__ import annotations

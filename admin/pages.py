@@ -14,6 +14,7 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from admin import dashboard
 from admin.blueprint import bp
 from admin.context import runtime
 from admin.guard import current_staff, require, signed_in
@@ -82,6 +83,8 @@ def home() -> Page:
     if request.args.get("recovered"):
         with runtime().db.session() as session:
             notice = T["recovery_used"].format(remaining=recovery.remaining(session, staff.id))
+    if staff_service.allows(staff.roles, "dashboard.view"):  # their home is the dashboard
+        return dashboard.page(notice=notice)
     role_names = "、".join(texts.STAFF_ROLE_NAMES[r] for r in staff_service.ROLES if r in staff.roles)
     return render_template("admin/home.html", pages=reachable(staff.roles), role_names=role_names, notice=notice)
 

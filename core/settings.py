@@ -257,6 +257,8 @@ class ScheduleSettings(_Section):
     card_expire: Crontab = "7 * * * *"
     card_scans_flush_seconds: int = Field(60, ge=5, le=3600)
     followers_link_seconds: int = Field(30, ge=5, le=3600)  # retry linking new followers to their unionid
+    # Recount the dashboard's recent days (services.stats): how stale its charts may be, against a few indexed counts.
+    stats_rollup_seconds: int = Field(300, ge=30, le=86400)
     databank_imports_seconds: int = Field(3, ge=1, le=300)  # look for queued roster imports (the console's)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
@@ -18,7 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.runtime import Runtime
 from core.settings import ScheduleSettings, Settings
-from services import cards, follower_links, follower_sync, inbound, outbox
+from services import cards, follower_links, follower_sync, inbound, outbox, stats
 from services.cards import applications as card_applications
 from services.databank import import_jobs
 from wechat.gateway import Gateway, LazyGateway
@@ -131,6 +132,15 @@ JOBS: tuple[JobSpec, ...] = (
         lambda ctx: cards.expire_due(ctx.rt.db.session),
         _cron(lambda schedule: schedule.card_expire),  # verification already answers "expired" at once
         "mark cards past their expires_at expired",
+    ),
+    JobSpec(
+        "stats.rollup",
+        lambda ctx: stats.rollup(ctx.rt.db.session, lambda: ctx.rt.db.session(write=True)),
+        # First run 10 s after the scheduler starts (not a whole interval later): a new deploy backfills at once.
+        lambda settings: IntervalTrigger(
+            seconds=settings.schedule.stats_rollup_seconds, start_date=datetime.now(UTC) + timedelta(seconds=10)
+        ),
+        "recount the dashboard's recent days, and fill the days it has not counted yet",
     ),
     JobSpec(
         "databank.imports",

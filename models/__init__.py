@@ -12,6 +12,7 @@ from models.outbox import OutboundMessage
 from models.person import ContactPoint, EducationRecord, Employment, Person, PersonName, WeChatIdentity
 from models.privacy import AuditEntry, Consent
 from models.staff import StaffAccount, StaffRecoveryCode, StaffRole
+from models.stats import DailyCount
 from models.verification import VerificationClaim
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "CardApplication",
     "Consent",
     "ContactPoint",
+    "DailyCount",
     "DatabankBatch",
     "EducationRecord",
     "Employment",

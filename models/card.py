@@ -58,7 +58,7 @@ class Card(Base):
     status_reason: Mapped[str | None] = mapped_column(String(255))
     replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
     application_id: Mapped[int | None] = mapped_column(Integer)
-    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)  # cards issued per day
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -84,7 +84,7 @@ class CardApplication(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     decided_by: Mapped[str | None] = mapped_column(String(64))
     notified: Mapped[str | None] = mapped_column(String(24))  # subscribe / customer_service / failed
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)  # applications per day
 
 
 class ApplicationEvidence(Base):

@@ -17,8 +17,9 @@ class Follower(Base):
     openid: Mapped[str] = mapped_column(String(64), unique=True)
     unionid: Mapped[str | None] = mapped_column(String(64), index=True)
     subscribed: Mapped[bool] = mapped_column(Boolean, default=False)
-    subscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Both indexed: the dashboard's daily rollup counts follows and unfollows by day (services.stats).
+    subscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # The QR scene the follow came from (the qrscene_ prefix of the EventKey removed), or None.
     subscribe_scene: Mapped[str | None] = mapped_column(String(64))
     # The last message or event from the user: the customer-service window is 48 h from a user message.

@@ -28,6 +28,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cards.manage": frozenset({"admin", "officer"}),  # suspend, reinstate, revoke, report a card lost
     "scanners.manage": frozenset({"admin", "officer"}),  # list, create (secret shown once) and revoke desk credentials
     # --- the dashboard
+    "dashboard.view": frozenset({"admin", "officer", "broadcaster", "viewer"}),  # the home page's charts and counts
     # --- alumni
     # --- roster imports
     "imports.view": frozenset({"admin", "officer", "viewer"}),  # the imports page, a job's progress and outcome

@@ -102,8 +102,10 @@ def test_the_home_page_lists_only_what_the_role_reaches(signed_in: Any) -> None:
     page = text(viewer.get("/admin/"))
     assert "/admin/audit" not in page and "/admin/staff" not in page and 'href="/admin/cards/review"' in page
     assert 'href="/admin/cards/scanners"' not in page
-    broadcaster, _ = signed_in("broadcaster")  # no page of its own yet (broadcasts come later)
-    assert "您的角色目前没有可用的页面" in text(broadcaster.get("/admin/"))
+    broadcaster, _ = signed_in("broadcaster")  # no page of its own yet (broadcasts come later): the dashboard
+    assert 'id="dashboard-tiles"' in text(broadcaster.get("/admin/"))
+    liaison, _ = signed_in("class_liaison")  # no dashboard, and no page yet (class groups come later)
+    assert "您的角色目前没有可用的页面" in text(liaison.get("/admin/"))
 
 
 def test_a_post_without_or_with_a_wrong_csrf_token_is_refused(console_app: Flask, signed_in: Any) -> None:

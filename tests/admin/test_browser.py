@@ -92,7 +92,8 @@ def test_first_login_enrols_then_password_and_code_sign_in(
     assert codes.count() == 10
     page.click("text=我已保存，进入工作台")
     page.wait_for_url(f"{console}/")
-    assert page.locator("#reachable").inner_text().count("\n") >= 2  # staff, audit log, settings
+    assert page.locator("#dashboard-tiles .tile").count() == 4  # an admin's home is the dashboard
+    assert page.locator("nav.nav a").count() >= 4  # home, staff, audit log, settings
 
     page.click("button:has-text('退出登录')")
     page.wait_for_url(f"{console}/login?notice=out")
