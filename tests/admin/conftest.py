@@ -81,8 +81,9 @@ def make_member(console_app: Flask, keyring: Keyring) -> Any:
             secret = None
             if enrolled:
                 secret = totp.enrolment_secret(session, keyring, account_id)
-                # Confirm with the code one step ahead, so the current step's code stays unused for the test.
-                code = pyotp.TOTP(secret).at(time.time(), counter_offset=1)
+                # Confirm with the previous step's code (accepted: one step either side), so that the code of
+                # "now" and of the next step stay unused for the test, whenever a step boundary falls.
+                code = pyotp.TOTP(secret).at(time.time(), counter_offset=-1)
                 assert totp.confirm_enrolment(session, rt.redis, keyring, account_id, code) is not None
         return Member(account_id, name, tuple(roles), secret)
 

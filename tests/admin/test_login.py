@@ -117,7 +117,7 @@ def test_a_code_cannot_be_replayed_within_its_window(console_app: Flask, make_me
     replay = _login(console_app.test_client(), member, code)
     assert replay.status_code == 401 and "验证码错误或已使用" in text(replay)
     # The next step's code is still good (valid_window=1), once.
-    assert _login(console_app.test_client(), member, member.code(-1)).headers["Location"] == "/admin/"
+    assert _login(console_app.test_client(), member, member.code(1)).headers["Location"] == "/admin/"
 
 
 def test_first_login_enrols_and_shows_recovery_codes_once_each_usable_once(
