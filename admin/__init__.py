@@ -4,9 +4,10 @@
 Flask-WTF's CSRF check for the console's own POSTs only, registers the blueprint, and puts the security headers on
 every ``/admin`` response (a strict Content-Security-Policy that forbids inline script, no framing, no caching).
 Modules: ``guard`` (who is signed in; ``require(permission)``), ``auth`` (login, second factor, logout), ``pages``
-(home, staff, audit log, settings), ``cards`` (review queue, cards list, scanners), ``imports`` (roster uploads run
-by the scheduler, their progress, error reports and rollback), ``dashboard`` (the charts and counts that are the
-home page of the roles holding ``dashboard.view``, called by ``pages.home``), ``errors`` (the error pages).
+(home, staff, audit log, settings), ``dashboard`` (the charts and counts that are the home page of the roles holding
+``dashboard.view``, called by ``pages.home``), ``alumni`` (search, a person and data-subject requests, duplicates
+and merges), ``imports`` (roster uploads run by the scheduler, their progress, error reports and rollback), ``cards``
+(review queue, cards list, scanners), ``errors`` (the error pages).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import secrets
 from flask import Flask, Response, request
 from jinja2 import StrictUndefined
 
-from admin import auth, cards, errors, imports, pages  # noqa: F401 - their views attach themselves to the blueprint
+from admin import alumni, auth, cards, errors, imports, pages  # noqa: F401 - their views attach themselves to the blueprint
 from admin.blueprint import bp, csrf
 from core.settings import Settings
 

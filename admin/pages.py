@@ -40,6 +40,8 @@ class ConsolePage:
 PAGES = (
     # --- the dashboard
     # --- alumni
+    ConsolePage("admin.alumni_search", "alumni.view", "nav_alumni", "page_alumni"),
+    ConsolePage("admin.alumni_duplicates", "alumni.view", "nav_alumni_duplicates", "page_alumni_duplicates"),
     # --- roster imports
     ConsolePage("admin.imports", "imports.view", "nav_imports", "page_imports"),
     # --- the official account

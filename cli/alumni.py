@@ -272,8 +272,7 @@ def subject_export_cmd(person_id: int, output: str, actor: str) -> None:
     """Everything about a person as JSON (a data-subject access request). Audited."""
     settings = _settings()
     with unit_of_work(settings) as session:
-        data = privacy.subject_export(session, _keyring(settings), person_id, actor=actor)
-    text = json.dumps(data, ensure_ascii=False, indent=2)
+        text = privacy.subject_export_document(session, _keyring(settings), person_id, actor=actor)
     if output == "-":
         click.echo(text)
     else:
@@ -299,14 +298,14 @@ def subject_export_cmd(person_id: int, output: str, actor: str) -> None:
 @actor_option
 def correct_cmd(person_id: int, assignments: tuple[str, ...], source: str, actor: str) -> None:
     """Correct a person's record (a data-subject correction request)."""
-    changes: dict[str, Any] = {}
+    changes: dict[str, str] = {}
     for item in assignments:
         key, sep, value = item.partition("=")
         if not sep:
             raise click.BadParameter(f"{item!r}: use FIELD=VALUE", param_hint="--set")
-        changes[key.strip()] = value.strip().lower() in ("1", "true", "yes", "是") if key == "deceased" else value
-    with unit_of_work(_settings()) as session:
-        batch_id = privacy.correct(session, person_id, actor=actor, person=changes, source=source)
+        changes[key.strip()] = value
+    with unit_of_work(_settings()) as session:  # the service types and checks each value, as for the console's form
+        batch_id = privacy.correct_from_text(session, person_id, actor=actor, person=changes, source=source)
     click.echo(f"corrected (change set {batch_id})")
 
 

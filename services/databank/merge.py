@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from core import texts
 from core.errors import Conflict, NotFound, UndoExpired, ValidationFailed
 from models import (
     Consent,
@@ -38,6 +39,7 @@ from models.person import ACTIVE, MERGED
 from services.databank import audit
 from services.databank.privacy import ensure_processable
 
+T = texts.CONSOLE  # staff merge (the console, the CLI); a refusal says why
 TRUST = {source: rank for rank, source in enumerate(SOURCES)}
 # provenance key -> the columns it covers
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -71,12 +73,15 @@ def find_candidates(session: Session, *, limit: int = 100, person_id: int | None
     e1, e2 = aliased(EducationRecord), aliased(EducationRecord)
     c1, c2 = aliased(ContactPoint), aliased(ContactPoint)
     active = [p1.status == ACTIVE, p2.status == ACTIVE, p1.restricted.is_(False), p2.restricted.is_(False)]
-    if person_id is not None:
-        active.append((p1.id == person_id) | (p2.id == person_id))
+    # One person's pairs: each rule asked twice, with the person on either side. An equality (rather than one
+    # "either side" OR) lets the database start from that person's rows by index instead of joining everyone.
+    sides: list[tuple[ColumnElement[bool], ...]] = (
+        [(p1.id == person_id,), (p2.id == person_id,)] if person_id is not None else [()]
+    )
     same_class = [e1.grad_year == e2.grad_year, e1.college_folded == e2.college_folded]  # 計算機學院 = 计算机学院
 
-    def pairs(query: Any, *conditions: ColumnElement[bool]) -> Any:
-        return query.where(p1.id < p2.id, *active, *conditions).distinct().limit(limit)
+    def pairs(query: Any, *conditions: ColumnElement[bool]) -> list[Any]:
+        return [query.where(p1.id < p2.id, *active, *conditions, *side).distinct().limit(limit) for side in sides]
 
     by_education = (
         select(p1.id, p2.id)
@@ -85,7 +90,7 @@ def find_candidates(session: Session, *, limit: int = 100, person_id: int | None
         .join(p1, p1.id == e1.person_id)
         .join(p2, p2.id == e2.person_id)
     )
-    rules: dict[str, Any] = {
+    rules: dict[str, list[Any]] = {
         "student_no": pairs(by_education, e1.student_no == e2.student_no),
         "name_year_college": pairs(by_education, p1.name_simplified == p2.name_simplified, *same_class),
         "pinyin_year_college": pairs(
@@ -102,9 +107,10 @@ def find_candidates(session: Session, *, limit: int = 100, person_id: int | None
         ),
     }
     found: dict[tuple[int, int], list[str]] = {}
-    for reason, query in rules.items():
-        for first, second in session.execute(query):
-            found.setdefault((first, second), []).append(reason)
+    for reason, queries in rules.items():
+        for query in queries:
+            for first, second in session.execute(query):
+                found.setdefault((first, second), []).append(reason)
     # A name written in traditional characters on one record and simplified on the other is worth saying.
     if found:
         ids = {i for pair in found for i in pair}
@@ -131,13 +137,15 @@ def _source(session: Session, cache: dict[int | None, str], batch_id: int | None
 def merge(session: Session, keep_id: int, other_id: int, *, actor: str) -> PersonMerge:  # noqa: PLR0912
     """Fold ``other_id`` into ``keep_id``, field by field by source trust. Undo with :func:`undo_merge`."""
     if keep_id == other_id:
-        raise ValidationFailed("cannot merge a person with themself")
+        raise ValidationFailed("cannot merge a person with themself", user_message=T["alumni_merge_self"])
     keep, other = session.get(Person, keep_id), session.get(Person, other_id)
     if keep is None or other is None:
         raise NotFound(f"person {keep_id if keep is None else other_id}")
     for person in (keep, other):
         if person.status != ACTIVE:
-            raise Conflict(f"person {person.id} is {person.status}")
+            raise Conflict(
+                f"person {person.id} is {person.status}", user_message=T["alumni_merge_inactive"].format(id=person.id)
+            )
         ensure_processable(person)
     batch = DatabankBatch(
         kind=MERGE,
@@ -217,14 +225,19 @@ def undo_merge(session: Session, merge_id: int, *, actor: str, undo_days: int, n
     if record is None:
         raise NotFound(f"merge {merge_id}")
     if record.undone_at is not None:
-        raise Conflict(f"merge {merge_id} was already undone")
+        raise Conflict(f"merge {merge_id} was already undone", user_message=T["alumni_unmerge_done"])
     now = now or utcnow()
     if now - record.merged_at > timedelta(days=undo_days):
-        raise UndoExpired(f"merge {merge_id} is older than {undo_days} days")
+        raise UndoExpired(
+            f"merge {merge_id} is older than {undo_days} days",
+            user_message=T["alumni_unmerge_expired"].format(days=undo_days),
+        )
     keep, other = session.get(Person, record.kept_id), session.get(Person, record.merged_id)
     assert keep is not None and other is not None
     if keep.status != ACTIVE or other.status != MERGED or other.merged_into_id != keep.id:
-        raise UndoExpired(f"merge {merge_id}: a later merge or erasure depends on it")
+        raise UndoExpired(
+            f"merge {merge_id}: a later merge or erasure depends on it", user_message=T["alumni_unmerge_depends"]
+        )
     snapshot = record.snapshot
     for column, value in snapshot["kept"].items():
         setattr(keep, column, date.fromisoformat(value) if column == "birth_date" and value else value)
@@ -246,3 +259,37 @@ def undo_merge(session: Session, merge_id: int, *, actor: str, undo_days: int, n
         session, actor=actor, action="person.merge_undone", person_id=keep.id, merged_id=other.id, merge_id=record.id
     )
     session.flush()
+
+
+@dataclass(frozen=True)
+class MergeSummary:
+    id: int
+    kept_id: int
+    merged_id: int
+    actor: str
+    merged_at: datetime
+    undone_at: datetime | None
+    undoable: bool  # not undone and within ``undo_days`` (undoing may still find a later change depends on it)
+
+
+def recent_merges(
+    session: Session, *, undo_days: int, limit: int, person_id: int | None = None, now: datetime | None = None
+) -> list[MergeSummary]:
+    """The newest merges first (those of ``person_id``, kept or merged, when given), each saying whether the undo
+    window is still open."""
+    now = now or utcnow()
+    query = select(PersonMerge).order_by(PersonMerge.id.desc()).limit(limit)
+    if person_id is not None:
+        query = query.where(or_(PersonMerge.kept_id == person_id, PersonMerge.merged_id == person_id))
+    return [
+        MergeSummary(
+            m.id,
+            m.kept_id,
+            m.merged_id,
+            m.actor,
+            m.merged_at,
+            m.undone_at,
+            m.undone_at is None and now - m.merged_at <= timedelta(days=undo_days),
+        )
+        for m in session.scalars(query)
+    ]

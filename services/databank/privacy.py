@@ -9,7 +9,8 @@ them goes, and their student number becomes a token that keeps a later re-import
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
@@ -34,10 +35,12 @@ from models import (
     utcnow,
 )
 from models.databank import CORRECTION, SOURCES
-from models.person import ACTIVE, ANONYMISED
+from models.person import ACTIVE, ANONYMISED, LEVELS
 from services.databank import audit, names
 from services.databank.keys import Keyring, mask
 from services.databank.roster import erased_key, normalise_email, normalise_phone
+
+T = texts.CONSOLE  # staff act on these rules (the console, the CLI); a refusal says what to change
 
 
 def _person(session: Session, person_id: int) -> Person:
@@ -76,21 +79,35 @@ def _employment(j: Employment) -> dict[str, Any]:
 
 def provenance(session: Session, record: Person | EducationRecord | Employment, fields: list[str]) -> dict[str, Any]:
     """Each field's source and batch: the change set that last set it, or the one that created the record."""
-    batches = {b.id: b for b in session.scalars(select(DatabankBatch))} if fields else {}
-    result = {}
-    for fieldname in fields:
-        batch_id = (record.provenance or {}).get(fieldname, record.batch_id)
-        batch = batches.get(batch_id) if batch_id is not None else None
-        result[fieldname] = {"batch_id": batch_id, "source": batch.source if batch else None}
-    return result
+    batch_ids = {fieldname: (record.provenance or {}).get(fieldname, record.batch_id) for fieldname in fields}
+    wanted = {batch_id for batch_id in batch_ids.values() if batch_id is not None}
+    sources = (
+        dict(session.execute(select(DatabankBatch.id, DatabankBatch.source).where(DatabankBatch.id.in_(wanted))).all())
+        if wanted
+        else {}
+    )
+    return {
+        fieldname: {"batch_id": batch_id, "source": sources.get(batch_id) if batch_id is not None else None}
+        for fieldname, batch_id in batch_ids.items()
+    }
+
+
+PERSON_FIELDS = ["name", "gender", "birth_date", "nationality", "id_number", "deceased"]
+EDUCATION_FIELDS = ["college", "major", "class_name", "grad_year"]
+EMPLOYMENT_FIELDS = ["employer", "title", "city"]
 
 
 def staff_view(session: Session, keyring: Keyring, person_id: int) -> dict[str, Any]:
-    """What staff see of a person: contact values masked, ID number never (it is not stored)."""
+    """What staff see of a person: contact values masked, ID number never (it is not stored); each record with
+    its fields' provenance (the source and change set that set them)."""
     person = _person(session, person_id)
     contacts = session.scalars(
         select(ContactPoint).where(ContactPoint.person_id == person_id).order_by(ContactPoint.id)
     )
+    educations = session.scalars(
+        select(EducationRecord).where(EducationRecord.person_id == person_id).order_by(EducationRecord.id)
+    )
+    jobs = session.scalars(select(Employment).where(Employment.person_id == person_id).order_by(Employment.id))
     return {
         "id": person.id,
         "name": person.name,
@@ -103,26 +120,39 @@ def staff_view(session: Session, keyring: Keyring, person_id: int) -> dict[str, 
         "deceased": person.deceased,
         "restricted": person.restricted,
         "status": person.status,
-        "education": [
-            _education(e)
-            for e in session.scalars(select(EducationRecord).where(EducationRecord.person_id == person_id))
-        ],
-        "employment": [
-            _employment(j) for j in session.scalars(select(Employment).where(Employment.person_id == person_id))
-        ],
-        "contacts": [
-            {"id": c.id, "kind": c.kind, "value": mask(c.kind, keyring.decrypt(c.kind, c.value_encrypted))}
-            for c in contacts
-        ],
+        "merged_into_id": person.merged_into_id,
+        "provenance": provenance(session, person, PERSON_FIELDS),
+        "education": [{**_education(e), "provenance": provenance(session, e, EDUCATION_FIELDS)} for e in educations],
+        "employment": [{**_employment(j), "provenance": provenance(session, j, EMPLOYMENT_FIELDS)} for j in jobs],
+        "contacts": [_masked_contact(keyring, c) for c in contacts],
     }
 
 
-def reveal_contact(session: Session, keyring: Keyring, contact_id: int, *, actor: str, reason: str) -> str:
-    """The clear value of one contact point; the reveal is audited (who, whose, which, why) before it is returned."""
-    if not reason.strip():
-        raise ValidationFailed("a reason is required to reveal a value")
+def _masked_contact(keyring: Keyring, contact: ContactPoint) -> dict[str, Any]:
+    return {
+        "id": contact.id,
+        "kind": contact.kind,
+        "value": mask(contact.kind, keyring.decrypt(contact.kind, contact.value_encrypted)),
+    }
+
+
+def contact_view(session: Session, keyring: Keyring, contact_id: int, *, person_id: int) -> dict[str, Any]:
+    """One of the person's contact points as :func:`staff_view` shows it (masked); ``NotFound`` if not theirs."""
     contact = session.get(ContactPoint, contact_id)
-    if contact is None:
+    if contact is None or contact.person_id != person_id:
+        raise NotFound(f"contact {contact_id}")
+    return _masked_contact(keyring, contact)
+
+
+def reveal_contact(
+    session: Session, keyring: Keyring, contact_id: int, *, actor: str, reason: str, person_id: int | None = None
+) -> str:
+    """The clear value of one contact point; the reveal is audited (who, whose, which, why) before it is returned.
+    With ``person_id``, a contact point of anyone else is not found (a page reveals only what it shows)."""
+    if not reason.strip():
+        raise ValidationFailed("a reason is required to reveal a value", user_message=T["alumni_reason_required"])
+    contact = session.get(ContactPoint, contact_id)
+    if contact is None or (person_id is not None and contact.person_id != person_id):
         raise NotFound(f"contact {contact_id}")
     audit.record(
         session,
@@ -231,7 +261,6 @@ def subject_export(session: Session, keyring: Keyring, person_id: int, *, actor:
     audit.record(session, actor=actor, action="subject.export", person_id=person_id)
     educations = list(session.scalars(select(EducationRecord).where(EducationRecord.person_id == person_id)))
     jobs = list(session.scalars(select(Employment).where(Employment.person_id == person_id)))
-    person_fields = ["name", "gender", "birth_date", "nationality", "id_number", "deceased"]
     return {
         "person": {
             "id": person.id,
@@ -247,13 +276,10 @@ def subject_export(session: Session, keyring: Keyring, person_id: int, *, actor:
             "restricted": person.restricted,
             "status": person.status,
             "created_at": person.created_at.isoformat(),
-            "provenance": provenance(session, person, person_fields),
+            "provenance": provenance(session, person, PERSON_FIELDS),
         },
         "former_names": [n.name for n in session.scalars(select(PersonName).where(PersonName.person_id == person_id))],
-        "education": [
-            {**_education(e), "provenance": provenance(session, e, ["college", "major", "class_name", "grad_year"])}
-            for e in educations
-        ],
+        "education": [{**_education(e), "provenance": provenance(session, e, EDUCATION_FIELDS)} for e in educations],
         "employment": [_employment(j) for j in jobs],
         "contacts": [
             {"kind": c.kind, "value": keyring.decrypt(c.kind, c.value_encrypted), "batch_id": c.batch_id}
@@ -282,8 +308,102 @@ def subject_export(session: Session, keyring: Keyring, person_id: int, *, actor:
     }
 
 
+def subject_export_document(session: Session, keyring: Keyring, person_id: int, *, actor: str) -> str:
+    """:func:`subject_export` as the JSON document handed to the person (UTF-8 text, indented). Audited."""
+    return json.dumps(subject_export(session, keyring, person_id, actor=actor), ensure_ascii=False, indent=2)
+
+
 PERSON_CORRECTABLE = {"name", "gender", "birth_date", "nationality", "deceased"}
 EDUCATION_CORRECTABLE = {"college", "major", "class_name", "entry_year", "grad_year", "level", "international"}
+TRUE_WORDS, FALSE_WORDS = frozenset({"1", "true", "yes", "是"}), frozenset({"", "0", "false", "no", "否"})
+GENDERS = {"m": "M", "男": "M", "f": "F", "女": "F"}
+
+
+def _flag(value: str) -> bool:
+    if value.lower() not in TRUE_WORDS | FALSE_WORDS:
+        raise ValueError(value)
+    return value.lower() in TRUE_WORDS
+
+
+def _year(value: str) -> int:
+    if not (value.isdigit() and 1900 <= int(value) <= 2100):
+        raise ValueError(value)
+    return int(value)
+
+
+def _level(value: str) -> str:
+    if value not in LEVELS:
+        raise ValueError(value)
+    return value
+
+
+# How a correction typed in as text becomes the column's value; a field not here is text of at most 64 characters.
+PARSERS: dict[str, Any] = {
+    "deceased": _flag,
+    "international": _flag,
+    "gender": lambda value: GENDERS[value.lower()],
+    "birth_date": date.fromisoformat,
+    "entry_year": _year,
+    "grad_year": _year,
+    "level": _level,
+}
+REQUIRED = frozenset({"name", "level", "deceased", "international"})  # blank does not clear these
+
+
+def _check_correctable(person: Mapping[str, Any], education: Mapping[int, Mapping[str, Any]] | None) -> None:
+    unknown = set(person) - PERSON_CORRECTABLE
+    for changes in (education or {}).values():
+        unknown |= set(changes) - EDUCATION_CORRECTABLE
+    if unknown:
+        raise ValidationFailed(
+            f"cannot correct: {', '.join(sorted(unknown))}", user_message=T["alumni_not_correctable"]
+        )
+
+
+def _typed(fieldname: str, text: str) -> Any:
+    """One correction typed in as text, as the column holds it; blank clears an optional field."""
+    value = text.strip()
+    if not value and fieldname not in REQUIRED:
+        return None
+    try:
+        return PARSERS.get(fieldname, lambda v: v[:64])(value)
+    except (KeyError, ValueError):
+        raise ValidationFailed(
+            f"not a valid {fieldname}", user_message=T["alumni_bad_value"].format(field=T[f"alumni_field_{fieldname}"])
+        ) from None
+
+
+def correct_from_text(
+    session: Session,
+    person_id: int,
+    *,
+    actor: str,
+    person: Mapping[str, str],
+    education: Mapping[int, Mapping[str, str]] | None = None,
+    source: str = "self_reported",
+    blank_keeps: bool = False,
+) -> int:
+    """A correction as typed (the console's form, the CLI's ``FIELD=VALUE``): each value checked and typed, the
+    ones equal to what is held dropped, the rest applied by :func:`correct`. Nothing left to change is refused.
+    A blank value clears an optional field, or with ``blank_keeps`` (a form that shows every field) changes nothing.
+    """
+    record = _person(session, person_id)
+    _check_correctable(person, education)
+    if blank_keeps:
+        person = {f: t for f, t in person.items() if t.strip()}
+        education = {i: {f: t for f, t in c.items() if t.strip()} for i, c in (education or {}).items()}
+    person_changes = {f: v for f, t in person.items() if (v := _typed(f, t)) != getattr(record, f)}
+    education_changes: dict[int, dict[str, Any]] = {}
+    for education_id, changes in (education or {}).items():
+        target = session.get(EducationRecord, education_id)
+        if target is None or target.person_id != person_id:
+            raise NotFound(f"education record {education_id} of person {person_id}")
+        changed = {f: v for f, t in changes.items() if (v := _typed(f, t)) != getattr(target, f)}
+        if changed:
+            education_changes[education_id] = changed
+    if not person_changes and not education_changes:
+        raise ValidationFailed("nothing to correct", user_message=T["alumni_nothing_to_correct"])
+    return correct(session, person_id, actor=actor, person=person_changes, education=education_changes, source=source)
 
 
 def correct(
@@ -298,12 +418,8 @@ def correct(
     """Correct a record at the person's request (or staff's): a change set of its own, undoable, with provenance."""
     record = _person(session, person_id)
     if source not in SOURCES:
-        raise ValidationFailed(f"source must be one of {', '.join(SOURCES)}")
-    unknown = set(person or {}) - PERSON_CORRECTABLE
-    for changes in (education or {}).values():
-        unknown |= set(changes) - EDUCATION_CORRECTABLE
-    if unknown:
-        raise ValidationFailed(f"cannot correct: {', '.join(sorted(unknown))}")
+        raise ValidationFailed(f"source must be one of {', '.join(SOURCES)}", user_message=T["alumni_bad_source"])
+    _check_correctable(person or {}, education)
     batch = DatabankBatch(
         kind=CORRECTION, source=source, actor=actor, label="correction", status="completed", finished_at=utcnow()
     )
@@ -332,7 +448,7 @@ def _person_values(changes: dict[str, Any]) -> dict[str, Any]:
     if "name" in values:
         cleaned = names.clean(str(values["name"]))
         if not names.is_valid_name(cleaned):
-            raise ValidationFailed("not a valid name")
+            raise ValidationFailed("not a valid name", user_message=T["alumni_bad_name"])
         forms = names.forms(cleaned)
         values.update(
             name=forms.name,
@@ -424,7 +540,9 @@ def delete_person(session: Session, person_id: int, *, actor: str) -> None:
 
 def ensure_processable(person: Person) -> None:
     if person.restricted:
-        raise ProcessingRestricted(f"person {person.id} has restricted processing")
+        raise ProcessingRestricted(
+            f"person {person.id} has restricted processing", user_message=T["alumni_restricted_refused"]
+        )
 
 
 # --- consent ledger ---------------------------------------------------------------------------------------------

@@ -21,12 +21,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, select, union_all
 from sqlalchemy.orm import Session
 
+from core import texts
 from core.errors import ValidationFailed
 from core.settings import DatabankSettings
 from models import EducationRecord, Employment, Person, PersonName
 from models.person import ACTIVE
 from services.databank import names
 
+T = texts.CONSOLE  # staff search here (the console, the CLI); its refusals say what to change
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LETTERS = re.compile(r"^[a-z]+$")
 _STUDENT = re.compile(r"^[0-9A-Za-z][0-9A-Za-z\-_/]*$")
@@ -82,10 +84,16 @@ def search(
     include_restricted: bool = False,
 ) -> SearchPage:
     if page < 1 or not 1 <= per_page <= settings.search_max_page_size:
-        raise ValidationFailed(f"page must be >= 1 and per_page 1..{settings.search_max_page_size}")
+        raise ValidationFailed(
+            f"page must be >= 1 and per_page 1..{settings.search_max_page_size}",
+            user_message=T["alumni_bad_page"],
+        )
     offset = (page - 1) * per_page
     if offset > settings.search_max_offset:
-        raise ValidationFailed(f"results beyond {settings.search_max_offset} are not paged; narrow the search")
+        raise ValidationFailed(
+            f"results beyond {settings.search_max_offset} are not paged; narrow the search",
+            user_message=T["alumni_too_deep"].format(limit=settings.search_max_offset),
+        )
     want = offset + per_page + 1
 
     filters: list[ColumnElement[bool]] = []
@@ -112,7 +120,9 @@ def search(
     hits: list[tuple[str, int]]
     if not query:
         if not education_filter and not city:
-            raise ValidationFailed("give a name, pinyin, student number, or at least one filter")
+            raise ValidationFailed(
+                "give a name, pinyin, student number, or at least one filter", user_message=T["alumni_no_query"]
+            )
         hits = _by_filters(session, education_filter, city, visible, want)
     elif _HAN.search(query):
         hits = _by_name(session, ["name_simplified"], names.search_key(query), filters + visible, want)
@@ -122,7 +132,7 @@ def search(
     elif _STUDENT.match(query):
         hits = _by_student_no(session, query, filters + visible, want)
     else:
-        raise ValidationFailed("unrecognised search text")
+        raise ValidationFailed("unrecognised search text", user_message=T["alumni_bad_query"])
 
     window = hits[offset : offset + per_page + 1]
     return SearchPage(_hydrate(session, window[:per_page]), page, per_page, len(window) > per_page)
@@ -203,6 +213,12 @@ def _by_filters(
     for key, person_id in session.execute(query.limit(want)):
         seen.setdefault(person_id, str(key or ""))
     return [(key, pid) for pid, key in seen.items()]
+
+
+def summaries(session: Session, person_ids: list[int]) -> list[PersonSummary]:
+    """These people as a search lists them (in this order; ids that do not exist are left out), whatever their
+    status: the duplicates page shows both sides of a pair with it."""
+    return _hydrate(session, [("", pid) for pid in person_ids])
 
 
 def _hydrate(session: Session, hits: list[tuple[str, int]]) -> list[PersonSummary]:

@@ -30,6 +30,10 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     # --- the dashboard
     "dashboard.view": frozenset({"admin", "officer", "broadcaster", "viewer"}),  # the home page's charts and counts
     # --- alumni
+    "alumni.view": frozenset({"admin", "officer", "viewer"}),  # search, a person, duplicates (a viewer: names masked)
+    "alumni.reveal": frozenset({"admin", "officer"}),  # clear names; reveal a contact with a reason (audited)
+    "alumni.manage": frozenset({"admin", "officer"}),  # merge, unmerge, correct, restrict or lift a restriction
+    "alumni.subject": frozenset({"admin", "officer"}),  # data-subject export (audited), anonymise, delete
     # --- roster imports
     "imports.view": frozenset({"admin", "officer", "viewer"}),  # the imports page, a job's progress and outcome
     "imports.run": frozenset({"admin", "officer"}),  # upload a roster, download an error report (audited), roll back
