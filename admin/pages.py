@@ -45,6 +45,8 @@ PAGES = (
     # --- roster imports
     ConsolePage("admin.imports", "imports.view", "nav_imports", "page_imports"),
     # --- the official account
+    ConsolePage("admin.wechat_menu", "wechat.view", "nav_wechat_menu", "page_wechat_menu"),
+    ConsolePage("admin.wechat_chat", "wechat.simulate", "nav_wechat_chat", "page_wechat_chat"),
     ConsolePage("admin.staff", "staff.view", "nav_staff", "page_staff"),
     ConsolePage("admin.audit_log", "audit.view", "nav_audit", "page_audit"),
     ConsolePage("admin.settings_view", "settings.view", "nav_settings", "page_settings"),
@@ -93,7 +95,25 @@ def home() -> Page:
 
 # --- staff accounts ---------------------------------------------------------------------------------------------
 
-STAFF_NOTICES = {"created": "staff_created_ok", "disabled": "staff_disabled_ok", "reset": "staff_reset_ok"}
+STAFF_NOTICES = {
+    "created": "staff_created_ok",
+    "disabled": "staff_disabled_ok",
+    "reset": "staff_reset_ok",
+    "roles": "staff_roles_ok",
+}
+
+
+@bp.post("/staff/<int:account_id>/roles")
+@require("staff.manage")
+def staff_set_roles(account_id: int) -> Page:
+    try:
+        with runtime().db.session(write=True) as session:
+            username, _old, _new = staff_service.set_roles(
+                session, account_id, request.form.getlist("roles")[:16], actor=current_staff().actor
+            )
+    except (ValidationFailed, Conflict) as exc:
+        return _staff_page(error=exc.user_message, status=exc.status)
+    return redirect(url_for("admin.staff", done="roles", who=username))
 
 
 def _staff_page(*, error: str | None = None, form: dict[str, Any] | None = None, status: int = 200) -> Page:

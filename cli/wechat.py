@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import click
 
-from cli.common import runtime
-from core.errors import WeChatAPIError, WeChatUnavailable
+from cli.common import actor_option, runtime, settings
+from core.errors import Conflict, WeChatAPIError, WeChatUnavailable
 from core.settings import Settings
-from services import follower_sync
+from services import follower_sync, wechat_menu
 from wechat.gateway import build_gateway
 
 
@@ -25,25 +26,27 @@ def wechat_group() -> None:
 
 @wechat_group.command("push-menu")
 @click.option("--dry-run", is_flag=True, help="Print the menu JSON instead of pushing it.")
-def push_menu(dry_run: bool) -> None:
-    """Push the custom menu defined in config.yaml (menu.button) to the official account."""
-    rt = runtime()
-    menu = rt.settings.menu.model_dump(exclude_none=True)
-    for button in menu["button"]:
-        if not button.get("sub_button"):
-            button.pop("sub_button", None)
+@actor_option
+def push_menu(dry_run: bool, actor: str) -> None:
+    """Push the custom menu defined in config.yaml (menu.button) to the official account (audited)."""
     if dry_run:
-        click.echo(json.dumps(menu, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(wechat_menu.menu_json(settings().menu), ensure_ascii=False, indent=2))
         return
-    if not menu["button"]:
-        raise click.ClickException("menu.button is empty in the configuration: nothing to push")
+    rt = runtime()
     try:
-        build_gateway(rt.settings, rt.redis).official.push_menu(menu)
+        official = build_gateway(rt.settings, rt.redis).official
+        names = wechat_menu.push_menu(
+            functools.partial(rt.db.session, write=True), rt.settings.menu, official, actor=actor
+        )
+    except Conflict as exc:
+        raise click.ClickException(exc.detail) from None
     except WeChatUnavailable as exc:
         raise click.ClickException(f"the menu was not pushed: {unreachable(rt.settings, exc)}") from None
     except WeChatAPIError as exc:
         raise click.ClickException(f"WeChat refused the menu: {exc.detail}") from None
-    click.echo(f"menu pushed: {', '.join(b['name'] for b in menu['button'])}")
+    finally:
+        rt.close()
+    click.echo(f"menu pushed: {', '.join(names)}")
 
 
 @wechat_group.command("sync-followers")

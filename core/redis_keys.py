@@ -35,6 +35,7 @@ named in the table, and the caller passes it.
 | ``staff:fail:{user,ip}:{hash}`` | failed console logins | ``admin.lockout_window_seconds`` |
 | ``staff:totp:{account_id}:{step}`` | an authenticator code that was used | ``TOTP_USED_TTL`` |
 | ``databank:import:{job_id}`` | a running import's progress and heartbeat (hash) | ``IMPORT_PROGRESS_TTL``, renewed |
+| ``staff:chat:{account_id}`` | the chat simulator's transcript (list of JSON) | ``CHAT_TRANSCRIPT_TTL``, renewed |
 
 ``{hash}`` is :func:`hashed` of the identifier (an openid, an IP address): keys that are listed or logged never
 carry one in clear. The webhook's keys carry the openid itself: they are read on every push, and an openid is a
@@ -187,3 +188,12 @@ IMPORT_PROGRESS_TTL = 86400  # renewed at every heartbeat, deleted when the impo
 
 def import_progress(job_id: int) -> str:
     return f"{PREFIX}:databank:import:{job_id}"
+
+
+# --- the console's chat simulator -----------------------------------------------------------------------------
+
+CHAT_TRANSCRIPT_TTL = 86400  # a test conversation is kept a day after its last message
+
+
+def staff_chat(account_id: int) -> str:
+    return f"{PREFIX}:staff:chat:{account_id}"

@@ -4,7 +4,7 @@ sessions and the role policy. The console (``admin/``) and the CLI call these; n
 - ``policy``: the roles, and the permission → roles table (data) with the one check every page goes through.
 - ``passwords``: argon2 hashing and the password rules.
 - ``lockout``: failed-login counters per username and per client address, in Redis.
-- ``accounts``: creating, listing, disabling accounts; resetting a second factor.
+- ``accounts``: creating, listing, disabling accounts; changing their roles; resetting a second factor.
 - ``login``: the password step (lockout, constant-ish time, one answer for every failure).
 - ``totp``: enrolment (secret sealed with the databank's keyring, QR code) and verification without replay.
 - ``recovery``: ten one-time recovery codes, stored as hashes.
@@ -22,6 +22,7 @@ from services.staff.accounts import (
     disable,
     list_accounts,
     reset_totp,
+    set_roles,
     staff_by_id,
 )
 from services.staff.login import authenticate
@@ -41,5 +42,6 @@ __all__ = [
     "list_accounts",
     "permissions_of",
     "reset_totp",
+    "set_roles",
     "staff_by_id",
 ]

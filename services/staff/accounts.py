@@ -1,4 +1,4 @@
-"""Staff accounts: create, look up, list, disable, and reset an account's second factor.
+"""Staff accounts: create, look up, list, disable, change an account's roles, and reset its second factor.
 
 Owns the rules for a username, a display name and a set of roles. Disabling or resetting an account ends every
 session it has (through ``sessions``). Accounts are never deleted, so audit entries keep naming someone.
@@ -162,6 +162,50 @@ def reset_totp(session: Session, client: redis.Redis, account_id: int, *, actor:
     audit.record(session, actor=actor, action="staff.totp_reset", account_id=account.id)
     sessions.end_all(client, account.id)
     return account.username
+
+
+def _enabled_admins(session: Session) -> list[int]:
+    """Ids of the enabled accounts holding the admin role."""
+    return list(
+        session.scalars(
+            select(StaffAccount.id)
+            .join(StaffRole, StaffRole.account_id == StaffAccount.id)
+            .where(StaffRole.role == "admin", StaffAccount.disabled_at.is_(None))
+            .order_by(StaffAccount.id)
+        )
+    )
+
+
+def set_roles(
+    session: Session, account_id: int, roles: Iterable[str], *, actor: str
+) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Give an account exactly ``roles``; returns its username, old and new roles. Audited when they change.
+
+    ``ValidationFailed`` for no role or an unknown one; ``Conflict`` when it would take the admin role from the last
+    enabled admin (nobody could manage staff any more). The guard reloads the account's roles on every request, so
+    the change holds from the account's next request on; its sessions stay."""
+    chosen = _check_roles(roles)
+    account = get_account(session, account_id)
+    old = tuple(r for r in ROLES if r in roles_of(session, account.id))
+    if old == chosen:
+        return account.username, old, chosen
+    if "admin" in old and "admin" not in chosen and account.disabled_at is None:
+        # Lock every enabled admin's account row first, then count in a fresh statement: two admins demoting each
+        # other at once are serialised here (PostgreSQL; SQLite has one writer anyway), and the second one sees the
+        # first one's change and is refused, instead of both succeeding and leaving no admin.
+        admins = _enabled_admins(session)
+        session.scalars(select(StaffAccount.id).where(StaffAccount.id.in_(admins)).with_for_update()).all()
+        if _enabled_admins(session) == [account.id]:
+            raise Conflict(
+                "would take the admin role from the last enabled admin", user_message=texts.CONSOLE["staff_last_admin"]
+            )
+    session.execute(delete(StaffRole).where(StaffRole.account_id == account.id))
+    session.add_all(StaffRole(account_id=account.id, role=role) for role in chosen)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="staff.roles_changed", account_id=account.id, old=list(old), new=list(chosen)
+    )
+    return account.username, old, chosen
 
 
 def logout_everywhere(session: Session, client: redis.Redis, staff: Staff) -> int:

@@ -38,6 +38,9 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "imports.view": frozenset({"admin", "officer", "viewer"}),  # the imports page, a job's progress and outcome
     "imports.run": frozenset({"admin", "officer"}),  # upload a roster, download an error report (audited), roll back
     # --- the official account
+    "wechat.view": frozenset({"admin", "officer", "broadcaster"}),  # the custom menu as configured
+    "wechat.manage": frozenset({"admin"}),  # push the menu to WeChat (audited)
+    "wechat.simulate": frozenset({"admin", "officer"}),  # chat with the bot as one's own test follower
 }
 
 
