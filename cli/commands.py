@@ -13,6 +13,7 @@ import yaml
 from cli.alumni import alumni
 from cli.card import card_group
 from cli.chat import chat_loop
+from cli.classes import classes_group
 from cli.common import settings as _settings
 from cli.demo import demo_group
 from cli.runner import run_service
@@ -90,5 +91,6 @@ def chat(url: str, user: str, emulator: str) -> None:
 main.add_command(wechat_group)
 main.add_command(alumni)
 main.add_command(card_group)
+main.add_command(classes_group)
 main.add_command(demo_group)
 main.add_command(staff_group)

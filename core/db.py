@@ -152,3 +152,9 @@ class Database:
         self.engine.dispose()
         if self.writers is not None:
             self.writers.close()
+
+
+def rowcount(result: Any) -> int:
+    """The rows an ``UPDATE`` or ``DELETE`` matched. ``Session.execute`` is typed to return a ``Result``; for those
+    statements it is a ``CursorResult``, which has the count."""
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -255,6 +255,8 @@ class ScheduleSettings(_Section):
     followers_sync: Crontab = "5 19 * * *"
     card_purge: Crontab = "35 19 * * *"
     card_expire: Crontab = "7 * * * *"
+    classes_build: Crontab = "50 19 * * *"  # rebuild class cohorts from the databank
+    classes_remind: Crontab = "0 * * * *"  # remind liaisons whose class group QR expires soon
     card_scans_flush_seconds: int = Field(60, ge=5, le=3600)
     followers_link_seconds: int = Field(30, ge=5, le=3600)  # retry linking new followers to their unionid
     # Recount the dashboard's recent days (services.stats): how stale its charts may be, against a few indexed counts.
@@ -371,6 +373,31 @@ class MiniProgramApiSettings(_Section):
     max_body_bytes: int = Field(6 * 1024 * 1024, ge=1024, le=32 * 1024 * 1024)
 
 
+class ClassesSettings(_Section):
+    """Class groups: the join QR images liaisons upload, what their links must look like, and the expiry reminder."""
+
+    qr_max_bytes: int = Field(2 * 1024 * 1024, ge=10 * 1024, le=10 * 1024 * 1024)
+    # A group QR must decode to a link starting with one of these (per platform): anything else is refused, so a
+    # liaison's upload can only ever send classmates to a group, never to a web page.
+    group_link_prefixes: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "wechat": ["https://weixin.qq.com/g/"],
+            "qq": ["https://qm.qq.com/", "http://qm.qq.com/"],
+        }
+    )
+    reminder_days_before: int = Field(2, ge=1, le=6)  # tell the liaison this long before a WeChat group QR expires
+
+    @field_validator("group_link_prefixes")
+    @classmethod
+    def _https_prefixes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for platform, prefixes in value.items():
+            if platform not in ("wechat", "qq"):
+                raise ValueError(f"{platform}: the platforms are wechat and qq")
+            if not prefixes or any(not p.startswith(("https://", "http://")) or p.count("/") < 3 for p in prefixes):
+                raise ValueError(f"{platform}: give at least one link prefix with a host, like https://host/path/")
+        return value
+
+
 class AdminSettings(_Section):
     """The staff console (/admin): sessions, cookies and login lockout. ``secret_key`` is a secret."""
 
@@ -427,6 +454,7 @@ class Settings(BaseSettings):
     verification: VerificationSettings = VerificationSettings()
     card: CardSettings = CardSettings()
     miniprogram_api: MiniProgramApiSettings = MiniProgramApiSettings()
+    classes: ClassesSettings = ClassesSettings()
     admin: AdminSettings = AdminSettings()
 
     @classmethod

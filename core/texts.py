@@ -214,6 +214,51 @@ IMPORT_EXPECTED = {
 # The header row of the downloadable error report (CSV).
 IMPORT_REPORT_HEADER = ("行号 row", "列 column", "错误 code", "说明 message")
 
+# --- class cohorts and class groups (services/classes) ---------------------------------------------------------------
+
+EDUCATION_LEVEL_NAMES = {
+    "associate": "专科",
+    "bachelor": "本科",
+    "master": "硕士",
+    "doctor": "博士",
+    "adult": "成人教育",
+    "online": "网络教育",
+}
+# A cohort's name: {year} is 2015级 (by entry year) or 2019届 (by graduation year, when a roster has no entry year).
+COHORT_LABELS = {"grade": "{college} {level} {year}", "class": "{college} {year} {class_name}"}
+COHORT_YEAR_SUFFIX = {"entry": "级", "grad": "届"}
+COHORT_NO_COLLEGE = "未注明学院"
+CLASS_GROUP_PLATFORMS = {"wechat": "微信群", "qq": "QQ群"}
+# To a liaison, before their class group's join QR expires (services.classes.invites), in the liaison's language.
+CLASS_QR_REMINDER = {
+    "zh": "您登记的「{group}」（{cohort}）入群二维码将在 {days} 天后失效。"
+    "请在微信群里重新生成二维码，并在校友工作台重新登记，以免同学无法加入。",
+    "en": "The join QR code of {group} ({cohort}) expires in {days} day(s). Please make a new one in the WeChat group "
+    "and register it again in the alumni console, so classmates can still join.",
+}
+# Why a liaison appointment was refused: ``services.classes.liaisons``.
+CLASS_LIAISON_ERRORS = {
+    "name": "请填写联络人姓名（不超过 64 个字）。",
+    "role": "联络人身份应为主联络人或副联络人。",
+    "language": "联络人的语言应为中文（zh）或英文（en）。",
+    "term": "任期结束日期不能早于开始日期。",
+    "contact": "联系方式不能超过 128 个字符。",
+    "primary_taken": "该班级已有一位在任的主联络人：请先结束其任期，或将新联络人设为副联络人。",
+}
+# Why a group registration (its join QR image above all) was refused: ``services.classes.groups``.
+CLASS_GROUP_ERRORS = {
+    "platform": "请选择微信群或 QQ 群。",
+    "empty": "请上传群二维码图片。",
+    "too_large": "图片太大了：群二维码图片不能超过 {limit}。",
+    "not_image": "无法读取这张图片：请上传 PNG 或 JPEG 格式的群二维码截图。",
+    "no_qr": "图片里没有找到二维码：请上传完整、清晰的群二维码截图。",
+    "several_qr": "图片里有不止一个二维码：请只截取群二维码。",
+    "not_group_link": "这个二维码不是{platform}的入群二维码，不能登记。",
+    "name": "请填写群名称（不超过 64 个字），群主名称也不能超过 64 个字。",
+    "member_count": "群人数应在 0 到 10000 之间。",
+    "expiry": "二维码的有效期不对：微信群二维码自生成起 7 天内有效，请填写今后 7 天内的日期。",
+}
+
 # --- the staff console (admin/, services/staff) ----------------------------------------------------------------------
 
 STAFF_ROLE_NAMES = {

@@ -19,8 +19,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.runtime import Runtime
 from core.settings import ScheduleSettings, Settings
-from services import cards, follower_links, follower_sync, inbound, outbox, stats
+from services import cards, classes, follower_links, follower_sync, inbound, outbox, stats
 from services.cards import applications as card_applications
+from services.classes import invites as class_invites
 from services.databank import import_jobs
 from wechat.gateway import Gateway, LazyGateway
 
@@ -90,6 +91,24 @@ def link_followers(ctx: JobContext) -> follower_links.LinkReport:
     return report
 
 
+def build_classes(ctx: JobContext) -> classes.BuildReport:
+    """Rebuild class cohorts from the databank (idempotent; writes only what changed)."""
+    with ctx.rt.db.session(write=True) as session:
+        report = classes.build(session)
+    log.info("class cohorts built: %s", report)
+    return report
+
+
+def remind_liaisons(ctx: JobContext) -> int:
+    """Queue reminders for class group QRs about to expire; the outbox sends them at once after."""
+    settings = ctx.rt.settings
+    with ctx.rt.db.session(write=True) as session:
+        reminded = class_invites.remind_expiring(session, days_before=settings.classes.reminder_days_before)
+    if reminded:
+        deliver_outbox(ctx)
+    return reminded
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         "outbox.deliver",
@@ -132,6 +151,18 @@ JOBS: tuple[JobSpec, ...] = (
         lambda ctx: cards.expire_due(ctx.rt.db.session),
         _cron(lambda schedule: schedule.card_expire),  # verification already answers "expired" at once
         "mark cards past their expires_at expired",
+    ),
+    JobSpec(
+        "classes.build",
+        build_classes,
+        _cron(lambda schedule: schedule.classes_build),
+        "create and refresh class cohorts from the databank; point each education record at its cohort",
+    ),
+    JobSpec(
+        "classes.remind",
+        remind_liaisons,
+        _cron(lambda schedule: schedule.classes_remind),
+        "remind liaisons before their class group's join QR expires (through the outbox)",
     ),
     JobSpec(
         "stats.rollup",

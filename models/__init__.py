@@ -3,6 +3,15 @@
 from models.base import Base, UTCDateTime, utcnow
 from models.card import ApplicationEvidence, Card, CardApplication, ScanLog, ScannerCredential
 from models.checkpoint import JobCheckpoint
+from models.classes import (
+    ClassCohort,
+    ClassGroup,
+    ClassLiaison,
+    ClassMembership,
+    ContactChangeReport,
+    Nomination,
+    NominationEvidence,
+)
 from models.databank import DatabankBatch, FieldChange, ImportRowError, PersonMerge
 from models.follower import Follower
 from models.importjob import ImportJob
@@ -21,7 +30,12 @@ __all__ = [
     "Base",
     "Card",
     "CardApplication",
+    "ClassCohort",
+    "ClassGroup",
+    "ClassLiaison",
+    "ClassMembership",
     "Consent",
+    "ContactChangeReport",
     "ContactPoint",
     "DailyCount",
     "DatabankBatch",
@@ -34,6 +48,8 @@ __all__ = [
     "InboundMessage",
     "Inquiry",
     "JobCheckpoint",
+    "Nomination",
+    "NominationEvidence",
     "OutboundMessage",
     "Person",
     "PersonMerge",

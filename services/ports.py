@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from wechat.miniprogram import Session as MiniProgramSession
-from wechat.official_account import FollowerInfo, FollowerPage
+from wechat.official_account import FollowerInfo, FollowerPage, QRCode
 
 
 class Messenger(Protocol):
@@ -18,6 +18,18 @@ class Messenger(Protocol):
     def record_interaction(self, openid: str, kind: str) -> None:
         """The user just wrote (``message``) or clicked, followed or scanned (``event``): the window opens."""
         ...
+
+
+class MediaUploader(Protocol):
+    """Uploads temporary media (kept by WeChat for 3 days) and returns its media_id."""
+
+    def upload_media(self, kind: str, filename: str, content: bytes, content_type: str) -> str: ...
+
+
+class QRCodeMaker(Protocol):
+    """Makes parametric QR codes of the official account (a string scene; permanent or for ``expire_seconds``)."""
+
+    def create_qrcode(self, scene: str, *, permanent: bool = False, expire_seconds: int = 2592000) -> QRCode: ...
 
 
 class FollowerDirectory(Protocol):

@@ -91,6 +91,11 @@ def search_key(query: str) -> str:
 
 
 @lru_cache(maxsize=1 << 16)
+def is_simplified(text: str) -> bool:
+    """Whether ``text`` is already in simplified Chinese (true for text with no Chinese in it)."""
+    return zhconv.convert(text, "zh-hans") == text
+
+
 def label_key(label: str | None) -> str | None:
     """A college, major or class label as the key it is stored and searched by: NFKC (full-width to half-width),
     simplified characters, lower case, no whitespace; None for nothing. Rosters repeat labels a lot (hence the
