@@ -258,6 +258,52 @@ CLASS_GROUP_ERRORS = {
     "member_count": "群人数应在 0 到 10000 之间。",
     "expiry": "二维码的有效期不对：微信群二维码自生成起 7 天内有效，请填写今后 7 天内的日期。",
 }
+# Contact-change reports (services/classes/reports, services/databank/contacts) and the mini-program's class pages
+# (miniprogram_api/classes). The kinds by language: a liaison's notice is in the liaison's language.
+CONTACT_CHANGE_KINDS = {
+    "zh": {"phone": "手机号码", "email": "电子邮箱", "city": "所在城市", "employer": "工作单位"},
+    "en": {"phone": "phone number", "email": "email", "city": "city", "employer": "employer"},
+}
+CONTACT_CHANGE_ERRORS = {
+    "kind": "变更项目只能是手机号码、电子邮箱、所在城市或工作单位。",
+    "empty": "请填写新的{kind}。",
+    "bad_characters": "{kind}含有不允许的字符（如控制字符）。",
+    "too_long": "{kind}不能超过 {limit} 个字符。",
+    "phone": "手机号码无效：{reason}。",
+    "email": "电子邮箱格式不正确，例如 name@example.com。",
+    "person_gone": "该校友档案已合并或注销，无法更新，请在新档案上处理。",
+    "cohort": "只能选择您本人所在的班级。",
+    "not_bound": "请先在小程序「校友卡」中完成身份核验（绑定校友档案），再提交联系方式变更。",
+    "decided": "该变更已处理（{status}），不能重复处理。",
+}
+CONTACT_CHANGE_STATUS_NAMES = {"pending": "待确认", "applied": "已更新", "rejected": "未采用"}
+CONTACT_CHANGE_RECEIVED = "已收到您的{kind}变更，班级联络人或校友办确认后将更新到校友档案。"
+# To a cohort's liaisons when a classmate reports a change (services.classes.reports), in the liaison's language.
+CONTACT_CHANGE_NOTICE = {
+    "zh": "{cohort} 的 {name} 报告了新的{kind}，请在校友工作台的「联系方式变更」中核对并确认。",
+    "en": "{name} of {cohort} reported a new {kind}. Please check and confirm it under Contact changes in the alumni "
+    "console.",
+}
+CLASS_SEARCH_NEEDS_ONE = "请至少填写毕业年份、学院或班级关键词中的一项。"
+CLASS_MEMBERSHIP_STATUS_NAMES = {"verified": "已核验", "waiting": "待联络人确认", "flagged": "待联络人核对"}
+CLASS_MEMBERSHIP_MESSAGES = {
+    "verified": "您已加入该班级，身份已核验。",
+    "waiting": "已收到您的加入申请，班级联络人确认后即为已核验成员。",
+    "flagged": "已收到您的加入申请。该班级与您校友档案中的班级不一致，班级联络人会与您核对。",
+}
+CLASS_QR_NOT_AVAILABLE = "该班级群暂时没有可用的入群二维码，请联系班级联络人。"
+# To each current liaison with a WeChat identity when a classmate asks to join (in the official account or the
+# mini-program) and no QR can be sent, in the liaison's language (services.classes.joined.after_join).
+CLASS_JOIN_LIAISON_NOTICE = {
+    "zh": "有同学申请加入「{cohort}」的班级群（{status}），但目前没有可用的入群二维码。"
+    "请在校友工作台登记新的群二维码，并查看待确认的同学。",
+    "en": "A classmate asked to join the group of {cohort} ({status}), but there is no valid join QR code. "
+    "Please register a new group QR code in the alumni console and review who is waiting.",
+}
+CLASS_JOIN_LIAISON_STATUS = {
+    "zh": CLASS_MEMBERSHIP_STATUS_NAMES,
+    "en": {"verified": "verified", "waiting": "waiting for you to confirm", "flagged": "not in their record: check"},
+}
 
 # --- the staff console (admin/, services/staff) ----------------------------------------------------------------------
 
@@ -865,6 +911,11 @@ API_FIELD_LABELS = {
     "birth_date": "出生日期",
     "method": "申请方式",
     "token": "二维码内容",
+    "year": "毕业年份",
+    "q": "关键词",
+    "kind": "变更项目",
+    "value": "新的内容",
+    "cohort_id": "班级",
 }
 API_FIELD_BY_NAME = "字段“{name}”"  # a field not in API_FIELD_LABELS (or one the API does not know)
 API_BODY_LABEL = "请求内容"  # the body as a whole (empty, not JSON, not an object)

@@ -124,3 +124,88 @@ class VerifyResult(BaseModel):
     result: Literal["valid", "expired", "revoked", "suspended", "forged"]
     holder_name: str | None = Field(None, description="only when valid")
     card_status: str | None = Field(None, description="only when valid")
+
+
+# --- class cohorts and groups (miniprogram_api/classes.py) ---------------------------------------------------------
+
+
+class ClassSearchQuery(_Body):
+    year: Annotated[int, Field(ge=1900, le=2100)] | None = Field(None, description="graduation year")
+    college: Annotated[str, text(64)] | None = Field(None, description="college, as written (any script)")
+    q: Annotated[str, text(64)] | None = Field(None, description="words of the class or college label")
+
+
+class CohortView(BaseModel):
+    id: int
+    kind: Literal["grade", "class"] = Field(description="class; grade: for people whose class the roster does not name")
+    label: str = Field(description="e.g. 计算机学院 2015级 软件1501")
+    college: str | None = None
+    major: str | None = None
+    class_name: str | None = None
+    grad_year: int | None = None
+    roster_size: int = Field(description="people in the cohort per the databank")
+
+
+class CohortList(BaseModel):
+    """Matching cohorts, classes first (at most 50)."""
+
+    cohorts: list[CohortView]
+
+
+class GroupView(BaseModel):
+    name: str = Field(description="the group's name ('' when none is registered yet)")
+    platform: Literal["wechat", "qq", ""]
+    qr_available: bool = Field(description="GET /classes/{id}/group/qr answers the join QR image")
+    qr_expires_at: datetime | None = None
+    liaison_name: str | None = Field(None, description="without a usable QR: the class liaison to ask")
+    liaison_contact: str | None = Field(None, description="the contact the liaison agreed to share with classmates")
+
+
+class MembershipView(BaseModel):
+    """A membership of a class group, as its member sees it."""
+
+    id: int
+    cohort: CohortView
+    status: Literal["verified", "waiting", "flagged"] = Field(
+        description="verified: the roster (a card holder of this class) or the liaison confirmed it; waiting: for "
+        "the liaison to confirm; flagged: the class does not match the caller's databank record, the liaison checks"
+    )
+    status_name: str
+    message: str
+    channel: str
+    joined_at: datetime
+    group: GroupView | None = Field(None, description="null: no group registered and no liaison to ask yet")
+
+
+class JoinView(MembershipView):
+    """The membership a join made (or the one the caller already had: ``new`` false)."""
+
+    new: bool
+
+
+class MyClassesView(BaseModel):
+    """The caller's memberships (newest first) and the cohorts of their own databank record."""
+
+    bound: bool = Field(description="the caller's WeChat identity is bound to a databank record (card verification)")
+    memberships: list[MembershipView]
+    own_cohorts: list[CohortView]
+
+
+class ContactChangeRequest(_Body):
+    kind: Literal["phone", "email", "city", "employer"]
+    value: Annotated[str, text(254, 1)] = Field(description="the new value; checked as the registrar roster's column")
+    cohort_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
+        None, description="which of the caller's own cohorts' liaison confirms it (default: the latest)"
+    )
+
+
+class ContactChangeView(BaseModel):
+    """A contact-change report as its reporter sees it (the value is not echoed)."""
+
+    id: int
+    kind: Literal["phone", "email", "city", "employer"]
+    status: Literal["pending", "applied", "rejected"]
+    status_name: str
+    message: str
+    cohort_id: int | None = None
+    created_at: datetime

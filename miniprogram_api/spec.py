@@ -1,12 +1,13 @@
-"""A small registry of the API's operations: it validates each request body and writes the OpenAPI 3.1 document.
+"""A small registry of the API's operations: it validates each request body (and query string, where an operation
+declares one) and writes the OpenAPI 3.1 document.
 
 Why not flask-openapi3 or spectree: both wrap Flask's routing and its error handling, and the API needs exactly
 three things they would add a layer for: parse a body with its pydantic model, refuse it with the one JSON error
 shape, and describe the same models in OpenAPI. pydantic 2 writes JSON Schema 2020-12, which *is* OpenAPI 3.1's
 schema dialect, so the document comes from ``models_json_schema`` directly and cannot drift from what is enforced.
 
-A refused body answers 400 with one :class:`~core.errors.FieldProblem` per field: pydantic's error types become our
-own stable problem codes (``schemas.FieldProblemCode``), worded from the templates in ``core/texts.py``.
+A refused body or query answers 400 with one :class:`~core.errors.FieldProblem` per field: pydantic's error types
+become our own stable problem codes (``schemas.FieldProblemCode``), worded from the templates in ``core/texts.py``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _PARAM = re.compile(r"<(?:(int):)?(\w+)>")
 _ERRORS = {
     400: "malformed or invalid body: error.fields names each refused field and its problem",
     401: "no valid session or scanner credential",
+    403: "not allowed for this caller",
     404: "not found (also: another user's)",
     405: "method not allowed",
     409: "conflict with the current state",
@@ -58,6 +60,8 @@ class Operation:
     binary_body: bool = False
     name: str = ""  # the view's name: the operationId
     notes: Mapping[int, str] = field(default_factory=dict)  # what an error status means for this operation
+    query: type[BaseModel] | None = None  # the query string's parameters, parsed like a body
+    produces: tuple[str, ...] = ()  # media types of a binary success answer (an image), instead of a JSON model
 
 
 @dataclass
@@ -81,15 +85,19 @@ class Api:
         errors: tuple[int, ...] = (),
         binary_body: bool = False,
         notes: Mapping[int, str] | None = None,
+        query: type[BaseModel] | None = None,
+        produces: tuple[str, ...] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
-        """Register a view: its body is parsed into ``body`` (passed as ``body=``); a returned model is JSON.
-        ``notes`` describe what an error status means for this operation, in place of the generic description."""
+        """Register a view: its body is parsed into ``body`` (passed as ``body=``), its query string into ``query``
+        (passed as ``query=``); a returned model is JSON. ``notes`` describe what an error status means for this
+        operation, in place of the generic description. ``produces``: the view returns a binary ``Response`` of one
+        of these media types (documented as such)."""
 
         def decorate(view: Callable[..., Any]) -> Callable[..., Response]:
             self.operations.append(
                 Operation(
                     method, path, summary, body, response, status, auth, errors, binary_body, view.__name__,
-                    dict(notes or {}),
+                    dict(notes or {}), query, produces,
                 )
             )  # fmt: skip
 
@@ -98,6 +106,8 @@ class Api:
                 for name, value in kwargs.items():
                     if isinstance(value, int) and not 1 <= value <= MAX_ID:
                         raise NotFound(f"{name} out of range")
+                if query is not None:
+                    kwargs["query"] = parse_query(query)
                 if body is not None:
                     kwargs["body"] = parse(body)
                 result = view(**kwargs)
@@ -137,8 +147,10 @@ class Api:
             doc: dict[str, Any] = {
                 "operationId": op.name,
                 "summary": op.summary,
-                "responses": {str(op.status): _response(op.response)},
+                "responses": {str(op.status): _response(op.response, op.produces)},
             }
+            if op.query is not None:
+                params.extend(_query_parameters(op.query))
             if params:
                 doc["parameters"] = params
             if op.body is not None:
@@ -165,6 +177,8 @@ class Api:
             codes = set(op.errors) | {405}
             if op.body is not None or op.binary_body:
                 codes |= {400, 413}
+            if op.query is not None:
+                codes.add(400)
             if op.auth is not None:
                 codes.add(401)
                 doc["security"] = [{op.auth: []}]
@@ -190,13 +204,45 @@ class Api:
         }
 
 
-def _response(model: type[BaseModel] | None) -> dict[str, Any]:
+def _response(model: type[BaseModel] | None, produces: tuple[str, ...] = ()) -> dict[str, Any]:
+    if produces:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        return {"description": "the file's bytes", "content": {media: binary for media in produces}}
     if model is None:
         return {"description": "done"}
     return {
         "description": model.__doc__ or model.__name__,
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
     }
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The query model's fields as OpenAPI query parameters (each optional one's ``null`` dropped: a query string
+    cannot say null, it leaves the parameter out)."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    params = []
+    for name, declared in schema.get("properties", {}).items():
+        prop = dict(declared)
+        choices = [c for c in prop.pop("anyOf", []) if c.get("type") != "null"]
+        if len(choices) == 1:
+            prop.update(choices[0])
+        prop.pop("default", None)
+        prop.pop("title", None)
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if "description" in prop:
+            param["description"] = prop.pop("description")
+        params.append(param)
+    return params
+
+
+def parse_query(model: type[M]) -> M:
+    """The request's query string as ``model`` (the first value of a repeated parameter); anything else is
+    ``ValidationFailed`` (400) naming each refused parameter, in the same shape as a refused body."""
+    try:
+        return model.model_validate(request.args.to_dict(flat=True))
+    except ValidationError as exc:
+        raise _refused(exc, empty_body=False, what="invalid query") from None
 
 
 def parse(model: type[M]) -> M:
@@ -206,16 +252,20 @@ def parse(model: type[M]) -> M:
     try:
         return model.model_validate_json(raw or b"null")
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        problems = [_field_problem(err, empty_body=not raw) for err in errors[:MAX_FIELD_PROBLEMS]]
-        sentences = texts.API_PROBLEM_SEPARATOR.join(p.message for p in problems[:MAX_PROBLEMS_IN_MESSAGE])
-        if len(errors) > MAX_PROBLEMS_IN_MESSAGE:
-            sentences += texts.API_MORE_PROBLEMS.format(count=len(errors))
-        raise ValidationFailed(
-            "invalid body: " + ", ".join(sorted({p.field or "body" for p in problems})),
-            user_message=texts.API_INVALID_BODY.format(problems=sentences),
-            fields=problems,
-        ) from None
+        raise _refused(exc, empty_body=not raw, what="invalid body") from None
+
+
+def _refused(exc: ValidationError, *, empty_body: bool, what: str) -> ValidationFailed:
+    errors = exc.errors(include_url=False, include_input=False)
+    problems = [_field_problem(err, empty_body=empty_body) for err in errors[:MAX_FIELD_PROBLEMS]]
+    sentences = texts.API_PROBLEM_SEPARATOR.join(p.message for p in problems[:MAX_PROBLEMS_IN_MESSAGE])
+    if len(errors) > MAX_PROBLEMS_IN_MESSAGE:
+        sentences += texts.API_MORE_PROBLEMS.format(count=len(errors))
+    return ValidationFailed(
+        f"{what}: " + ", ".join(sorted({p.field or "body" for p in problems})),
+        user_message=texts.API_INVALID_BODY.format(problems=sentences),
+        fields=problems,
+    )
 
 
 MAX_FIELD_PROBLEMS = 20  # listed in the answer's "fields": thousands of unknown keys still get a short answer
