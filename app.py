@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[Router] | 
         gate=gate,
         dispatcher=Dispatcher(handlers.ROUTERS if routers is None else routers),
         messenger=lambda: gateway().official,
+        media=lambda: gateway().official,
         # write=True: on SQLite its short update queues with the pushes' transactions instead of making them sleep
         on_follow=FollowLinker(lambda: rt.db.session(write=True), rt.redis, lambda: gateway().official),
     )

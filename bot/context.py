@@ -7,6 +7,7 @@ the result back while it still holds the per-user lock.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from wechatpy.messages import BaseMessage
 from bot.protocol import Push
 from bot.state import ConversationState
 from core.settings import Settings
+from services.ports import MediaUploader
 
 
 @dataclass
@@ -26,6 +28,8 @@ class Context:
     state: ConversationState | None = None
     # The name of a conversation that had expired when this push arrived (the user is told how to restart).
     timed_out: str | None = None
+    # WeChat's temporary-media upload (an image to send as a follow-up); None where no gateway is wired.
+    media: Callable[[], MediaUploader] | None = None
     state_changed: bool = field(default=False, init=False)
 
     @property

@@ -9,10 +9,15 @@ remember the reply, in one script. The request thread waits ``reply_deadline_sec
 WeChat gets ``success`` and the reply goes out as a customer-service message through the outbox. A handler that
 raises is rolled back to its savepoint and the user gets an apology; a valid push never gets an error page.
 
+A reply's follow-ups (``Reply.then``: an image after the text, a notice to someone else) are queued in the outbox in
+the same transaction as the push, under keys derived from it (or their own), so they are sent once and retried by
+the scheduler if the first try fails; so are the pieces of a reply that was late or too long.
+
 Nothing after the commit may wait for WeChat: by then the worker has told the request thread its reply is passive,
 so the request thread waits for it. That is why a follow's user-info fetch is only queued here (one Redis round
 trip) and runs on ``services.follower_links``' own thread: inline, a slow WeChat (or a token refresh) would hold
-the welcome past the deadline.
+the welcome past the deadline. For the same reason the outbox rows a push queued are sent from another task of the
+worker pool, not by the worker itself.
 
 Why a worker thread at all: a WSGI request thread can answer only by returning, so the work must run elsewhere for
 the request thread to answer ``success`` at the deadline while a slow handler goes on. Nothing tells a slow push
@@ -42,7 +47,7 @@ from bot.context import Context
 from bot.dedupe import PENDING
 from bot.gate import Entry, PushGate
 from bot.protocol import Push
-from bot.replies import Reply, fits_passively
+from bot.replies import FollowUp, Reply, fits_passively
 from bot.router import Dispatcher
 from bot.state import ConversationState
 from core import texts
@@ -50,7 +55,7 @@ from core.db import Database
 from core.errors import Busy
 from core.settings import Settings
 from services import followers, inbound, outbox
-from services.ports import Messenger
+from services.ports import MediaUploader, Messenger
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +108,7 @@ class Pipeline:
         gate: PushGate,
         dispatcher: Dispatcher,
         messenger: Callable[[], Messenger],
+        media: Callable[[], MediaUploader] | None = None,
         on_follow: FollowHook | None = None,
         max_workers: int = 32,
     ) -> None:
@@ -112,6 +118,7 @@ class Pipeline:
         self.dedupe = gate.dedupe
         self.dispatcher = dispatcher
         self.messenger = messenger
+        self.media = media
         self.on_follow = on_follow
         self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="push")
 
@@ -196,9 +203,9 @@ class Pipeline:
                     received_at=sent_at,
                 )
                 followers.note_push(session, push.openid, push.msg_type, push.event or None, sent_at)
-                ctx = Context(push=push, session=session, settings=self.settings, state=state)
+                ctx = Context(push=push, session=session, settings=self.settings, state=state, media=self.media)
                 reply, status, route_name = self._route(ctx)
-                outcome, deferred = self._finish(session, push, race, reply=reply, status=status, route_name=route_name)
+                outcome, queued = self._finish(session, push, race, reply=reply, status=status, route_name=route_name)
         except IntegrityError:
             # Another delivery committed first (Redis had lost the claim): nothing here ran; answer what it answered.
             metrics.DEDUPE_HITS.labels("database").inc()
@@ -206,7 +213,7 @@ class Pipeline:
                 prior = inbound.prior_outcome(session, push.dedupe_key)
             reply_json = prior.reply_json if prior else None
             return Outcome(Reply.from_json(reply_json) if reply_json else None, "duplicate"), None
-        self._after_commit(push, deferred)
+        self._after_commit(push, queued)
         return outcome, ctx
 
     def _route(self, ctx: Context) -> tuple[Reply | None, str, str | None]:
@@ -232,30 +239,43 @@ class Pipeline:
     def _finish(
         self, session: Session, push: Push, race: _Race, *, reply: Reply | None, status: str, route_name: str | None
     ) -> tuple[Outcome, list[int]]:
-        """Passive reply or customer-service messages, and the outcome written to the log row for retries."""
+        """Passive reply or customer-service messages, and the outcome written to the log row for retries. Returns
+        the outbox rows queued now (the reply's pieces, if it goes by message, then its follow-ups)."""
         limit = self.settings.webhook.max_passive_reply_bytes
         too_long = reply is not None and not fits_passively(reply, limit)
         late = race.finish()  # from here on the request thread can no longer switch us to a deferred reply
-        deferred: list[int] = []
+        queued: list[int] = []
+        follow_ups = reply.then if reply is not None else ()
         if late or too_long:
             metrics.DEFERRED.labels("deadline" if late else "too_long").inc()
             if reply is not None:
-                deferred = outbox.enqueue(session, push.dedupe_key, push.openid, reply.customer_messages(limit))
+                queued = outbox.enqueue(session, push.dedupe_key, push.openid, reply.customer_messages(limit))
             status, reply = "deferred", None
+        queued += self._enqueue_follow_ups(session, push, follow_ups)
         inbound.settle(
             session, push.dedupe_key, status=status, handler=route_name, reply_json=reply.to_json() if reply else ""
         )
-        return Outcome(reply, status), deferred
+        return Outcome(reply, status), queued
 
-    def _after_commit(self, push: Push, deferred: list[int]) -> None:
+    @staticmethod
+    def _enqueue_follow_ups(session: Session, push: Push, follow_ups: tuple[FollowUp, ...]) -> list[int]:
+        """One outbox row per follow-up, keyed by its own key, else by the push and its place (the index first: a key
+        is cut at 200 characters). A key already queued queues nothing."""
+        ids: list[int] = []
+        for n, follow_up in enumerate(follow_ups):
+            key = follow_up.key or f"then{n}:{push.dedupe_key}"
+            ids += outbox.enqueue(session, key, follow_up.openid or push.openid, [follow_up.payload])
+        return ids
+
+    def _after_commit(self, push: Push, queued: list[int]) -> None:
         """WeChat side effects, only once the database has the push (still under the user's lock)."""
         kind = followers.interaction_kind(push.msg_type, push.event or None)
         if kind is not None:
-            self._record_interaction(push.openid, kind)
+            self._record_interaction(push.openid, kind)  # first: the window the messages below go through
         if self.on_follow is not None and push.event in followers.FOLLOW_EVENTS:
             self._queue_link(self.on_follow, push.openid)
-        if deferred:
-            self._send_now(deferred)
+        if queued:
+            self._send_soon(queued)
 
     def _record_interaction(self, openid: str, kind: str) -> None:
         try:
@@ -269,6 +289,14 @@ class Pipeline:
             hook.submit(openid)
         except Exception:
             log.exception("could not queue a follow for linking; the nightly follower sync will link it")
+
+    def _send_soon(self, row_ids: list[int]) -> None:
+        """Send the queued rows from another task of the pool: a passive reply must not wait for WeChat, and the
+        request thread may be waiting for this worker. The rows are committed, so nothing is lost if this fails."""
+        try:
+            self.executor.submit(contextvars.copy_context().run, self._send_now, row_ids)
+        except RuntimeError:  # the pool is shutting down
+            log.warning("outbox rows %s left for the scheduler: the webhook is shutting down", row_ids)
 
     def _send_now(self, row_ids: list[int]) -> None:
         """Try the queued customer-service messages at once; the scheduler retries whatever fails."""

@@ -2,6 +2,11 @@
 
 A reply is plain data (serialisable, so a retried push can get the same one back). Passive replies have WeChat's
 size limit; anything longer goes out as customer-service messages, split on character boundaries.
+
+A reply may also carry follow-ups (``then``): customer-service messages to send after it, to the sender or to
+someone else (an image the passive reply cannot hold, a notice to a class liaison). The pipeline queues them in the
+outbox in the push's own transaction and sends them once it has committed; they are not part of what a retry of the
+push is answered with (they are queued once, under keys derived from the push, or under their own ``key``).
 """
 
 from __future__ import annotations
@@ -23,14 +28,28 @@ class Article:
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """A customer-service message payload (as ``Messenger.send_customer_message`` takes it) to send after the reply,
+    to ``openid`` (None: the user who sent the push). ``key``: the outbox idempotency key, for a message that must go
+    once whichever push causes it (by default each push queues its own)."""
+
+    payload: dict[str, Any]
+    openid: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
 class Reply:
-    """A text reply, or a news card with articles (WeChat shows at most 8; we send at most 1 passively)."""
+    """A text reply, or a news card with articles (WeChat shows at most 8; we send at most 1 passively), and the
+    customer-service messages that follow it (``then``)."""
 
     text: str = ""
     articles: tuple[Article, ...] = field(default_factory=tuple)
+    then: tuple[FollowUp, ...] = field(default_factory=tuple)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
+        """The passive part only: follow-ups are queued once, when the push is handled, never again for a retry."""
+        return json.dumps({"text": self.text, "articles": [asdict(a) for a in self.articles]}, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str) -> Reply:

@@ -13,6 +13,7 @@ WELCOME = (
     "在这里您可以：\n"
     "· 回复「校友卡」查看或申请电子校友卡\n"
     "· 回复「提问」向校友办提问\n"
+    "· 回复「加入班级群」找到您的班级群\n"
     "· 发送位置，了解附近的校友组织\n"
     "· 回复「帮助」查看全部功能"
 )
@@ -22,7 +23,8 @@ HELP = (
     "1. 校友卡 —— 查看或申请电子校友卡\n"
     "2. 提问 —— 给校友办留言，工作人员会尽快回复\n"
     "3. 发送位置 —— 记录所在城市，便于联系当地校友会\n"
-    "4. 取消 —— 随时退出当前操作\n"
+    "4. 加入班级群 —— 按毕业年份找到您的班级群\n"
+    "5. 取消 —— 随时退出当前操作\n"
     "回复对应文字即可。"
 )
 
@@ -39,6 +41,7 @@ CANCELLED = "已取消。回复「帮助」查看其他功能。"
 NOTHING_TO_CANCEL = "当前没有进行中的操作。回复「帮助」查看我能做什么。"
 TIMED_OUT = {
     "ask": "上一次提问因长时间未回复已结束。如需继续，请重新回复「提问」。",
+    "join_class": "上一次加入班级群因长时间未回复已结束。如需继续，请重新回复「加入班级群」。",
 }
 TIMED_OUT_DEFAULT = "上一次操作因长时间未回复已结束，请重新开始。回复「帮助」查看功能。"
 
@@ -292,6 +295,45 @@ CLASS_MEMBERSHIP_MESSAGES = {
     "flagged": "已收到您的加入申请。该班级与您校友档案中的班级不一致，班级联络人会与您核对。",
 }
 CLASS_QR_NOT_AVAILABLE = "该班级群暂时没有可用的入群二维码，请联系班级联络人。"
+# 加入班级群 in the official account (handlers/classes.py, docs/flows/classes.md).
+CLASS_JOIN_ASK_YEAR = "加入班级群：请回复您的毕业年份（4 位数字，如 2019）。\n回复「取消」可随时退出。"
+CLASS_JOIN_BAD_YEAR = "请回复 4 位数字的毕业年份（{first} 到 {last} 之间），如 2019。回复「取消」退出。"
+CLASS_JOIN_NO_YEAR = "没有找到 {year} 年毕业的班级。请检查年份后重新回复，或回复「取消」退出。"
+CLASS_JOIN_ASK_COLLEGE = "{year} 年毕业的学院有：\n{choices}\n请回复学院前的数字。"
+CLASS_JOIN_BAD_COLLEGE = "请回复 1 到 {count} 之间的数字选择学院，或回复「取消」退出。"
+CLASS_JOIN_ASK_CLASS = "{college} {year} 年毕业的班级有：\n{choices}\n请回复班级前的数字。"
+CLASS_JOIN_MORE_CLASSES = "（只列出了前 {shown} 个。回复班级名称里的字词，如「1503」或「软件」，可以缩小范围。）"
+CLASS_JOIN_BAD_CLASS = "请回复 1 到 {count} 之间的数字选择班级，或回复班级名称里的字词查找。回复「取消」退出。"
+CLASS_JOIN_NO_MATCH = "没有找到名称包含「{words}」的班级。请回复上面列表中的数字，或换个字词。"
+CLASS_JOIN_OWN = "根据您的校友档案，您所在的班级是：\n{choices}\n请回复数字选择班级；回复 0 按毕业年份查找其他班级。"
+CLASS_JOIN_BAD_OWN = "请回复 1 到 {count} 之间的数字选择班级，或回复 0 按毕业年份查找其他班级。"
+CLASS_JOIN_CONFIRM = "确认加入「{cohort}」的班级群吗？\n回复「是」加入，回复「否」放弃。"
+CLASS_JOIN_BAD_CONFIRM = "请回复「是」加入「{cohort}」的班级群，或回复「否」放弃。"
+CLASS_JOIN_DECLINED = "好的，没有加入。回复「加入班级群」可以重新选择。"
+CLASS_JOIN_NOT_TEXT = "请用文字回复。"
+CLASS_JOIN_GONE = "这个班级已不存在（可能已被校友办合并或调整）。回复「加入班级群」重新查找。"
+# A scan of (or a follow through) a liaison's invite QR, scene class:<id>.
+CLASS_JOIN_UNKNOWN_INVITE = "这个班级邀请二维码无效，或班级已不存在。回复「加入班级群」可以按毕业年份查找您的班级。"
+CLASS_JOIN_WELCOME = WELCOME.splitlines()[0] + "\n{prompt}\n\n之后回复「帮助」可以查看全部功能。"
+# After 是: what was recorded (new, or asked before), by the membership's state.
+CLASS_JOINED = {
+    "verified": "您已加入「{cohort}」，已通过校友卡核验为本班校友。",
+    "waiting": "已收到您加入「{cohort}」的申请，班级联络人确认后即为已核验成员。",
+    "flagged": "已收到您加入「{cohort}」的申请。该班级与您校友档案中的班级不一致，班级联络人会与您核对。",
+}
+CLASS_JOINED_BEFORE = {
+    "verified": "您之前已加入「{cohort}」（已核验）。",
+    "waiting": "您之前已申请加入「{cohort}」，正在等待班级联络人确认。",
+    "flagged": "您之前已申请加入「{cohort}」，班级联络人会与您核对。",
+}
+# ...and what comes next.
+CLASS_JOIN_QR_FOLLOWS = "「{group}」（{platform}）的入群二维码随后发给您：长按识别或保存后扫码即可入群。"
+CLASS_JOIN_NO_QR = "这个班级群目前没有可用的入群二维码。"
+CLASS_JOIN_QR_FAILED = "入群二维码暂时发送不了，请稍后回复「加入班级群」再试。"
+CLASS_JOIN_LIAISON_CONTACT = "班级联络人：{name}，联系方式：{contact}。"
+CLASS_JOIN_LIAISON_NAME = "班级联络人：{name}。"
+CLASS_JOIN_LIAISON_TOLD = "我们已通知联络人，请留意联络人的消息。"
+CLASS_JOIN_OFFICE = "这个班级暂时没有能联系上的联络人，校友办会跟进并与您联系。"
 # To each current liaison with a WeChat identity when a classmate asks to join (in the official account or the
 # mini-program) and no QR can be sent, in the liaison's language (services.classes.joined.after_join).
 CLASS_JOIN_LIAISON_NOTICE = {
@@ -303,6 +345,13 @@ CLASS_JOIN_LIAISON_NOTICE = {
 CLASS_JOIN_LIAISON_STATUS = {
     "zh": CLASS_MEMBERSHIP_STATUS_NAMES,
     "en": {"verified": "verified", "waiting": "waiting for you to confirm", "flagged": "not in their record: check"},
+}
+# A liaison's nomination of an outstanding classmate (services/classes/nominations.py).
+CLASS_NOMINATION_ERRORS = {
+    "person": "被推荐人不是这个班级的同学，请从班级名单中选择。",
+    "citation": "请填写推荐理由（1–2000 字）。",
+    "evidence": "证明材料须为 JPEG、PNG 或 PDF 文件，每个不超过 {max_mb} MB。",
+    "too_many": "证明材料最多 {max_files} 个文件。",
 }
 
 # --- the staff console (admin/, services/staff) ----------------------------------------------------------------------

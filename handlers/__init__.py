@@ -5,11 +5,12 @@ conversation; conversations before keywords, so that a user in the middle of one
 the fallback last. The app factory hands ``ROUTERS`` to ``bot/`` (which never imports this package).
 """
 
-from handlers import ask, card, conversations, fallback, help, location, subscription
+from handlers import ask, card, classes, conversations, fallback, help, location, subscription
 
 ROUTERS = [
     conversations.router,
     ask.router,
+    classes.router,  # before subscription: a follow through a class invite is recorded and answered there
     help.router,
     card.router,
     subscription.router,

@@ -1,9 +1,14 @@
-"""Rules every conversation shares: 取消 (cancel) ends any of them, and an expired one tells the user how to restart."""
+"""Rules every conversation shares: 取消 (cancel) ends any of them, and an expired one tells the user how to restart.
+
+The timeout notice answers what a person sends the bot (a message, a menu click). Other events (a follow, an
+unfollow, a QR scan, a location report) go on to their own handlers: the expired conversation has already been
+ended, and a follow or a scan must still be recorded and answered as such.
+"""
 
 from __future__ import annotations
 
 from bot.context import Context
-from bot.filters import conversation_timed_out, in_conversation, keyword
+from bot.filters import conversation_timed_out, event, in_conversation, keyword, msg_type
 from bot.replies import Reply
 from bot.router import Router
 from core import texts
@@ -19,7 +24,7 @@ def cancel(ctx: Context) -> Reply:
     return Reply(texts.CANCELLED)
 
 
-@router.on(conversation_timed_out())
+@router.on(conversation_timed_out() & (~msg_type("event") | event("click")))
 def timed_out(ctx: Context) -> Reply:
     return Reply(texts.TIMED_OUT.get(ctx.timed_out or "", texts.TIMED_OUT_DEFAULT))
 

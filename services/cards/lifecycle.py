@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from core import texts
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.settings import CardSettings
-from models import Card, Person, WeChatIdentity, utcnow
+from models import Card, Follower, Person, WeChatIdentity, utcnow
 from models.card import (
     CARD_ACTIVE,
     CARD_EXPIRED,
@@ -55,6 +55,13 @@ def person_id_for(
         if found is not None:
             return int(found)
     return None
+
+
+def person_id_for_follower(session: Session, oa_openid: str) -> int | None:
+    """The databank person an official-account follower is: bound by the openid itself, or by the unionid the
+    follower shares with their mini-program openid (recorded by the follow link or the follower sync)."""
+    unionid = session.scalar(select(Follower.unionid).where(Follower.openid == oa_openid))
+    return person_id_for(session, oa_openid=oa_openid, unionid=unionid)
 
 
 # --- issuance and status --------------------------------------------------------------------------------------
