@@ -214,7 +214,17 @@ class EmulatorLink:
         messages = []
         for item in found:
             if int(item.get("id", 0)) > last_id:
-                message = item.get("message", {})
-                content = (message.get("text") or {}).get("content") if isinstance(message, dict) else None
-                messages.append(LaterMessage(int(item["id"]), str(content or message)))
+                messages.append(LaterMessage(int(item["id"]), describe(item.get("message", {}))))
         return messages
+
+
+def describe(message: Any) -> str:
+    """A customer-service message as one line: a text's content, else its kind and (shortened) media id."""
+    if not isinstance(message, dict):
+        return str(message)
+    kind = message.get("msgtype")
+    body = message.get(kind) if isinstance(kind, str) else None
+    if kind == "text" and isinstance(body, dict):
+        return str(body.get("content", ""))
+    media = body.get("media_id") if isinstance(body, dict) else None
+    return f"[{kind} {media[:10]}…]" if isinstance(media, str) and media else f"[{kind}]"
