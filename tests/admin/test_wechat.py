@@ -180,7 +180,7 @@ def test_the_cli_pushes_through_the_same_service_and_is_audited(
 
     result = cli(emulator, settings, tmp_path, "wechat", "push-menu", "--actor", "cli:ops")
     assert result.returncode == 0, result.stderr
-    assert "menu pushed: 校友卡, 提问, 帮助" in result.stdout
+    assert "menu pushed: 校友卡, 班级群, 更多" in result.stdout
     db = Database(settings.database_url)
     with db.session() as session:
         actions = [(e.actor, e.action) for e in session.scalars(select(AuditEntry))]

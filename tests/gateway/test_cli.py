@@ -40,9 +40,9 @@ def cli(
 def test_push_menu_sends_the_configured_menu(emulator: RunningEmulator, settings: Any, tmp_path: Path) -> None:
     result = cli(emulator, settings, tmp_path, "wechat", "push-menu")
     assert result.returncode == 0, result.stderr
-    assert "menu pushed: 校友卡, 提问, 帮助" in result.stdout
+    assert "menu pushed: 校友卡, 班级群, 更多" in result.stdout
     menu = emulator.get("/cgi-bin/menu/get", access_token=emulator.token())
-    assert [b["key"] for b in menu["menu"]["button"]] == ["CARD", "ASK", "HELP"]
+    assert [b.get("key") for b in menu["menu"]["button"]] == ["CARD", "CLASS_JOIN", None]  # 更多 holds 提问, 帮助
 
 
 def test_sync_followers_command(emulator: RunningEmulator, settings: Any, tmp_path: Path) -> None:

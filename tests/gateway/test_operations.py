@@ -21,6 +21,7 @@ from core.errors import (
     WeChatUnavailable,
 )
 from emulator.testing import RunningEmulator
+from services import wechat_menu
 from tests.gateway.conftest import calls
 from wechat.errors import map_error
 from wechat.gateway import Gateway, build_gateway
@@ -232,12 +233,10 @@ def test_qr_codes_temporary_and_permanent(gateway: Gateway) -> None:
 
 
 def test_menu_push_round_trip(gateway: Gateway, settings: Any) -> None:
-    menu = settings.menu.model_dump(exclude_none=True)
-    for button in menu["button"]:
-        button.pop("sub_button", None)
-    gateway.official.push_menu(menu)
+    gateway.official.push_menu(wechat_menu.menu_json(settings.menu))  # config.yaml's menu, as the console pushes it
     current = gateway.official.current_menu()
-    assert [b["name"] for b in current["menu"]["button"]] == ["校友卡", "提问", "帮助"]
+    assert [b["name"] for b in current["menu"]["button"]] == ["校友卡", "班级群", "更多"]
+    assert [b["key"] for b in current["menu"]["button"][2]["sub_button"]] == ["ASK", "HELP"]
 
 
 # --- mini-program ---------------------------------------------------------------------------------------------
