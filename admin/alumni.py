@@ -21,6 +21,7 @@ from admin.blueprint import bp
 from admin.context import keyring, runtime
 from admin.guard import current_staff, require
 from admin.pages import Page, beijing
+from admin.params import record_id, whole_number
 from core import texts
 from core.errors import NotFound, ValidationFailed, XiaoyouError
 from models.databank import SOURCES
@@ -29,15 +30,9 @@ from services import staff as staff_service
 from services.databank import dossier, merge, privacy
 
 T = texts.CONSOLE
-MAX_ID = 2**63 - 1
 DUPLICATES_LIMIT = 50
 FILTERS = ("q", "year", "college", "major", "class", "city")
 EDUCATION_FIELD = re.compile(r"^edu-(\d{1,18})-([a-z_]{1,16})$")
-
-
-def _digits(value: str) -> bool:
-    """ASCII digits only: ``str.isdigit`` alone accepts ² or ١, which ``int`` then refuses (or misreads)."""
-    return value.isascii() and value.isdigit()
 
 
 def _may(permission: str) -> bool:
@@ -67,25 +62,27 @@ def _alumni_names() -> dict[str, Any]:
 
 def _search_query(args: Any) -> dict[str, Any]:
     """The service's filters from the query string; ``ValidationFailed`` (400) for a malformed year or page."""
-    year, page = args.get("year", "").strip(), args.get("page", "").strip()
-    if year and not (_digits(year) and 1900 <= int(year) <= 2100):
-        raise ValidationFailed(f"year {year[:20]!r}", user_message=T["alumni_bad_year"])
-    if page and not (_digits(page) and 0 < int(page) <= MAX_ID):
-        raise ValidationFailed(f"page {page[:20]!r}", user_message=T["alumni_bad_page"])
+    year_text, page_text = args.get("year", "").strip(), args.get("page", "").strip()
+    year = whole_number(year_text, at_least=1900, at_most=2100) if year_text else None
+    page = record_id(page_text) if page_text else 1
+    if year_text and year is None:
+        raise ValidationFailed(f"year {year_text[:20]!r}", user_message=T["alumni_bad_year"])
+    if page is None:
+        raise ValidationFailed(f"page {page_text[:20]!r}", user_message=T["alumni_bad_page"])
     return {
         "q": args.get("q", "").strip()[:64],
-        "year": int(year) if year else None,
+        "year": year,
         "college": args.get("college", "").strip()[:64] or None,
         "major": args.get("major", "").strip()[:64] or None,
         "class_name": args.get("class", "").strip()[:64] or None,
         "city": args.get("city", "").strip()[:64] or None,
-        "page": int(page) if page else 1,
+        "page": page,
     }
 
 
 def _search_notice() -> str | None:
-    deleted = request.args.get("deleted", "")
-    return T["alumni_deleted_ok"].format(id=int(deleted)) if _digits(deleted) else None
+    deleted = record_id(request.args.get("deleted", ""))
+    return T["alumni_deleted_ok"].format(id=deleted) if deleted is not None else None
 
 
 @bp.get("/alumni")
@@ -310,11 +307,11 @@ def alumni_delete(person_id: int) -> Page:
 
 
 def _duplicates_notice() -> str | None:
-    done, merge_id = request.args.get("done", ""), request.args.get("merge", "")
-    if done not in ("merged", "unmerged") or not _digits(merge_id):
+    done, merge_id = request.args.get("done", ""), record_id(request.args.get("merge", ""))
+    if done not in ("merged", "unmerged") or merge_id is None:
         return None
     days = runtime().settings.databank.merge_undo_days
-    return T[f"alumni_{done}_ok"].format(id=int(merge_id), days=days)
+    return T[f"alumni_{done}_ok"].format(id=merge_id, days=days)
 
 
 def _duplicates_page(*, error: str | None = None, status: int = 200) -> Page:
@@ -358,10 +355,10 @@ def alumni_compare(first_id: int, second_id: int) -> Page:
 
 
 def _form_id(name: str) -> int:
-    value = request.form.get(name, "").strip()
-    if not _digits(value) or not 0 < int(value) <= MAX_ID:
+    found = record_id(request.form.get(name, ""))
+    if found is None:
         raise ValidationFailed(f"{name}: not an id", user_message=T["alumni_merge_choose"])
-    return int(value)
+    return found
 
 
 @bp.post("/alumni/merge")

@@ -20,6 +20,7 @@ from admin.blueprint import bp
 from admin.context import gateway, runtime
 from admin.guard import current_staff, require
 from admin.pages import Page, beijing
+from admin.params import record_id
 from core import texts
 from core.errors import Conflict, ValidationFailed, XiaoyouError
 from models import Card
@@ -32,7 +33,6 @@ from services.databank.keys import mask
 
 T = texts.CONSOLE
 log = logging.getLogger(__name__)
-MAX_ID = 2**63 - 1
 
 
 def _id(value: str) -> int | None:
@@ -40,9 +40,10 @@ def _id(value: str) -> int | None:
     value = value.strip()
     if not value:
         return None
-    if not value.isdigit() or not 0 < int(value) <= MAX_ID:
+    found = record_id(value)
+    if found is None:
         raise ValidationFailed(f"not an id: {value[:20]!r}", user_message=T["invalid_id"])
-    return int(value)
+    return found
 
 
 @bp.context_processor
@@ -68,10 +69,10 @@ def _page_size() -> int:
 def _decision_notice() -> str | None:
     done, told = request.args.get("done", ""), request.args.get("told", "")
     key = {"approved": "review_approved_ok", "rejected": "review_rejected_ok"}.get(done)
-    app_id = request.args.get("app", "")
-    if key is None or not app_id.isdigit():
+    app_id = record_id(request.args.get("app", ""))
+    if key is None or app_id is None:
         return None
-    notice = T[key].format(id=int(app_id))
+    notice = T[key].format(id=app_id)
     return notice + T[f"review_told_{told}"] if f"review_told_{told}" in T else notice
 
 
@@ -236,13 +237,11 @@ def cards_list() -> Page:
         "beijing": beijing,
         "notice": _cards_notice(),
     }
-    if (status and status not in CARD_STATUSES) or (
-        before_text and (not before_text.isdigit() or not 0 < int(before_text) <= MAX_ID)
-    ):
+    if (status and status not in CARD_STATUSES) or (before_text and record_id(before_text) is None):
         return render_template(
             "admin/cards_list.html", rows=[], error=T["cards_bad_filter"], more=None, newest=None, **context
         ), 400
-    before = int(before_text) if before_text else None
+    before = record_id(before_text) if before_text else None
     with runtime().db.session() as session:
         rows = cards.card_list(session, status=status or None, number=number, limit=size + 1, before_id=before)
     links: dict[str, Any] = {k: v for k, v in filters.items() if v}
@@ -304,8 +303,8 @@ def _scanners_page(
 ) -> Page:
     with runtime().db.session() as session:
         rows = cards.scanners(session)
-    revoked = request.args.get("revoked", "")
-    notice = T["scanners_revoked_ok"].format(id=int(revoked)) if revoked.isdigit() else None
+    revoked = record_id(request.args.get("revoked", ""))
+    notice = T["scanners_revoked_ok"].format(id=revoked) if revoked is not None else None
     page = render_template(
         "admin/cards_scanners.html",
         rows=rows,

@@ -21,6 +21,7 @@ from admin.blueprint import bp
 from admin.context import runtime
 from admin.guard import current_staff, require
 from admin.pages import Page, beijing
+from admin.params import whole_number
 from core import texts
 from core.app import size_text
 from core.errors import Conflict, ValidationFailed
@@ -62,10 +63,10 @@ def _names() -> dict[str, Any]:
 
 
 def _rollback_notice() -> str | None:
-    batch, people, restored = (request.args.get(k, "") for k in ("rolled_back", "people", "restored"))
-    if not (batch.isdigit() and people.isdigit() and restored.isdigit()):
+    batch, people, restored = (whole_number(request.args.get(k, "")) for k in ("rolled_back", "people", "restored"))
+    if batch is None or people is None or restored is None:
         return None
-    return T["imports_rollback_ok"].format(batch=int(batch), people=int(people), restored=int(restored))
+    return T["imports_rollback_ok"].format(batch=batch, people=people, restored=restored)
 
 
 def _imports_page(*, error: str | None = None, form: dict[str, str] | None = None, status: int = 200) -> Page:
