@@ -7,8 +7,9 @@ Modules: ``guard`` (who is signed in; ``require(permission)``), ``auth`` (login,
 (home, staff, audit log, settings), ``dashboard`` (the charts and counts that are the home page of the roles holding
 ``dashboard.view``, called by ``pages.home``), ``alumni`` (search, a person and data-subject requests, duplicates
 and merges), ``imports`` (roster uploads run by the scheduler, their progress, error reports and rollback), ``cards``
-(review queue, cards list, scanners), ``wechat`` (the official account's menu and the chat simulator), ``errors``
-(the error pages).
+(review queue, cards list, scanners), ``wechat`` (the official account's menu and the chat simulator), ``classes``
+(class groups: coverage, a cohort, its roster, contact-change reports, vouching; liaison-scoped), ``errors`` (the
+error pages).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import secrets
 from flask import Flask, Response, request
 from jinja2 import StrictUndefined
 
-from admin import alumni, auth, cards, errors, imports, pages, wechat  # noqa: F401 - their views attach themselves to the blueprint
+from admin import alumni, auth, cards, classes, errors, imports, pages, wechat  # noqa: F401 - their views attach themselves to the blueprint
 from admin.blueprint import bp, csrf
 from core.settings import Settings
 

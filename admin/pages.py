@@ -47,6 +47,10 @@ PAGES = (
     # --- the official account
     ConsolePage("admin.wechat_menu", "wechat.view", "nav_wechat_menu", "page_wechat_menu"),
     ConsolePage("admin.wechat_chat", "wechat.simulate", "nav_wechat_chat", "page_wechat_chat"),
+    # --- class groups
+    ConsolePage("admin.classes_coverage", "classes.view", "nav_classes", "page_classes"),
+    ConsolePage("admin.class_reports", "classes.view", "nav_class_reports", "page_class_reports"),
+    ConsolePage("admin.class_vouching", "classes.view", "nav_class_vouching", "page_class_vouching"),
     ConsolePage("admin.staff", "staff.view", "nav_staff", "page_staff"),
     ConsolePage("admin.audit_log", "audit.view", "nav_audit", "page_audit"),
     ConsolePage("admin.settings_view", "settings.view", "nav_settings", "page_settings"),
@@ -90,7 +94,14 @@ def home() -> Page:
     if staff_service.allows(staff.roles, "dashboard.view"):  # their home is the dashboard
         return dashboard.page(notice=notice)
     role_names = "、".join(texts.STAFF_ROLE_NAMES[r] for r in staff_service.ROLES if r in staff.roles)
-    return render_template("admin/home.html", pages=reachable(staff.roles), role_names=role_names, notice=notice)
+    cohorts = []  # a class liaison's own cohorts, linked from their home page
+    if staff_service.allows(staff.roles, "classes.view"):
+        from admin.classes import my_cohorts  # admin.classes imports this module: imported here
+
+        cohorts = my_cohorts()
+    return render_template(
+        "admin/home.html", pages=reachable(staff.roles), role_names=role_names, notice=notice, cohorts=cohorts
+    )
 
 
 # --- staff accounts ---------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import click
 import segno
-from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from cli.common import actor_option, runtime, settings, unit_of_work
@@ -24,7 +23,7 @@ from core.errors import NotFound
 from models import ClassCohort
 from services import classes
 from services import staff as staff_service
-from services.classes import coverage, groups, invites, liaisons, membership
+from services.classes import coverage, export, groups, invites, liaisons, membership
 from services.databank import audit
 from services.databank.keys import Keyring, mask
 from services.staff.accounts import account_by_username
@@ -100,16 +99,8 @@ def coverage_cmd(sort: str, without_liaison: bool, xlsx: Path | None, as_staff: 
     with unit_of_work(settings()) as session:
         acting = _acting(session, as_staff, actor)
         if xlsx is not None:
-            book = Workbook(write_only=True)
-            sheet = book.create_sheet("coverage")
-            sheet.append(["id", "cohort", "roster", "joined", "verified", "percent", "liaison"])
-            count = 0
-            for row in coverage.all_rows(session, cohorts=acting.cohorts):
-                sheet.append(
-                    [row.cohort_id, row.label, row.roster, row.joined, row.verified, row.percent, row.has_liaison]
-                )
-                count += 1
-            book.save(xlsx)
+            header = ["id", "cohort", "roster", "joined", "verified", "percent", "liaison"]
+            count = export.coverage_xlsx(session, str(xlsx), cohorts=acting.cohorts, header=header)
             click.echo(f"{count} cohorts written to {xlsx}")
             return
         rows, more = coverage.overview(session, cohorts=acting.cohorts, sort=sort, without_liaison=without_liaison)

@@ -41,6 +41,11 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "wechat.view": frozenset({"admin", "officer", "broadcaster"}),  # the custom menu as configured
     "wechat.manage": frozenset({"admin"}),  # push the menu to WeChat (audited)
     "wechat.simulate": frozenset({"admin", "officer"}),  # chat with the bot as one's own test follower
+    # --- class groups
+    "classes.view": frozenset({"admin", "officer", "viewer", "class_liaison"}),  # coverage, cohorts, rosters (scoped)
+    "classes.manage": frozenset({"admin", "officer", "class_liaison"}),  # group QR, vouch, reports, nominate (scoped)
+    "classes.reveal": frozenset({"admin", "officer", "class_liaison"}),  # clear names in a roster (audited)
+    "classes.appoint": frozenset({"admin", "officer"}),  # appoint and end liaisons
 }
 
 

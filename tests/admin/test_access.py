@@ -104,8 +104,9 @@ def test_the_home_page_lists_only_what_the_role_reaches(signed_in: Any) -> None:
     assert 'href="/admin/cards/scanners"' not in page
     broadcaster, _ = signed_in("broadcaster")  # no page of its own yet (broadcasts come later): the dashboard
     assert 'id="dashboard-tiles"' in text(broadcaster.get("/admin/"))
-    liaison, _ = signed_in("class_liaison")  # no dashboard, and no page yet (class groups come later)
-    assert "您的角色目前没有可用的页面" in text(liaison.get("/admin/"))
+    liaison, _ = signed_in("class_liaison")  # no dashboard: their home links the class-group pages
+    page = text(liaison.get("/admin/"))
+    assert 'href="/admin/classes"' in page and "/admin/alumni" not in page and "/admin/audit" not in page
 
 
 def test_a_post_without_or_with_a_wrong_csrf_token_is_refused(console_app: Flask, signed_in: Any) -> None:
