@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card bench-console clean help browser
+.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card bench-console bench-classes clean help browser
 
 help:
 	@echo "make run            serve on http://127.0.0.1:$(PORT) (SQLite + embedded Redis + WeChat emulator)"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-card     card verification throughput and latency, login latency (bench/RESULTS.md)"
 	@echo "                    webhook, card: BENCH_BASELINE=REF [BENCH_ROUNDS=N] also runs the app at git revision REF (A/B)"
 	@echo "make bench-console  dashboard and alumni search page render times at 1,000,000 alumni on PostgreSQL"
+	@echo "make bench-classes  class cohort build, coverage and roster pages at 1,000,000 alumni on PostgreSQL"
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +66,9 @@ bench-card: $(VENV)/.dev
 
 bench-console: $(VENV)/.dev
 	$(BIN)/python -m bench.console_bench
+
+bench-classes: $(VENV)/.dev
+	$(BIN)/python -m bench.classes_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

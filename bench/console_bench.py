@@ -99,23 +99,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _keys(seed: int) -> dict[str, str]:
+def privacy_keys(seed: int) -> dict[str, str]:
     """Fixed per seed, so that ``--keep`` finds the roster readable by the same keys."""
     rng = random.Random(seed)
     return {name: "b1:" + base64.b64encode(rng.randbytes(32)).decode() for name in ("encryption_keys", "hmac_keys")}
 
 
-def _settings(work: Path, database_url: str, redis_url: str, seed: int) -> Settings:
+def bench_app_settings(work: Path, database_url: str, redis_url: str, seed: int) -> Settings:
     return load_settings(
         environment="test",
         var_dir=work,
         database={"url": database_url},
         redis={"url": redis_url},
-        privacy=_keys(seed),
+        privacy=privacy_keys(seed),
     )
 
 
-def _account() -> Account:
+def official_account() -> Account:
     """The official account the server is configured with (the console never calls WeChat here)."""
     return Account("wx_bench_console", secrets.token_hex(16), base64.b64encode(secrets.token_bytes(32)).decode()[:43])
 
@@ -124,7 +124,7 @@ def _account() -> Account:
 
 
 @contextlib.contextmanager
-def _raw(db: Database) -> Iterator[psycopg.Connection[Any]]:
+def raw_connection(db: Database) -> Iterator[psycopg.Connection[Any]]:
     """The pool's psycopg connection itself (for ``COPY``), committed at the end."""
     with db.engine.connect() as conn:
         driver = conn.connection.driver_connection
@@ -153,7 +153,7 @@ def load_activity(db: Database, *, followers: int, cards: int, seed: int, now: d
     counts = {"followers": followers}
     with db.session() as session:
         person_ids = list(session.scalars(select(Person.id)))
-    with _raw(db) as conn, conn.cursor() as cur:
+    with raw_connection(db) as conn, conn.cursor() as cur:
         sql = "COPY followers (openid, subscribed, subscribed_at, unsubscribed_at) FROM STDIN"
         with cur.copy(sql) as copy:
             for i, at in enumerate(_follow_times(rng, now, followers)):
@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stop_on_sigterm()
     load_before = load_average()
-    account = _account()
+    account = official_account()
     servers: list[Server] = []
     embedded = not args.redis_url
     with tempfile.TemporaryDirectory(prefix="xiaoyou-console-bench-") as tmp:
@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             redis_url = args.redis_url or start_embedded(work / "redis")
             now = datetime.now(UTC)
             app_url = _with_search_path(args.database_url, BENCH_SCHEMA)
-            settings = _settings(work, app_url, redis_url, args.seed)
+            settings = bench_app_settings(work, app_url, redis_url, args.seed)
             kept = args.keep and loaded(settings, args)
             if kept:
                 backend = Backend(f"PostgreSQL (schema {BENCH_SCHEMA}, kept from an earlier run)", app_url, redis_url,
@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             search_ms = time_search_service(settings, [q for queries in mixes.values() for q in queries])
 
             env = server_env(work, backend, account, work / "prometheus")
-            env.update({f"XIAOYOU__PRIVACY__{k.upper()}": v for k, v in _keys(args.seed).items()})
+            env.update({f"XIAOYOU__PRIVACY__{k.upper()}": v for k, v in privacy_keys(args.seed).items()})
             env["XIAOYOU__LOGGING__LEVEL"] = "WARNING"
             app = start_server("app", "wsgi:app", work, env, args.workers, args.threads)
             servers.append(app)
