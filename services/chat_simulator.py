@@ -39,10 +39,11 @@ from core.settings import Settings, WeChatSettings
 from emulator import follower
 from emulator.follower import EmulatorLink, Fields, TestFollower, Transport
 from emulator.wire import Account
+from services import followers
 from services.wechat_menu import click_keys
 
 T = texts.CONSOLE
-TEST_OPENID_PREFIX = "test.staff-"
+TEST_OPENID_PREFIX = followers.TEST_OPENID_PREFIX + "staff-"  # the dashboard leaves test followers out
 MAX_TEXT = 1000  # characters of one simulated text message
 TRANSCRIPT_KEPT = 200  # entries; older ones fall off
 SCENE = re.compile(r"[A-Za-z0-9_:.-]{1,64}")  # a string scene, e.g. class:12

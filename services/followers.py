@@ -14,6 +14,14 @@ from core.errors import ValidationFailed
 from models import Follower
 
 SCENE_MAX = 64
+# The console's test followers (services.chat_simulator) have openids that start with this. WeChat's openids are 28
+# characters of [A-Za-z0-9_-] and never hold a dot, so no real follower can. Counts of real followers leave them out.
+TEST_OPENID_PREFIX = "test."
+
+
+def is_real(openid_column: Any) -> Any:
+    """A condition on an openid column: a real WeChat user, not a console test follower."""
+    return ~openid_column.startswith(TEST_OPENID_PREFIX, autoescape=True)
 
 
 def _get_or_create(session: Session, openid: str) -> Follower:

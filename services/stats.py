@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from models import Card, CardApplication, DailyCount, Follower, Inquiry, utcnow
 from models.card import APP_OPEN
 from models.inquiry import INQUIRY_OPEN
+from services import followers
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +114,19 @@ def _complete_days(session: Session, since: date) -> set[date]:
 
 def _count_day(session: Session, day: date) -> dict[str, int]:
     start, end = day_bounds(day)
-    return {
-        metric: int(session.scalar(select(func.count()).where(column >= start, column < end)) or 0)
-        for metric, column in COUNTED.items()
-    }
+    counts = {}
+    for metric, column in COUNTED.items():
+        query = select(func.count()).where(column >= start, column < end)
+        if metric in (FOLLOWS, UNFOLLOWS):
+            query = query.where(followers.is_real(Follower.openid))  # not the console's test followers
+        counts[metric] = int(session.scalar(query) or 0)
+    return counts
 
 
 def live_followers(session: Session) -> int:
-    """How many follow the account now."""
-    return int(session.scalar(select(func.count()).select_from(Follower).where(Follower.subscribed)) or 0)
+    """How many real users follow the account now (the console's test followers left out)."""
+    query = select(func.count()).select_from(Follower).where(Follower.subscribed, followers.is_real(Follower.openid))
+    return int(session.scalar(query) or 0)
 
 
 def days_to_count(today: date, first_event: date | None, complete: Iterable[date]) -> list[date]:

@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert, select
 from admin import charts
 from jobs import JOBS, JobContext
 from models import Card, CardApplication, DailyCount, Follower, Inquiry, Person, utcnow
-from services import stats
+from services import chat_simulator, stats
 from tests.admin.conftest import text
 
 NOW = datetime(2026, 12, 9, 4, 0, tzinfo=UTC)  # Wednesday 9 December 2026, 12:00 in Beijing
@@ -32,10 +32,14 @@ def _db(app: Flask) -> Any:
     return app.extensions["xiaoyou"].db
 
 
-def add_follower(app: Flask, *, at: datetime | None, left: datetime | None = None, following: bool = True) -> None:
+def add_follower(
+    app: Flask, *, at: datetime | None, left: datetime | None = None, following: bool = True, openid: str = ""
+) -> None:
     with _db(app).session() as session:
         n = next(_serial)
-        session.add(Follower(openid=f"o_dash_{n}", subscribed=following, subscribed_at=at, unsubscribed_at=left))
+        session.add(
+            Follower(openid=openid or f"o_dash_{n}", subscribed=following, subscribed_at=at, unsubscribed_at=left)
+        )
 
 
 def add_card(app: Flask, at: datetime) -> None:
@@ -97,6 +101,15 @@ def test_follows_and_unfollows_are_counted_by_beijing_day_and_the_total_is_walke
     # the 8th still there.
     assert [counts[(day(n), "followers")] for n in (7, 8, 9)] == [3, 2, 3]
     assert (day(6), "follows") not in counts  # nothing before the first event is written
+
+
+def test_the_consoles_test_followers_are_not_counted(console_app: Flask) -> None:
+    add_follower(console_app, at=cst(9, 9))
+    add_follower(console_app, at=cst(9, 10), openid=chat_simulator.test_openid(7))  # a staff member tried 关注
+    add_follower(console_app, at=cst(8, 10), left=cst(9, 11), following=False, openid=chat_simulator.test_openid(8))
+    assert rollup(console_app).followers == 1
+    counts = stored(console_app)
+    assert (counts[(day(9), "follows")], counts[(day(9), "unfollows")], counts[(day(8), "follows")]) == (1, 0, 0)
 
 
 def test_cards_and_applications_are_summed_by_week_monday_first(console_app: Flask) -> None:
