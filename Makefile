@@ -42,9 +42,10 @@ config: $(VENV)/.runtime
 chat: $(VENV)/.runtime
 	PORT=$(PORT) $(BIN)/python -m cli chat --emulator http://127.0.0.1:$${EMULATOR_PORT:-8950}
 
-# The console's browser tests drive Debian's chromium (Playwright never downloads a browser); CI runs as root.
+# The console's browser tests drive Debian's chromium (Playwright never downloads a browser; a CJK font makes a failing
+# test's screenshot readable); CI runs as root.
 browser:
-	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei)
 
 test: $(VENV)/.dev browser
 	$(BIN)/ruff check .
