@@ -5,6 +5,7 @@ from models.card import ApplicationEvidence, Card, CardApplication, ScanLog, Sca
 from models.checkpoint import JobCheckpoint
 from models.classes import (
     ClassCohort,
+    ClassCohortRecord,
     ClassGroup,
     ClassLiaison,
     ClassMembership,
@@ -31,6 +32,7 @@ __all__ = [
     "Card",
     "CardApplication",
     "ClassCohort",
+    "ClassCohortRecord",
     "ClassGroup",
     "ClassLiaison",
     "ClassMembership",
