@@ -33,7 +33,18 @@ from core.app import size_text
 from core.errors import NotFound, ValidationFailed, WeChatAPIError, WeChatUnavailable, XiaoyouError
 from models import ClassCohort
 from services import staff as staff_service
-from services.classes import coverage, export, groups, invites, liaisons, membership, nominations, reports, vouching
+from services.classes import (
+    cohorts,
+    coverage,
+    export,
+    groups,
+    invites,
+    liaisons,
+    membership,
+    nominations,
+    reports,
+    vouching,
+)
 from services.databank import audit
 from services.databank.keys import mask
 from services.staff.accounts import account_by_username
@@ -323,6 +334,33 @@ def class_appoint(cohort_id: int) -> Page:
     except XiaoyouError as exc:
         return _cohort_page(cohort_id, error=exc.user_message, status=exc.status)
     return redirect(url_for("admin.class_cohort", cohort_id=cohort_id, done="appointed"))
+
+
+@bp.post("/classes/<int:cohort_id>/edit")
+@require("classes.appoint")
+def class_edit(cohort_id: int) -> Page:
+    form = request.form
+    year_text = form.get("grad_year", "").strip()
+    try:
+        grad_year = whole_number(year_text) if year_text else None
+        if year_text and grad_year is None:
+            raise ValidationFailed("grad_year", user_message=texts.COHORT_EDIT_ERRORS["grad_year"])
+        with runtime().db.session(write=True) as session:
+            _cohort(session, cohort_id)
+            cohorts.edit(
+                session,
+                cohort_id,
+                label=form.get("label", "")[:400],
+                major=form.get("major", "")[:200],
+                class_name=form.get("class_name", "")[:200],
+                grad_year=grad_year,
+                actor=current_staff().actor,
+            )
+    except NotFound:
+        raise
+    except XiaoyouError as exc:
+        return _cohort_page(cohort_id, error=exc.user_message, status=exc.status)
+    return redirect(url_for("admin.class_cohort", cohort_id=cohort_id, done="edited"))
 
 
 @bp.post("/classes/liaisons/<int:liaison_id>/end")

@@ -23,7 +23,7 @@ from core.errors import NotFound
 from models import ClassCohort
 from services import classes
 from services import staff as staff_service
-from services.classes import coverage, export, groups, invites, liaisons, membership
+from services.classes import cohorts, coverage, export, groups, invites, liaisons, membership
 from services.databank import audit
 from services.databank.keys import Keyring, mask
 from services.staff.accounts import account_by_username
@@ -194,6 +194,24 @@ def appoint_cmd(  # noqa: PLR0917 - click passes every option
             actor=actor,
         )
         click.echo(f"liaison appointment {liaison.id}: {name} ({role}) for cohort {cohort_id}")
+
+
+@classes_group.command("edit")
+@click.argument("cohort_id", type=int)
+@click.option("--label", required=True, help="The name people read, e.g. 计算机学院 2015级 软件1班.")
+@click.option("--major", help="The major (empty: none).")
+@click.option("--class-name", help="The class label (empty: none).")
+@click.option("--grad-year", type=int, help="The usual graduation year.")
+@actor_option
+def edit_cmd(  # noqa: PLR0917 - click passes every option
+    cohort_id: int, label: str, major: str | None, class_name: str | None, grad_year: int | None, actor: str
+) -> None:
+    """Set a cohort's shown fields; later builds keep them (its key, what records belong to it, never changes)."""
+    with unit_of_work(settings()) as session:
+        cohort = cohorts.edit(
+            session, cohort_id, label=label, major=major, class_name=class_name, grad_year=grad_year, actor=actor
+        )
+        click.echo(f"cohort {cohort.id}: {cohort.label}")
 
 
 @classes_group.command("end-liaison")

@@ -231,6 +231,11 @@ EDUCATION_LEVEL_NAMES = {
 COHORT_LABELS = {"grade": "{college} {level} {year}", "class": "{college} {year} {class_name}"}
 COHORT_YEAR_SUFFIX = {"entry": "级", "grad": "届"}
 COHORT_NO_COLLEGE = "未注明学院"
+COHORT_EDIT_ERRORS = {
+    "label": "请填写班级名称（不超过 160 个字）。",
+    "too_long": "专业和班级名称都不能超过 64 个字。",
+    "grad_year": "毕业年份须为 1900 到 2100 之间的四位数字。",
+}
 CLASS_GROUP_PLATFORMS = {"wechat": "微信群", "qq": "QQ群"}
 # To a liaison, before their class group's join QR expires (services.classes.invites), in the liaison's language.
 CLASS_QR_REMINDER = {
@@ -1002,6 +1007,14 @@ CONSOLE = {
     "classes_done_group": "班级群已登记。",
     "classes_done_invite": "邀请二维码已生成。",
     "classes_done_appointed": "联络人已任命。",
+    "classes_done_edited": "班级信息已保存；之后从校友库重建班级时会保留这些修改。",
+    "classes_edit": "班级信息",
+    "classes_edit_label": "班级名称",
+    "classes_edit_major": "专业",
+    "classes_edit_class": "班级",
+    "classes_edit_grad_year": "毕业年份",
+    "classes_edit_save": "保存",
+    "classes_edit_note": "名称等信息默认取自校友库；修改后，每晚重建班级时不再覆盖。",
     "classes_done_ended": "联络人任期已结束。",
     "classes_done_nominated": "推荐已提交。",
     "classes_roster_title": "{cohort} 名单",

@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 
 from core import texts
 from core.db import rowcount
+from core.errors import NotFound, ValidationFailed
 from models.base import utcnow
 from models.classes import CLASS, ENTRY, GRADE, GRADUATION, ClassCohort, ClassCohortRecord
 from models.person import ACTIVE, EducationRecord, Person
-from services.databank import names
+from services.databank import audit, names
 from services.databank.names import label_key
 
 Key = tuple[str, str, str, str, str, int, str]  # kind, institution, college key, level, year basis, year, class key
@@ -248,3 +249,38 @@ def _assign(session: Session) -> int:
     into = insert(r).from_select([r.education_record_id, r.cohort_id], missing)
     added = session.execute(into.execution_options(preserve_rowcount=True))  # an INSERT's count is kept only if asked
     return rowcount(added)
+
+
+# --- staff edits ------------------------------------------------------------------------------------------------
+
+
+def edit(
+    session: Session,
+    cohort_id: int,
+    *,
+    label: str,
+    major: str | None,
+    class_name: str | None,
+    grad_year: int | None,
+    actor: str,
+) -> ClassCohort:
+    """Staff set a cohort's shown fields (its key never changes); later builds keep them (``edited``). Audited."""
+    cohort = session.get(ClassCohort, cohort_id)
+    if cohort is None:
+        raise NotFound(f"no cohort {cohort_id}")
+    label = label.strip()
+    major, class_name = (major or "").strip() or None, (class_name or "").strip() or None
+    if not 0 < len(label) <= 160:
+        raise ValidationFailed("label", user_message=texts.COHORT_EDIT_ERRORS["label"])
+    if any(value is not None and len(value) > 64 for value in (major, class_name)):
+        raise ValidationFailed("too long", user_message=texts.COHORT_EDIT_ERRORS["too_long"])
+    if grad_year is not None and not 1900 <= grad_year <= 2100:
+        raise ValidationFailed("grad_year", user_message=texts.COHORT_EDIT_ERRORS["grad_year"])
+    after: dict[str, Any] = {"label": label, "major": major, "class_name": class_name, "grad_year": grad_year}
+    changed = sorted(name for name, value in after.items() if getattr(cohort, name) != value)
+    if changed:
+        for name in changed:
+            setattr(cohort, name, after[name])
+        cohort.edited = True
+        audit.record(session, actor=actor, action="class.cohort_edit", cohort_id=cohort_id, fields=changed)
+    return cohort

@@ -407,3 +407,28 @@ def test_a_liaison_vouches_for_an_application_of_their_cohort_and_the_card_is_is
     with db.session() as session:
         application = session.get(CardApplication, app_id)
         assert application.status == "issued" and application.person_id == world["people"]["王芳"]
+
+
+def test_the_office_edits_a_cohorts_shown_fields_and_a_rebuild_keeps_them(
+    console_app: Flask, signed_in: Any, world: Any, db: Any
+) -> None:
+    page = f"/admin/classes/{world[ONE]}"
+    liaison = _client(console_app, world["liaison"])
+    assert post(liaison, f"{page}/edit", {"label": "x"}, page=page).status_code == 403  # office roles only
+    officer, _ = signed_in("officer")
+    bad = post(officer, f"{page}/edit", {"label": "软件工程 2015级 1班", "grad_year": "²"}, page=page)
+    assert bad.status_code == 400 and "毕业年份" in text(bad)
+    form = {"label": "软件工程 2015级 1班", "major": "软件工程", "class_name": "1班", "grad_year": "2019"}
+    assert post(officer, f"{page}/edit", form, page=page).status_code == 302
+    with db.session(write=True) as session:
+        classes.build(session)
+    with db.session() as session:
+        cohort = session.get(ClassCohort, world[ONE])
+        assert cohort is not None and (cohort.label, cohort.class_name, cohort.edited) == (
+            "软件工程 2015级 1班",
+            "1班",
+            True,
+        )
+    assert "软件工程 2015级 1班" in text(officer.get(page))
+    edits = [d for _actor, action, d in _audit(console_app) if action == "class.cohort_edit"]
+    assert edits == [{"cohort_id": world[ONE], "fields": ["class_name", "label"]}]

@@ -110,3 +110,15 @@ def test_coverage_to_a_workbook_and_a_vouch(env, session, cohorts, tmp_path) -> 
     assert [mine, "计算机学院 2015级 软件1501", 2, 1, 1, 50, False] in rows
     session.refresh(joined.membership)  # the command committed in its own connection
     assert joined.membership.verified
+
+
+def test_staff_edit_a_cohorts_shown_fields(env, session, cohorts) -> None:
+    mine = cohorts["计算机学院 2015级 软件1501"]
+    edited = cli(env, "classes", "edit", str(mine), "--label", "软件工程 2015级 1班", "--grad-year", "2019")
+    assert edited.exit_code == 0 and "软件工程 2015级 1班" in edited.output, edited.output
+    refused = cli(env, "classes", "edit", str(mine), "--label", " ", "--actor", "cli:ops")
+    assert refused.exit_code == 1 and "validation" in refused.output.lower()
+    assert cli(env, "classes", "edit", "999999", "--label", "x").exit_code == 1
+    session.rollback()
+    cohort = session.get(ClassCohort, mine)
+    assert cohort is not None and cohort.edited and cohort.label == "软件工程 2015级 1班"
