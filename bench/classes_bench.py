@@ -181,7 +181,7 @@ def forget_cohorts(settings: Settings) -> None:
     db = Database(settings.database_url)
     try:
         with db.session() as session:
-            session.execute(text("DELETE FROM class_cohort_records"))
+            session.execute(text("UPDATE education_records SET cohort_id = NULL WHERE cohort_id IS NOT NULL"))
             session.execute(text("DELETE FROM class_memberships"))
             session.execute(text("DELETE FROM class_liaisons"))
             session.execute(text("DELETE FROM class_cohorts"))
@@ -195,15 +195,14 @@ def forget_cohorts(settings: Settings) -> None:
 
 def _statement_kind(sql: str) -> str:
     words = " ".join(sql.split())
-    if words.startswith("DELETE FROM class_cohort_records"):
-        return "DELETE FROM class_cohort_records (placements that no longer hold)"
-    if words.startswith("INSERT INTO class_cohort_records"):
-        return "INSERT INTO class_cohort_records (place records)"
+    if words.startswith("UPDATE education_records"):
+        return "UPDATE education_records (assign records)" if "FROM class_cohorts" in words else (
+            "UPDATE education_records (yearless records)")  # fmt: skip
     if words.startswith("UPDATE class_cohorts"):
         return "UPDATE class_cohorts (shown fields, roster sizes: executemany)"
     if words.startswith("INSERT INTO class_cohorts"):
         return "INSERT INTO class_cohorts (new cohorts)"
-    if "GROUP BY" in words and "JOIN class_cohorts" in words:
+    if "GROUP BY" in words and "FROM education_records" in words and "JOIN class_cohorts" in words:
         return "SELECT people per grade (roster sizes)"
     if "GROUP BY" in words and "count(distinct" in words.lower():
         return "SELECT people per cohort (roster sizes)"
@@ -255,10 +254,7 @@ def load_memberships(settings: Settings, *, joined: float, liaison_share: float,
     try:
         with db.session() as session:
             records = session.execute(
-                text(
-                    "SELECT r.cohort_id, e.person_id FROM class_cohort_records r "
-                    "JOIN education_records e ON e.id = r.education_record_id ORDER BY 1, 2"
-                )
+                text("SELECT cohort_id, person_id FROM education_records WHERE cohort_id IS NOT NULL ORDER BY 1, 2")
             ).all()
             cohort_ids = list(session.scalars(select(ClassCohort.id).where(ClassCohort.roster_size > 0)))
         by_cohort: dict[int, list[int]] = defaultdict(list)

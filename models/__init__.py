@@ -5,7 +5,6 @@ from models.card import ApplicationEvidence, Card, CardApplication, ScanLog, Sca
 from models.checkpoint import JobCheckpoint
 from models.classes import (
     ClassCohort,
-    ClassCohortRecord,
     ClassGroup,
     ClassLiaison,
     ClassMembership,
@@ -32,7 +31,6 @@ __all__ = [
     "Card",
     "CardApplication",
     "ClassCohort",
-    "ClassCohortRecord",
     "ClassGroup",
     "ClassLiaison",
     "ClassMembership",

@@ -2,11 +2,11 @@
 
 ``build`` groups every education record by its cohort key (institution, folded college, level, year, folded class
 label: ``models.classes``), creates the grades and classes it has not seen, refreshes the shown fields and roster
-sizes of those it has, and places every education record in its cohort (``ClassCohortRecord``). It is idempotent:
-a second run changes nothing but ``built_at``. It reads the records grouped by cohort key and label (a few tens of
-thousands of rows at a million alumni), decides in Python, writes cohorts by executemany, places records with one
-``DELETE`` of the placements that no longer hold and one ``INSERT … SELECT`` of the missing ones (a rebuild after a
-small import writes little), and counts each cohort's people in two grouped scans.
+sizes of those it has, and points every education record at its cohort. It is idempotent: a second run changes
+nothing but ``built_at``. It reads the records grouped by cohort key and label (a few tens of thousands of rows at
+a million alumni), decides in Python, writes cohorts by executemany, assigns records with one ``UPDATE … FROM`` that
+touches only records whose cohort changed (a rebuild after a small import writes little), and counts each cohort's
+people in two grouped scans.
 
 Roster sizes count active people (merged and anonymised people are nobody's classmates any more). A cohort whose
 people all left keeps its row (its group, liaisons and members hang off it) with a roster size of 0.
@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, delete, func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from core import texts
 from core.db import rowcount
 from core.errors import NotFound, ValidationFailed
 from models.base import utcnow
-from models.classes import CLASS, ENTRY, GRADE, GRADUATION, ClassCohort, ClassCohortRecord
+from models.classes import CLASS, ENTRY, GRADE, GRADUATION, ClassCohort
 from models.person import ACTIVE, EducationRecord, Person
 from services.databank import audit, names
 from services.databank.names import label_key
@@ -205,50 +205,53 @@ def build(session: Session, *, now: datetime | None = None) -> BuildReport:
 
 def _roster_sizes(session: Session) -> dict[int, int]:
     """Active people per cohort, each once: a class's own, and a grade's with its classes' (two grouped scans)."""
-    e, c, r = EducationRecord, ClassCohort, ClassCohortRecord
-    placed = (
-        select(r.cohort_id, e.person_id)
-        .join(e, e.id == r.education_record_id)
+    e, c = EducationRecord, ClassCohort
+    people = func.count(func.distinct(e.person_id))
+    own = session.execute(
+        select(e.cohort_id, people)
+        .join(Person, Person.id == e.person_id)
+        .where(Person.status == ACTIVE, e.cohort_id.is_not(None))
+        .group_by(e.cohort_id)
+    )
+    sizes: dict[int, int] = {cohort_id: n for cohort_id, n in own if cohort_id is not None}
+    grade = func.coalesce(c.parent_id, c.id)
+    in_grade = session.execute(
+        select(grade, people)
+        .select_from(e)
+        .join(c, c.id == e.cohort_id)
         .join(Person, Person.id == e.person_id)
         .where(Person.status == ACTIVE)
-        .subquery()
+        .group_by(grade)
     )
-    people = func.count(func.distinct(placed.c.person_id))
-    own = session.execute(select(placed.c.cohort_id, people).group_by(placed.c.cohort_id))
-    sizes: dict[int, int] = {cohort_id: n for cohort_id, n in own}
-    grade = func.coalesce(c.parent_id, c.id)
-    in_grade = session.execute(select(grade, people).join_from(placed, c, c.id == placed.c.cohort_id).group_by(grade))
     sizes.update({grade_id: n for grade_id, n in in_grade})
     return sizes
 
 
-def _placements() -> Select[int, int]:
-    """(education record, cohort) for every record with a year: its class, else its grade, matched by the key."""
+def _assign(session: Session) -> int:
+    """Point each education record at its cohort (its class, else its grade); only records that change are written."""
     e, c = EducationRecord, ClassCohort
-    return select(e.id, c.id).join(
-        c,
-        and_(
+    matched = (
+        update(e)
+        .where(
             c.institution == e.institution,
             c.college_key == func.coalesce(e.college_folded, ""),
             c.level == e.level,
             c.year_basis == _year_basis(),
             c.year == _year(),
             c.class_key == func.coalesce(e.class_name_folded, ""),  # '' only for a grade, never for a class
-        ),
+            e.cohort_id.is_distinct_from(c.id),
+        )
+        .values(cohort_id=c.id)
+        .execution_options(synchronize_session=False)
     )
-
-
-def _assign(session: Session) -> int:
-    """Place each education record in its cohort (``ClassCohortRecord``): drop the placements that no longer hold (a
-    moved record, a record without a year), then add the missing ones; returns how many records were placed anew."""
-    e, c, r = EducationRecord, ClassCohort, ClassCohortRecord
-    still = _placements().where(e.id == r.education_record_id, c.id == r.cohort_id).exists()
-    session.execute(delete(r).where(~still).execution_options(synchronize_session=False))
-    placed = select(r.education_record_id).where(r.education_record_id == e.id).exists()
-    missing = _placements().where(~placed)
-    into = insert(r).from_select([r.education_record_id, r.cohort_id], missing)
-    added = session.execute(into.execution_options(preserve_rowcount=True))  # an INSERT's count is kept only if asked
-    return rowcount(added)
+    moved = rowcount(session.execute(matched))
+    yearless = (
+        update(e)
+        .where(_year().is_(None), e.cohort_id.is_not(None))
+        .values(cohort_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return moved + rowcount(session.execute(yearless))
 
 
 # --- staff edits ------------------------------------------------------------------------------------------------

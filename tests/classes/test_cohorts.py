@@ -13,7 +13,7 @@ from cli.commands import main
 from core.runtime import Runtime
 from core.settings import Settings
 from jobs import JOBS, JobContext
-from models import ClassCohort, ClassCohortRecord, EducationRecord, Person
+from models import ClassCohort, EducationRecord, Person
 from services import classes
 from services.databank import importer, merge, privacy
 from services.databank.keys import Keyring
@@ -31,12 +31,8 @@ def _cohorts(session: Session) -> dict[str, ClassCohort]:
 
 
 def _cohort_of(session: Session, student_no: str) -> ClassCohort:
-    cohort = session.scalars(
-        select(ClassCohort)
-        .join(ClassCohortRecord, ClassCohortRecord.cohort_id == ClassCohort.id)
-        .join(EducationRecord, EducationRecord.id == ClassCohortRecord.education_record_id)
-        .where(EducationRecord.student_no == student_no)
-    ).one_or_none()
+    record = session.scalars(select(EducationRecord).where(EducationRecord.student_no == student_no)).one()
+    cohort = session.get(ClassCohort, record.cohort_id) if record.cohort_id else None
     assert cohort is not None, f"{student_no} has no cohort"
     return cohort
 
