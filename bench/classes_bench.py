@@ -67,12 +67,12 @@ from bench.servers import (
     Backend,
     BenchError,
     Server,
-    _with_search_path,
     prepare_backend,
     server_env,
     start_server,
     stop_on_sigterm,
     wait_healthy,
+    with_search_path,
 )
 from core.db import Database
 from core.redis import start_embedded, stop_embedded
@@ -549,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         try:
             redis_url = args.redis_url or start_embedded(work / "redis")
-            app_url = _with_search_path(args.database_url, BENCH_SCHEMA)
+            app_url = with_search_path(args.database_url, BENCH_SCHEMA)
             settings = bench_app_settings(work, app_url, redis_url, args.seed)
             facts: dict[str, Any] = {}
             kept = args.keep and imported(settings, args.alumni)

@@ -77,7 +77,7 @@ def _same_redis(a: str, b: str) -> bool:
     return (sa.hostname, sa.port or 6379, db(sa)) == (sb.hostname, sb.port or 6379, db(sb))
 
 
-def _with_search_path(url: str, schema: str) -> str:
+def with_search_path(url: str, schema: str) -> str:
     """The URL with libpq's ``options`` setting the search path, so every table the app makes lives in ``schema``."""
     parsed = make_url(normalise_url(url))
     if "options" in parsed.query:
@@ -136,7 +136,7 @@ def prepare_backend(work: Path, database_url: str, redis_url: str, account: Acco
             conn.execute(text(f'CREATE SCHEMA "{BENCH_SCHEMA}"'))
     finally:
         engine.dispose()
-    app_url = _with_search_path(database_url, BENCH_SCHEMA)
+    app_url = with_search_path(database_url, BENCH_SCHEMA)
     migrate(bench_settings(work, app_url, redis_url, account))
     _delete_app_keys(redis_url)
     parsed = make_url(normalise_url(database_url))
