@@ -257,6 +257,7 @@ class ScheduleSettings(_Section):
     card_expire: Crontab = "7 * * * *"
     classes_build: Crontab = "50 19 * * *"  # rebuild class cohorts from the databank
     classes_remind: Crontab = "0 * * * *"  # remind liaisons whose class group QR expires soon
+    inquiries_remind: Crontab = "*/10 * * * *"  # remind assignees of inquiries near or past their SLA
     card_scans_flush_seconds: int = Field(60, ge=5, le=3600)
     followers_link_seconds: int = Field(30, ge=5, le=3600)  # retry linking new followers to their unionid
     # Recount the dashboard's recent days (services.stats): how stale its charts may be, against a few indexed counts.
@@ -398,6 +399,59 @@ class ClassesSettings(_Section):
         return value
 
 
+class InquirySettings(_Section):
+    """The help desk (services/inquiries): the chat's automatic answers, follow-ups, SLAs and answer delivery."""
+
+    # A matcher score (0-100) at or above which a knowledge-base answer is sent at once; between suggest_score and
+    # it, the three best entries are offered by number; below suggest_score the message opens an inquiry.
+    confident_score: int = Field(82, ge=1, le=100)
+    suggest_score: int = Field(60, ge=1, le=100)
+    # Messages a user sends this long after their previous one join the same open inquiry.
+    followup_window_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
+    # Hours to a first answer, per category (the SLA); a category not listed gets "other".
+    sla_hours: dict[str, int] = Field(
+        default_factory=lambda: {
+            "card": 24,
+            "verification": 48,
+            "data_update": 72,
+            "donation": 48,
+            "event": 24,
+            "archive": 120,
+            "branch": 72,
+            "other": 72,
+        }
+    )
+    remind_before_hours: int = Field(4, ge=1, le=72)  # the assignee is told this long before the SLA runs out
+    # Days after closing in which the user's 1-5 reply is taken as a rating.
+    rating_days: int = Field(7, ge=1, le=90)
+    # Official-account template message "an answer is waiting" (outside the 48-hour window); "" = held for the
+    # user's next message only. Staff reminders use staff_template_id.
+    answer_template_id: str = ""
+    staff_template_id: str = ""
+    # Mini-program subscribe-message template for an answer to a mini-program inquiry; "" = shown in the app only.
+    answer_subscribe_template_id: str = ""
+
+    @field_validator("sla_hours")
+    @classmethod
+    def _known_categories(cls, value: dict[str, int]) -> dict[str, int]:
+        from models.inquiry import CATEGORIES
+
+        unknown = sorted(set(value) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}: the categories are {', '.join(CATEGORIES)}")
+        if "other" not in value:
+            raise ValueError("give hours for 'other' (the category of anything not listed)")
+        if any(not 1 <= hours <= 24 * 90 for hours in value.values()):
+            raise ValueError("hours must be between 1 and 2160 (90 days)")
+        return value
+
+    @model_validator(mode="after")
+    def _suggest_below_confident(self) -> InquirySettings:
+        if self.suggest_score > self.confident_score:
+            raise ValueError("inquiries.suggest_score must not exceed inquiries.confident_score")
+        return self
+
+
 class AdminSettings(_Section):
     """The staff console (/admin): sessions, cookies and login lockout. ``secret_key`` is a secret."""
 
@@ -455,6 +509,7 @@ class Settings(BaseSettings):
     card: CardSettings = CardSettings()
     miniprogram_api: MiniProgramApiSettings = MiniProgramApiSettings()
     classes: ClassesSettings = ClassesSettings()
+    inquiries: InquirySettings = InquirySettings()
     admin: AdminSettings = AdminSettings()
 
     @classmethod

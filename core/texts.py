@@ -364,6 +364,7 @@ CLASS_NOMINATION_ERRORS = {
 STAFF_ROLE_NAMES = {
     "admin": "管理员",
     "officer": "校友办工作人员",
+    "leader": "校友会领导",
     "broadcaster": "群发专员",
     "viewer": "只读查看",
     "branch_admin": "地方校友会管理员",

@@ -16,7 +16,7 @@ from models.databank import DatabankBatch, FieldChange, ImportRowError, PersonMe
 from models.follower import Follower
 from models.importjob import ImportJob
 from models.inbound import InboundMessage
-from models.inquiry import Inquiry
+from models.inquiry import Inquiry, InquiryEvent, KnowledgeEntry
 from models.outbox import OutboundMessage
 from models.person import ContactPoint, EducationRecord, Employment, Person, PersonName, WeChatIdentity
 from models.privacy import AuditEntry, Consent
@@ -47,7 +47,9 @@ __all__ = [
     "ImportRowError",
     "InboundMessage",
     "Inquiry",
+    "InquiryEvent",
     "JobCheckpoint",
+    "KnowledgeEntry",
     "Nomination",
     "NominationEvidence",
     "OutboundMessage",

@@ -28,6 +28,9 @@ class StaffAccount(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The official-account openid of the staff member's own WeChat, linked by scanning a QR in the console: the
+    # help desk's reminders reach them there as template messages. None: the console only.
+    openid: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class StaffRole(Base):

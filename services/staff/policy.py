@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 
 from core.errors import Forbidden
 
-ROLES = ("admin", "officer", "broadcaster", "viewer", "branch_admin", "class_liaison")
+ROLES = ("admin", "officer", "leader", "broadcaster", "viewer", "branch_admin", "class_liaison")
+# leader: the association's leadership (秘书长 and above), to whom the help desk escalates; they record instructions.
 # branch_admin is scoped to one association and class_liaison to their cohorts; the scopes arrive with those pages.
 SCOPED_ROLES = frozenset({"branch_admin", "class_liaison"})
 
@@ -46,6 +47,13 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "classes.manage": frozenset({"admin", "officer", "class_liaison"}),  # group QR, vouch, reports, nominate (scoped)
     "classes.reveal": frozenset({"admin", "officer", "class_liaison"}),  # clear names in a roster (audited)
     "classes.appoint": frozenset({"admin", "officer"}),  # appoint and end liaisons
+    # --- the help desk
+    "inquiries.view": frozenset({"admin", "officer", "leader", "viewer"}),  # the inbox, an inquiry and its transcript
+    "inquiries.handle": frozenset({"admin", "officer"}),  # reply, assign, categorise, escalate, close, log a call
+    "inquiries.instruct": frozenset({"admin", "leader"}),  # record leadership's instruction on an escalated inquiry
+    "inquiries.report": frozenset({"admin", "officer", "leader", "viewer"}),  # per category per month, within SLA
+    "knowledge.view": frozenset({"admin", "officer", "viewer"}),  # the knowledge base, export, test a question
+    "knowledge.manage": frozenset({"admin", "officer"}),  # add, edit, enable, disable, import entries
 }
 
 
