@@ -1126,7 +1126,7 @@ API_REQUEST_REFUSED = "请求无法处理。"  # any other 4xx of the HTTP layer
 # A venue desk's scanner credential that is malformed, unknown or revoked: not a user's expired login.
 ERROR_SCANNER_CREDENTIAL = "扫码设备的凭证无效或已停用，请联系校友办工作人员重新配置。"
 
-# --- 提问: a question over the limit (services/inquiries.py, handlers/ask.py; issue 16) ---------------------------
+# --- 提问: a question over the limit (services/inquiries/desk.py, handlers/ask.py; issue 16) ---------------------------
 
 # The question was filed with its first {max_chars} characters; {tail} is where it was cut, {dropped} how many
 # characters were left out. The user is not asked to retype anything.

@@ -14,7 +14,7 @@ from bot.filters import keyword, menu_key, msg_type
 from bot.replies import Reply
 from core import texts
 from core.errors import ValidationFailed
-from services import inquiries
+from services.inquiries import desk as inquiries
 
 NAME = "ask"
 TAIL_CHARS = 10  # the last characters kept, quoted so that the user sees where the question was cut

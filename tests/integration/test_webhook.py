@@ -115,7 +115,7 @@ def test_ask_conversation_files_one_inquiry(user: WeChatUser, rt: Runtime) -> No
 def test_a_question_over_the_limit_is_filed_with_its_first_characters_and_the_user_is_told(
     user: WeChatUser, rt: Runtime
 ) -> None:
-    from services import inquiries
+    from services.inquiries import desk as inquiries
 
     user.say("提问")
     kept = "请问" + "校" * (inquiries.MAX_CHARS - 6) + "最后四字"  # exactly MAX_CHARS characters
@@ -132,7 +132,7 @@ def test_a_question_over_the_limit_is_filed_with_its_first_characters_and_the_us
 
 
 def test_a_question_of_exactly_the_limit_is_filed_whole(user: WeChatUser, rt: Runtime) -> None:
-    from services import inquiries
+    from services.inquiries import desk as inquiries
 
     user.say("提问")
     question = "问" * inquiries.MAX_CHARS
@@ -240,7 +240,7 @@ def test_a_crashing_handler_gets_an_apology_and_leaves_no_half_write(
 ) -> None:
     from bot.filters import keyword
     from bot.router import Router
-    from services import inquiries
+    from services.inquiries import desk as inquiries
 
     boom = Router("boom")
 
