@@ -39,7 +39,11 @@ HEADERS = {
 
 def _security_headers(response: Response) -> Response:
     if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+        chosen = response.headers.get("Cache-Control", "")
         response.headers.update(HEADERS)
+        # A view's own no-store (a download's "private, no-store") is at least as strict: it is kept.
+        if "no-store" in (part.strip() for part in chosen.split(",")):
+            response.headers["Cache-Control"] = chosen
     return response
 
 

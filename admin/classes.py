@@ -1,7 +1,8 @@
 """The console's class-group pages (issue 11's liaison tools), every one within the caller's scope: the coverage
-overview (sorted, paged, cohorts without a liaison, an .xlsx export), a cohort (its numbers, its group and join QR,
-its liaisons, its invite QR, nominations), its roster (names masked unless revealed with a reason, audited; vouching
-for a member), contact-change reports, and card applications waiting for a liaison's vouch.
+overview (sorted, paged, cohorts without a liaison, an .xlsx export), a cohort (its numbers, its group and join QR
+image, its liaisons, its invite QR, nominations with their evidence as audited downloads), its roster (names masked
+unless revealed with a reason, audited; vouching for a member), contact-change reports, and card applications waiting
+for a liaison's vouch.
 
 Each view is guarded by ``require(permission)`` (``classes.view``, ``classes.manage``, ``classes.reveal``,
 ``classes.appoint``), parses its form or query, and calls ``services.classes``. The scope is
@@ -13,6 +14,7 @@ exist. A QR or evidence upload bigger than its limit is refused before its body 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
 from typing import Any
@@ -52,6 +54,7 @@ from services.staff.policy import SCOPED_ROLES
 
 T = texts.CONSOLE
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}  # evidence, by its sniffed type
 FORM_OVERHEAD = 64 * 1024  # the form's other fields and the multipart framing, on top of the files
 GROUP_ENDPOINT, NOMINATE_ENDPOINT = "admin.class_group_register", "admin.class_nominate"
 EXPORT_COLUMNS = ("classes_id", "classes_cohort", "classes_roster", "classes_joined", "classes_verified",
@@ -198,6 +201,7 @@ def _cohort_page(cohort_id: int, *, error: str | None = None, status: int = 200,
             "cohort": cohort,
             "numbers": numbers or coverage.Coverage(cohort.id, cohort.label, cohort.roster_size, 0, 0, bool(serving)),
             "group": group,
+            "group_qr": url_for("admin.class_group_qr", cohort_id=cohort_id) if group and group.qr_image else None,
             "group_usable": groups.usable_qr(group, now),
             "expiring": bool(
                 group
@@ -221,7 +225,9 @@ def _cohort_page(cohort_id: int, *, error: str | None = None, status: int = 200,
         notice=notice or T.get(f"classes_done_{done}"),
         can_manage=_may("classes.manage"),
         can_appoint=_may("classes.appoint"),
+        can_reveal=_may("classes.reveal"),
         beijing=beijing,
+        size_text=size_text,
         limit=size_text(rt.settings.classes.qr_max_bytes),
         **context,
     )
@@ -232,6 +238,20 @@ def _cohort_page(cohort_id: int, *, error: str | None = None, status: int = 200,
 @require("classes.view")
 def class_cohort(cohort_id: int) -> Page:
     return _cohort_page(cohort_id)
+
+
+@bp.get("/classes/<int:cohort_id>/group/qr")
+@require("classes.view")
+def class_group_qr(cohort_id: int) -> Response:
+    """The current group's join QR image as registered, expired or not (the page says which), for the cohort page's
+    <img>; a 404 outside the caller's scope or without one."""
+    with runtime().db.session() as session:
+        _cohort(session, cohort_id)
+        image, media_type = groups.qr_image(session, cohort_id)
+    response = Response(image, mimetype=media_type)
+    response.headers["Cache-Control"] = "private, no-store"  # replaced within 7 days; a liaison's cohort only
+    response.headers["Content-Length"] = str(len(image))
+    return response
 
 
 def _day(value: str, field: str) -> date | None:
@@ -254,36 +274,54 @@ def _count(value: str) -> int | None:
     return count
 
 
+Act = Callable[[Session, frozenset[int] | None], Page | None]
+
+
+def _act_on_cohort(cohort_id: int, act: Act, *, done: str, refused: type[XiaoyouError] = XiaoyouError) -> Page:
+    """A cohort form's POST: ``act(session, scope)`` in one write unit on a cohort within the caller's scope, then
+    back to the cohort page with the ``done`` notice. ``act`` may return a response to send instead (nothing it did
+    is kept only if it raised). A ``refused`` error re-renders the cohort page with its message and status; a
+    cohort that does not exist or is outside the scope stays a 404."""
+    try:
+        with runtime().db.session(write=True) as session:
+            _, scope = _cohort(session, cohort_id)
+            instead = act(session, scope)
+            if instead is not None:
+                return instead
+    except NotFound:
+        raise
+    except refused as exc:
+        return _cohort_page(cohort_id, error=exc.user_message, status=exc.status)
+    return redirect(url_for("admin.class_cohort", cohort_id=cohort_id, done=done))
+
+
 @bp.post("/classes/<int:cohort_id>/group")
 @require("classes.manage")
 def class_group_register(cohort_id: int) -> Page:
-    rt = runtime()
+    settings = runtime().settings.classes
     upload = request.files.get("qr")
-    content = upload.read(rt.settings.classes.qr_max_bytes + 1) if upload is not None else b""
-    try:
-        with rt.db.session(write=True) as session:
-            _cohort(session, cohort_id)
-            if len(content) > rt.settings.classes.qr_max_bytes:
-                return _too_large(rt.settings.classes.qr_max_bytes)
-            expires = _day(request.form.get("expires", ""), "expires")
-            groups.register(
-                session,
-                cohort_id,
-                settings=rt.settings.classes,
-                platform=request.form.get("platform", "wechat")[:8],
-                name=request.form.get("name", "")[:200],
-                owner=request.form.get("owner", "")[:200],
-                qr=content,
-                # the end of that day in Beijing (16:00 UTC), as the CLI reads it
-                expires_at=datetime.combine(expires, day_time(16), UTC) if expires else None,
-                member_count=_count(request.form.get("members", "")),
-                actor=current_staff().actor,
-            )
-    except NotFound:
-        raise
-    except ValidationFailed as exc:
-        return _cohort_page(cohort_id, error=exc.user_message, status=exc.status)
-    return redirect(url_for("admin.class_cohort", cohort_id=cohort_id, done="group"))
+    content = upload.read(settings.qr_max_bytes + 1) if upload is not None else b""
+
+    def act(session: Session, _scope: frozenset[int] | None) -> Page | None:
+        if len(content) > settings.qr_max_bytes:
+            return _too_large(settings.qr_max_bytes)
+        expires = _day(request.form.get("expires", ""), "expires")
+        groups.register(
+            session,
+            cohort_id,
+            settings=settings,
+            platform=request.form.get("platform", "wechat")[:8],
+            name=request.form.get("name", "")[:200],
+            owner=request.form.get("owner", "")[:200],
+            qr=content,
+            # the end of that day in Beijing (16:00 UTC), as the CLI reads it
+            expires_at=datetime.combine(expires, day_time(16), UTC) if expires else None,
+            member_count=_count(request.form.get("members", "")),
+            actor=current_staff().actor,
+        )
+        return None
+
+    return _act_on_cohort(cohort_id, act, done="group", refused=ValidationFailed)
 
 
 @bp.post("/classes/<int:cohort_id>/invite")
@@ -305,62 +343,53 @@ def class_invite(cohort_id: int) -> Page:
 @bp.post("/classes/<int:cohort_id>/liaisons")
 @require("classes.appoint")
 def class_appoint(cohort_id: int) -> Page:
-    rt = runtime()
     form = request.form
-    try:
-        with rt.db.session(write=True) as session:
-            _cohort(session, cohort_id)
-            username = form.get("staff", "").strip()[:64]
-            account = account_by_username(session, username) if username else None
-            if username and account is None:
-                raise ValidationFailed("no such account", user_message=T["classes_no_account"])
-            start = _day(form.get("term_start", ""), "term_start") or datetime.now(UTC).date()
-            liaisons.appoint(
-                session,
-                keyring(),
-                cohort_id,
-                name=form.get("name", "")[:200],
-                role=form.get("role", "primary")[:8],
-                term_start=start,
-                term_end=_day(form.get("term_end", ""), "term_end"),
-                letter_date=_day(form.get("letter_date", ""), "letter_date"),
-                language=form.get("language", "zh")[:2],
-                contact=form.get("contact", "")[:200],
-                staff_account_id=account.id if account else None,
-                actor=current_staff().actor,
-            )
-    except NotFound:
-        raise
-    except XiaoyouError as exc:
-        return _cohort_page(cohort_id, error=exc.user_message, status=exc.status)
-    return redirect(url_for("admin.class_cohort", cohort_id=cohort_id, done="appointed"))
+
+    def act(session: Session, _scope: frozenset[int] | None) -> None:
+        username = form.get("staff", "").strip()[:64]
+        account = account_by_username(session, username) if username else None
+        if username and account is None:
+            raise ValidationFailed("no such account", user_message=T["classes_no_account"])
+        start = _day(form.get("term_start", ""), "term_start") or datetime.now(UTC).date()
+        liaisons.appoint(
+            session,
+            keyring(),
+            cohort_id,
+            name=form.get("name", "")[:200],
+            role=form.get("role", "primary")[:8],
+            term_start=start,
+            term_end=_day(form.get("term_end", ""), "term_end"),
+            letter_date=_day(form.get("letter_date", ""), "letter_date"),
+            language=form.get("language", "zh")[:2],
+            contact=form.get("contact", "")[:200],
+            staff_account_id=account.id if account else None,
+            actor=current_staff().actor,
+        )
+
+    return _act_on_cohort(cohort_id, act, done="appointed")
 
 
 @bp.post("/classes/<int:cohort_id>/edit")
 @require("classes.appoint")
 def class_edit(cohort_id: int) -> Page:
     form = request.form
-    year_text = form.get("grad_year", "").strip()
-    try:
+
+    def act(session: Session, _scope: frozenset[int] | None) -> None:
+        year_text = form.get("grad_year", "").strip()
         grad_year = whole_number(year_text) if year_text else None
         if year_text and grad_year is None:
             raise ValidationFailed("grad_year", user_message=texts.COHORT_EDIT_ERRORS["grad_year"])
-        with runtime().db.session(write=True) as session:
-            _cohort(session, cohort_id)
-            cohorts.edit(
-                session,
-                cohort_id,
-                label=form.get("label", "")[:400],
-                major=form.get("major", "")[:200],
-                class_name=form.get("class_name", "")[:200],
-                grad_year=grad_year,
-                actor=current_staff().actor,
-            )
-    except NotFound:
-        raise
-    except XiaoyouError as exc:
-        return _cohort_page(cohort_id, error=exc.user_message, status=exc.status)
-    return redirect(url_for("admin.class_cohort", cohort_id=cohort_id, done="edited"))
+        cohorts.edit(
+            session,
+            cohort_id,
+            label=form.get("label", "")[:400],
+            major=form.get("major", "")[:200],
+            class_name=form.get("class_name", "")[:200],
+            grad_year=grad_year,
+            actor=current_staff().actor,
+        )
+
+    return _act_on_cohort(cohort_id, act, done="edited")
 
 
 @bp.post("/classes/liaisons/<int:liaison_id>/end")
@@ -375,32 +404,45 @@ def class_liaison_end(liaison_id: int) -> Redirect:
 @bp.post("/classes/<int:cohort_id>/nominations")
 @require("classes.manage")
 def class_nominate(cohort_id: int) -> Page:
-    rt = runtime()
-    card = rt.settings.card
+    card = runtime().settings.card
     files = [f for f in request.files.getlist("evidence")[: card.evidence_max_files + 1] if f.filename]
     person = request.form.get("person_id", "").strip()
-    try:
-        with rt.db.session(write=True) as session:
-            _, scope = _cohort(session, cohort_id)
-            person_id = record_id(person)
-            if person_id is None:
-                raise ValidationFailed("no person", user_message=texts.CLASS_NOMINATION_ERRORS["person"])
-            nominations.nominate(
-                session,
-                cohort_id,
-                person_id,
-                request.form.get("citation", "")[: nominations.MAX_CITATION + 1],
-                [f.read(card.evidence_max_bytes + 1) for f in files],
-                actor=current_staff().actor,
-                cohorts=scope,
-                max_bytes=card.evidence_max_bytes,
-                max_files=card.evidence_max_files,
-            )
-    except NotFound:
-        raise
-    except ValidationFailed as exc:
-        return _cohort_page(cohort_id, error=exc.user_message, status=exc.status)
-    return redirect(url_for("admin.class_cohort", cohort_id=cohort_id, done="nominated"))
+
+    def act(session: Session, scope: frozenset[int] | None) -> None:
+        person_id = record_id(person)
+        if person_id is None:
+            raise ValidationFailed("no person", user_message=texts.CLASS_NOMINATION_ERRORS["person"])
+        nominations.nominate(
+            session,
+            cohort_id,
+            person_id,
+            request.form.get("citation", "")[: nominations.MAX_CITATION + 1],
+            [f.read(card.evidence_max_bytes + 1) for f in files],
+            actor=current_staff().actor,
+            cohorts=scope,
+            max_bytes=card.evidence_max_bytes,
+            max_files=card.evidence_max_files,
+        )
+
+    return _act_on_cohort(cohort_id, act, done="nominated", refused=ValidationFailed)
+
+
+@bp.get("/classes/nominations/<int:nomination_id>/evidence/<int:evidence_id>")
+@require("classes.reveal")
+def class_nomination_evidence(nomination_id: int, evidence_id: int) -> Response:
+    """A nomination's evidence file as a download, within the caller's scope (a 404 outside it, like the roster);
+    evidence may hold personal data, so it takes ``classes.reveal`` like clear names, and every read is audited."""
+    with runtime().db.session(write=True) as session:
+        file = nominations.evidence(
+            session, nomination_id, evidence_id, actor=current_staff().actor, cohorts=_scope(session)
+        )
+    extension = EXTENSIONS.get(file.media_type, "bin")
+    response = Response(file.content, mimetype=file.media_type)
+    name = f"nomination-{file.nomination_id}-evidence-{file.evidence_id}.{extension}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Length"] = str(len(file.content))
+    return response
 
 
 # --- the roster -------------------------------------------------------------------------------------------------

@@ -227,6 +227,13 @@ class UndoExpired(Conflict):
     code = "undo_expired"
 
 
+class MembershipLimitReached(Conflict):
+    """A join of one more class cohort by someone who already joined as many as ``classes.max_memberships_per_person``
+    allows: the request is valid, but the caller's current memberships forbid it."""
+
+    code = "class_membership_limit"
+
+
 class KeyUnavailable(XiaoyouError):
     """A value was encrypted or indexed under a key id that is no longer configured, or no key is configured."""
 

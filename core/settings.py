@@ -387,6 +387,10 @@ class ClassesSettings(_Section):
         }
     )
     reminder_days_before: int = Field(2, ge=1, le=6)  # tell the liaison this long before a WeChat group QR expires
+    # Cohorts one person (or one openid) may join by themselves (bot, mini-program): a class and its grade for each
+    # degree is six at most, so 10 leaves room for a second major or an exchange, and stops a script from joining
+    # thousands (each join inflates coverage and spends a liaison's few customer-service messages).
+    max_memberships_per_person: int = Field(10, ge=1, le=200)
 
     @field_validator("group_link_prefixes")
     @classmethod

@@ -300,6 +300,10 @@ CLASS_MEMBERSHIP_MESSAGES = {
     "flagged": "已收到您的加入申请。该班级与您校友档案中的班级不一致，班级联络人会与您核对。",
 }
 CLASS_QR_NOT_AVAILABLE = "该班级群暂时没有可用的入群二维码，请联系班级联络人。"
+# A join of one cohort more than classes.max_memberships_per_person (the API's 409, the bot's answer).
+CLASS_MEMBERSHIP_LIMIT = (
+    "每人最多可以加入 {limit} 个班级群，您已达到上限，不能再加入新的班级群。如果确实需要加入，请联系校友办。"
+)
 # 加入班级群 in the official account (handlers/classes.py, docs/flows/classes.md).
 CLASS_JOIN_ASK_YEAR = "加入班级群：请回复您的毕业年份（4 位数字，如 2019）。\n回复「取消」可随时退出。"
 CLASS_JOIN_BAD_YEAR = "请回复 4 位数字的毕业年份（{first} 到 {last} 之间），如 2019。回复「取消」退出。"
@@ -1005,6 +1009,9 @@ CONSOLE = {
     "classes_nominate_evidence": "证明材料（JPEG、PNG 或 PDF，可多选）",
     "classes_nominate_submit": "提交推荐",
     "classes_nomination_files": "{count} 个材料",
+    "classes_nomination_evidence": "材料 {n}（{kind}，{size}）",
+    "classes_nomination_evidence_note": "下载材料会记入审计日志。",
+    "classes_group_qr_alt": "{group} 的入群二维码",
     "classes_done_group": "班级群已登记。",
     "classes_done_invite": "邀请二维码已生成。",
     "classes_done_appointed": "联络人已任命。",
@@ -1126,7 +1133,7 @@ API_REQUEST_REFUSED = "请求无法处理。"  # any other 4xx of the HTTP layer
 # A venue desk's scanner credential that is malformed, unknown or revoked: not a user's expired login.
 ERROR_SCANNER_CREDENTIAL = "扫码设备的凭证无效或已停用，请联系校友办工作人员重新配置。"
 
-# --- 提问: a question over the limit (services/inquiries/desk.py, handlers/ask.py; issue 16) ---------------------------
+# --- 提问: a question over the limit (services/inquiries/desk.py, handlers/ask.py; issue 16) ------------------------
 
 # The question was filed with its first {max_chars} characters; {tail} is where it was cut, {dropped} how many
 # characters were left out. The user is not asked to retype anything.

@@ -8,7 +8,8 @@ by a follower or followed through. Steps:
 - ``year`` → ``college`` → ``class``: the graduation year, a college by number (``membership.colleges``), then a
   class by number (``membership.cohorts``), or words of its name to narrow a long list;
 - ``confirm``: 是 joins (``membership.join``: verified, flagged or waiting by the service's rule), 否 ends. An invite
-  starts here, for its cohort.
+  starts here, for its cohort. Someone who already joined ``classes.max_memberships_per_person`` cohorts is told so
+  (the service's message) and nothing is recorded.
 
 The state holds ids only: the year, the college keys and cohort ids the user was shown (so a number means what the
 user saw, whatever a rebuild did since), the chosen cohort and the channel. 取消 and timeouts are global
@@ -35,7 +36,7 @@ from bot.conversation import Conversation
 from bot.filters import keyword, menu_key, msg_type, qr_scene
 from bot.replies import FollowUp, Reply
 from core import texts
-from core.errors import NotFound
+from core.errors import MembershipLimitReached, NotFound
 from models import ClassCohort
 from models.classes import BY_BOT, BY_INVITE
 from services import followers
@@ -191,9 +192,18 @@ def confirm_answer(ctx: Context) -> Reply:
     person_id = person_id_for_follower(ctx.session, ctx.openid)
     ctx.end()
     try:
-        outcome = membership.join(ctx.session, cohort_id, channel=channel, person_id=person_id, openid=ctx.openid)
+        outcome = membership.join(
+            ctx.session,
+            cohort_id,
+            channel=channel,
+            person_id=person_id,
+            openid=ctx.openid,
+            max_memberships=ctx.settings.classes.max_memberships_per_person,
+        )
     except NotFound:
         return Reply(texts.CLASS_JOIN_GONE)
+    except MembershipLimitReached as exc:
+        return Reply(exc.user_message)
     return _joined(ctx, outcome)
 
 

@@ -42,12 +42,23 @@ def search(query: s.ClassSearchQuery) -> s.CohortList:
 
 @API.route(bp, "POST", "/classes/<int:cohort_id>/join",
            summary="Join a cohort's class group (idempotent): verified, waiting for the liaison, or flagged",
-           response=s.JoinView, auth="session", errors=(404,))  # fmt: skip
+           response=s.JoinView, auth="session", errors=(404, 409),
+           notes={409: "the caller already joined as many cohorts as one person may (classes."
+                       "max_memberships_per_person): error.code is class_membership_limit; joining a cohort they "
+                       "joined before still answers 200"})  # fmt: skip
 def join(cohort_id: int) -> s.JoinView:
     user = current_user()
-    with runtime().db.session() as session:
+    rt = runtime()
+    with rt.db.session() as session:
         person_id = person_id_for(session, mp_openid=user.openid, unionid=user.unionid)
-        outcome = membership.join(session, cohort_id, channel="miniprogram", person_id=person_id, openid=user.openid)
+        outcome = membership.join(
+            session,
+            cohort_id,
+            channel="miniprogram",
+            person_id=person_id,
+            openid=user.openid,
+            max_memberships=rt.settings.classes.max_memberships_per_person,
+        )
         joined.queue_notices(session, joined.after_join(session, keyring(), outcome).notices)  # the liaisons are told
         view = _membership(joined.joined(session, keyring(), outcome.membership, outcome.cohort))
         return s.JoinView(**view.model_dump(), new=outcome.new)

@@ -134,6 +134,15 @@ def register(
     return group
 
 
+def qr_image(session: Session, cohort_id: int) -> tuple[bytes, str]:
+    """The current group's join QR image as registered and its media type, expired or not (staff look at what is
+    registered; a classmate gets only a usable one: ``joined.group_qr``). ``NotFound`` when there is none."""
+    group = current(session, cohort_id)
+    if group is None or group.qr_image is None:
+        raise NotFound(f"cohort {cohort_id} has no group QR")
+    return group.qr_image, group.qr_media_type or "image/png"
+
+
 def usable_qr(group: ClassGroup | None, now: datetime | None = None) -> bool:
     """Whether the group's QR can still be sent to a classmate (registered, and not expired)."""
     if group is None or group.qr_image is None:

@@ -12,6 +12,12 @@ does not know yet). The rule, from the issue and the liaison's duties:
 - a bound person joining a cohort their record is *not* in is accepted but **unverified and flagged** for the
   liaison: never silently verified (they may have studied twice, or may be guessing);
 - anyone else is accepted unverified, for the liaison to vouch for.
+
+A self-service join (the bot, the mini-program) is capped: someone who already joined ``max_memberships`` cohorts
+(``classes.max_memberships_per_person``, counted over their person and their openid) gets
+``MembershipLimitReached`` for one more, while asking again for a cohort they joined still answers as before. The
+bot takes the user's lock before it joins, so its count is exact; two mini-program joins of the same user at the
+same instant may each see the count below the cap and pass it by one.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound, ValidationFailed
+from core import texts
+from core.errors import MembershipLimitReached, NotFound, ValidationFailed
 from models.base import utcnow
 from models.classes import BY_CARD, BY_LIAISON, CLASS, GRADE, ClassCohort, ClassMembership
 from models.person import EducationRecord
@@ -93,10 +100,18 @@ def _in_cohort(session: Session, person_id: int, cohort: ClassCohort) -> bool:
 
 
 def join(
-    session: Session, cohort_id: int, *, channel: str, person_id: int | None = None, openid: str | None = None
+    session: Session,
+    cohort_id: int,
+    *,
+    channel: str,
+    person_id: int | None = None,
+    openid: str | None = None,
+    max_memberships: int | None = None,
 ) -> JoinOutcome:
     """Record that someone asked to join a cohort's group (see the module docstring for the verification rule).
-    Idempotent per cohort and person (or openid). Raises ``NotFound`` for an unknown cohort."""
+    Idempotent per cohort and person (or openid). Raises ``NotFound`` for an unknown cohort, and
+    ``MembershipLimitReached`` for a new membership of someone holding ``max_memberships`` already (None: no cap,
+    for staff-side writes)."""
     if channel not in JOIN_CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
     if person_id is None and not openid:
@@ -119,6 +134,13 @@ def join(
             existing.person_id = person_id
             _verify(session, existing, cohort)
         return JoinOutcome(existing, cohort, new=False)
+    if max_memberships is not None:
+        held = session.scalar(select(func.count(func.distinct(ClassMembership.cohort_id))).where(or_(*same))) or 0
+        if held >= max_memberships:
+            raise MembershipLimitReached(
+                f"{held} memberships held, the cap is {max_memberships}",
+                user_message=texts.CLASS_MEMBERSHIP_LIMIT.format(limit=max_memberships),
+            )
     member = ClassMembership(cohort_id=cohort_id, person_id=person_id, openid=openid, channel=channel)
     _count(session, cohort_id, joined=1)
     _verify(session, member, cohort)

@@ -6,6 +6,9 @@ citation, and evidence files checked by their bytes like card evidence (JPEG, PN
 ``services.cards.applications.sniff``), capped in size and number by the card settings' evidence limits. Everything
 is checked before anything is written; the nomination is audited (ids only). ``cohorts`` is the caller's scope
 (``services.classes.liaisons.scope``): a cohort outside it is ``NotFound``.
+
+Evidence may hold personal data (a certificate with a name, a news clipping with a photo), so reading a file's bytes
+(:func:`evidence`) is audited with the reader, like a card application's evidence; listing only names the files.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import texts
@@ -32,6 +35,15 @@ MAX_CITATION = 2000
 
 
 @dataclass(frozen=True)
+class EvidenceRef:
+    """An evidence file as a list shows it: never its bytes."""
+
+    id: int
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True)
 class NominationView:
     id: int
     person_id: int
@@ -40,6 +52,15 @@ class NominationView:
     nominated_by: str
     created_at: datetime
     files: int
+    evidence: tuple[EvidenceRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    nomination_id: int
+    evidence_id: int
+    media_type: str
+    content: bytes
 
 
 def _refuse(key: str, **params: object) -> ValidationFailed:
@@ -102,22 +123,55 @@ def nominate(
 def list(
     session: Session, cohort_id: int, *, cohorts: frozenset[int] | None, limit: int = 50
 ) -> builtins.list[NominationView]:
-    """The cohort's nominations, newest first, with how many evidence files each has. ``NotFound`` outside scope."""
+    """The cohort's nominations, newest first, each with its evidence files (ids, types and sizes; not their bytes).
+    ``NotFound`` outside scope."""
     ensure_in_scope(cohort_id, cohorts)
-    files = (
-        select(func.count(NominationEvidence.id))
-        .where(NominationEvidence.nomination_id == Nomination.id)
-        .correlate(Nomination)
-        .scalar_subquery()
-    )
     rows = session.execute(
-        select(Nomination, Person.name, files)
+        select(Nomination, Person.name)
         .join(Person, Person.id == Nomination.person_id)
         .where(Nomination.cohort_id == cohort_id)
         .order_by(Nomination.id.desc())
         .limit(limit)
-    )
+    ).all()
+    files: dict[int, builtins.list[EvidenceRef]] = {n.id: [] for n, _name in rows}
+    if files:
+        for nomination_id, evidence_id, media_type, size in session.execute(
+            select(NominationEvidence.nomination_id, NominationEvidence.id, NominationEvidence.media_type,
+                   NominationEvidence.size)
+            .where(NominationEvidence.nomination_id.in_(files))
+            .order_by(NominationEvidence.id)
+        ):  # fmt: skip
+            files[nomination_id].append(EvidenceRef(evidence_id, media_type, size))
     return [
-        NominationView(n.id, n.person_id, name, n.citation, n.nominated_by, n.created_at, int(count or 0))
-        for n, name, count in rows
+        NominationView(
+            n.id, n.person_id, name, n.citation, n.nominated_by, n.created_at, len(files[n.id]), tuple(files[n.id])
+        )
+        for n, name in rows
     ]
+
+
+def evidence(
+    session: Session, nomination_id: int, evidence_id: int, *, actor: str, cohorts: frozenset[int] | None
+) -> EvidenceFile:
+    """One evidence file of a nomination, for staff to read; every read is audited with the reader (the file may
+    hold personal data). ``NotFound`` for no such nomination or file, a file of another nomination, or a nomination
+    of a cohort outside ``cohorts`` (the same answer, so a liaison learns nothing of other cohorts)."""
+    found = session.execute(
+        select(NominationEvidence, Nomination.cohort_id, Nomination.person_id)
+        .join(Nomination, Nomination.id == NominationEvidence.nomination_id)
+        .where(NominationEvidence.id == evidence_id, NominationEvidence.nomination_id == nomination_id)
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"no evidence {evidence_id} of nomination {nomination_id}")
+    file, cohort_id, person_id = found
+    ensure_in_scope(cohort_id, cohorts)
+    audit.record(
+        session,
+        actor=actor,
+        action="class.nomination_evidence_view",
+        person_id=person_id,
+        cohort_id=cohort_id,
+        nomination_id=nomination_id,
+        evidence_id=evidence_id,
+    )
+    return EvidenceFile(nomination_id, evidence_id, file.media_type, file.content)

@@ -33,7 +33,7 @@ from models import (
 )
 from models.classes import ClassGroup, Nomination, NominationEvidence
 from services import classes
-from services.classes import liaisons, membership, reports
+from services.classes import groups, liaisons, membership, reports
 from services.databank.keys import Keyring
 from tests.admin import test_cards
 from tests.admin.conftest import Member, csrf_token, post, sign_in, text
@@ -432,3 +432,127 @@ def test_the_office_edits_a_cohorts_shown_fields_and_a_rebuild_keeps_them(
     assert "软件工程 2015级 1班" in text(officer.get(page))
     edits = [d for _actor, action, d in _audit(console_app) if action == "class.cohort_edit"]
     assert edits == [{"cohort_id": world[ONE], "fields": ["class_name", "label"]}]
+
+
+def _second_liaison(make_member: Any, db: Any, keyring: Keyring, cohort_id: int) -> Member:
+    """A class liaison appointed to ``cohort_id`` alone."""
+    member: Member = make_member("class_liaison")
+    with db.session(write=True) as session:
+        liaisons.appoint(
+            session,
+            keyring,
+            cohort_id,
+            name="赵老师",
+            role="primary",
+            term_start=date(2026, 1, 1),
+            staff_account_id=member.id,
+            actor="test",
+        )
+    return member
+
+
+def _register_group(app: Flask, cohort_id: int, **changes: Any) -> bytes:
+    image = qr_png(WECHAT_LINK)
+    rt = app.extensions["xiaoyou"]
+    with rt.db.session(write=True) as session:
+        group = groups.register(
+            session,
+            cohort_id,
+            settings=rt.settings.classes,
+            platform="wechat",
+            name="软件1501 同学群",
+            owner=None,
+            qr=image,
+            expires_at=None,
+            member_count=None,
+            actor="test",
+        )
+        for field, value in changes.items():
+            setattr(group, field, value)
+    return image
+
+
+def test_the_cohort_page_shows_the_group_qr_to_the_office_and_the_cohorts_liaison_only(
+    console_app: Flask, signed_in: Any, world: Any, make_member: Any, keyring: Keyring, db: Any
+) -> None:
+    page, qr = f"/admin/classes/{world[ONE]}", f"/admin/classes/{world[ONE]}/group/qr"
+    officer, _ = signed_in("officer")
+    assert officer.get(qr).status_code == 404 and 'id="group-qr"' not in text(officer.get(page))  # none registered
+    image = _register_group(console_app, world[ONE])
+
+    liaison = _client(console_app, world["liaison"])
+    for client in (officer, liaison, signed_in("viewer")[0]):
+        served = client.get(qr)
+        assert served.status_code == 200 and served.data == image and served.mimetype == "image/png"
+        assert served.headers["Cache-Control"] == "private, no-store"
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+    shown = text(liaison.get(page))
+    assert f'<img src="{qr}" alt="软件1501 同学群 的入群二维码"' in shown and "入群二维码有效期至" in shown
+    assert 'class="class-qr group-qr" id="group-qr"' in shown and 'id="group-expired"' not in shown
+
+    other = _client(console_app, _second_liaison(make_member, db, keyring, world[TWO]))
+    roster = other.get(f"/admin/classes/{world[ONE]}/roster")
+    refused = other.get(qr)
+    assert roster.status_code == refused.status_code == 404
+    assert text(refused) == text(roster) and image not in refused.data
+    assert other.get(f"/admin/classes/{world[TWO]}/group/qr").status_code == 404  # their own cohort: no group yet
+
+    with db.session(write=True) as session:  # WeChat expired it: the page says so, staff still see which it was
+        current = session.scalars(select(ClassGroup).where(ClassGroup.replaced_at.is_(None))).one()
+        current.qr_expires_at = utcnow() - timedelta(minutes=1)
+    expired = text(liaison.get(page))
+    assert 'class="class-qr group-qr expired" id="group-qr"' in expired and 'id="group-expired"' in expired
+    assert "入群二维码已过期" in expired and liaison.get(qr).data == image
+
+
+def test_nomination_evidence_downloads_are_scoped_and_audited(
+    console_app: Flask, signed_in: Any, world: Any, make_member: Any, keyring: Keyring, db: Any
+) -> None:
+    liaison = _client(console_app, world["liaison"])
+    page = f"/admin/classes/{world[ONE]}"
+    pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    files = {"evidence": [(io.BytesIO(real_png()), "a.png"), (io.BytesIO(pdf), "b.pdf")]}
+    li = world["people"]["李娜"]
+    assert _upload(liaison, f"{page}/nominations", page, files, person_id=li, citation="获奖").status_code == 302
+    with db.session() as session:
+        nomination = session.scalars(select(Nomination)).one().id
+        png_id, pdf_id = session.scalars(select(NominationEvidence.id).order_by(NominationEvidence.id)).all()
+    png_url = f"/admin/classes/nominations/{nomination}/evidence/{png_id}"
+    pdf_url = f"/admin/classes/nominations/{nomination}/evidence/{pdf_id}"
+    shown = text(liaison.get(page))
+    assert f'href="{png_url}" id="evidence-{png_id}" download>材料 1（PNG，' in shown
+    assert f'href="{pdf_url}" id="evidence-{pdf_id}" download>材料 2（PDF，' in shown
+    assert "下载材料会记入审计日志" in shown
+
+    got = liaison.get(pdf_url)
+    assert got.status_code == 200 and got.data == pdf and got.mimetype == "application/pdf"
+    assert got.headers["Content-Disposition"] == f'attachment; filename="nomination-{nomination}-evidence-{pdf_id}.pdf"'
+    assert got.headers["Cache-Control"] == "private, no-store" and got.headers["Content-Length"] == str(len(pdf))
+    officer, officer_member = signed_in("officer")
+    png = officer.get(png_url)
+    assert png.status_code == 200 and png.data == real_png() and png.mimetype == "image/png"
+    assert png.headers["Content-Disposition"].startswith("attachment;")
+
+    viewer, _ = signed_in("viewer")  # may see the roster masked, not read personal data in clear
+    assert viewer.get(png_url).status_code == 403 and 'id="evidence-' not in text(viewer.get(page))
+    other = _client(console_app, _second_liaison(make_member, db, keyring, world[TWO]))
+    roster = other.get(f"/admin/classes/{world[ONE]}/roster")
+    refused = other.get(png_url)
+    assert roster.status_code == refused.status_code == 404 and text(refused) == text(roster)
+    for wrong in (
+        f"/admin/classes/nominations/{nomination + 1}/evidence/{png_id}",  # not that nomination's file
+        f"/admin/classes/nominations/{nomination}/evidence/{pdf_id + 1}",
+    ):
+        assert officer.get(wrong).status_code == 404, wrong
+
+    reads = [(actor, d) for actor, action, d in _audit(console_app) if action == "class.nomination_evidence_view"]
+    detail = {"cohort_id": world[ONE], "nomination_id": nomination}
+    assert reads == [
+        (f"staff:{world['liaison'].username}", {**detail, "evidence_id": pdf_id}),
+        (f"staff:{officer_member.username}", {**detail, "evidence_id": png_id}),
+    ]
+    with db.session() as session:  # each read names whose evidence it was
+        people = session.scalars(
+            select(AuditEntry.person_id).where(AuditEntry.action == "class.nomination_evidence_view")
+        ).all()
+    assert people == [li, li]

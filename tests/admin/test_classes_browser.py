@@ -1,5 +1,6 @@
 """A class liaison's coverage page in a real browser (chromium, as in test_browser.py): the liaison signs in, finds
-their cohort on the home page, opens it and reads its numbers; the overview lists their cohort alone."""
+their cohort on the home page, opens it and reads its numbers; the overview lists their cohort alone. The cohort
+page's group QR image loads in the browser (the console's own route, under its Content-Security-Policy)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,22 @@ def test_a_liaison_signs_in_and_reads_their_cohorts_coverage(page: Page, console
     page.wait_for_url(f"{console}/classes")
     rows = page.locator("#coverage-table tbody tr")
     assert rows.count() == 1 and test_classes.ONE in rows.first.inner_text()
+
+
+def test_the_cohort_page_shows_the_registered_group_qr_image(
+    page: Page, console: str, console_app: Any, world: Any
+) -> None:
+    """The <img> loads through the console's own route under its Content-Security-Policy, as a browser shows it."""
+    cohort = world[test_classes.ONE]
+    image = test_classes._register_group(console_app, cohort)
+    liaison = world["liaison"]
+    sign_in(page, console, liaison, liaison.code())
+    page.wait_for_url(f"{console}/")
+    with page.expect_response(f"{console}/classes/{cohort}/group/qr") as served:
+        page.goto(f"{console}/classes/{cohort}")
+    assert served.value.status == 200 and served.value.body() == image
+    qr = page.locator("#group-qr img")
+    qr.wait_for()
+    page.wait_for_function("document.querySelector('#group-qr img').complete")
+    assert qr.evaluate("img => img.naturalWidth") > 0 and qr.is_visible()
+    assert "入群二维码有效期至" in page.inner_text("#cohort-group")

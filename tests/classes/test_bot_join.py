@@ -189,23 +189,34 @@ class Bot:
 
 
 @pytest.fixture
-def bot(settings_factory: Any, make_app: Any, live_server: Any, emulator: RunningEmulator) -> Bot:
-    settings: Settings = settings_factory(
-        wechat={"api_base_url": emulator.url, "transient_retries": 1},
-        privacy={"encryption_keys": ENCRYPTION_KEYS, "hmac_keys": HMAC_KEYS},
-        verification={"min_response_seconds": 0},
-    )
-    app = make_app(settings)
-    emulator.configure(webhook_url=f"{live_server(app).url}/wechat")
-    rt: Runtime = app.extensions["xiaoyou"]
-    keyring = Keyring.from_settings(settings.privacy)
-    with rt.db.session() as s:
-        importer.import_rows(
-            s, HEADER, ROSTER, keyring=keyring, settings=settings.databank, actor="test", label="roster"
+def make_bot(settings_factory: Any, make_app: Any, live_server: Any, emulator: RunningEmulator) -> Callable[..., Bot]:
+    """The bot on a live server behind the emulator, with the roster's cohorts built; ``overrides`` are settings."""
+
+    def make(**overrides: Any) -> Bot:
+        settings: Settings = settings_factory(
+            wechat={"api_base_url": emulator.url, "transient_retries": 1},
+            privacy={"encryption_keys": ENCRYPTION_KEYS, "hmac_keys": HMAC_KEYS},
+            verification={"min_response_seconds": 0},
+            **overrides,
         )
-    with rt.db.session() as s:
-        classes.build(s)
-    return Bot(rt, settings, keyring, emulator)
+        app = make_app(settings)
+        emulator.configure(webhook_url=f"{live_server(app).url}/wechat")
+        rt: Runtime = app.extensions["xiaoyou"]
+        keyring = Keyring.from_settings(settings.privacy)
+        with rt.db.session() as s:
+            importer.import_rows(
+                s, HEADER, ROSTER, keyring=keyring, settings=settings.databank, actor="test", label="roster"
+            )
+        with rt.db.session() as s:
+            classes.build(s)
+        return Bot(rt, settings, keyring, emulator)
+
+    return make
+
+
+@pytest.fixture
+def bot(make_bot: Callable[..., Bot]) -> Bot:
+    return make_bot()
 
 
 def walk_to_confirmation(user: Alumnus) -> str:
@@ -566,3 +577,28 @@ def test_a_cohort_removed_while_the_user_confirms_is_said_so(bot: Bot) -> None:
         s.execute(delete(ClassCohort).where(ClassCohort.id == cohort_id))
     assert user.say("是") == texts.CLASS_JOIN_GONE
     assert bot.step(user.openid) is None and bot.memberships() == []
+
+
+# --- the cap on memberships -----------------------------------------------------------------------------------------
+
+
+def test_one_cohort_more_than_the_cap_is_refused_with_the_limits_copy(make_bot: Callable[..., Bot]) -> None:
+    bot = make_bot(classes={"max_memberships_per_person": 1})
+    user = bot.alumnus("oJoinCapped00000000000000001")
+    walk_to_confirmation(user)
+    assert user.say("是").startswith(texts.CLASS_JOINED["waiting"].format(cohort=SOFTWARE_1501))
+    assert user.say("加入班级群") == texts.CLASS_JOIN_ASK_YEAR
+    user.say("2019")
+    user.say("1")
+    assert user.say("2") == texts.CLASS_JOIN_CONFIRM.format(cohort=SOFTWARE_1502)
+    assert user.say("是") == texts.CLASS_MEMBERSHIP_LIMIT.format(limit=1)
+    assert bot.step(user.openid) is None  # the conversation is over, and nothing was recorded
+    assert bot.memberships() == [(SOFTWARE_1501, user.openid, "bot", False, False)]
+    with bot.rt.db.session() as s:
+        assert s.scalar(select(ClassCohort.joined_count).where(ClassCohort.label == SOFTWARE_1502)) == 0
+    # The cohort they joined is still theirs to ask for again, and someone else is not held by their count.
+    walk_to_confirmation(user)
+    assert user.say("是").startswith(texts.CLASS_JOINED_BEFORE["waiting"].format(cohort=SOFTWARE_1501))
+    other = bot.alumnus("oJoinCappedOther000000000001")
+    walk_to_confirmation(other)
+    assert other.say("是").startswith(texts.CLASS_JOINED["waiting"].format(cohort=SOFTWARE_1501))

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound, ValidationFailed
+from core import texts
+from core.errors import MembershipLimitReached, NotFound, ValidationFailed
 from core.settings import Settings
 from models import AuditEntry, ClassCohort, Person, WeChatIdentity
 from services import cards, classes
@@ -130,3 +131,26 @@ def test_counters_follow_joins_and_vouches_and_a_liaison_vouches_only_in_scope(s
     assert (cohort.joined_count, cohort.verified_count) == (2, 1)
     entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "class.vouch")).all()
     assert [(e.actor, e.person_id) for e in entries] == [("liaison:li", people["李娜"])]
+
+
+def test_self_service_joins_are_capped_per_person_and_openid(session, people, db_settings) -> None:
+    assert db_settings.classes.max_memberships_per_person == 10  # config.yaml's default
+    ids = {c.label: c.id for c in session.scalars(select(ClassCohort))}
+    one, two, law = ids["计算机学院 2015级 软件1501"], ids["计算机学院 2015级 软件1502"], ids["法学院 2015级 法学1501"]
+    zhang = people["张伟"]
+    # Before their identity was bound, 张伟 joined 软件1501 by openid; bound, they joined it again (one cohort) and
+    # 软件1502: two cohorts, whichever identity holds them.
+    membership.join(session, one, channel="miniprogram", openid="o_zhang", max_memberships=2)
+    membership.join(session, one, channel="bot", person_id=zhang, openid="o_zhang_oa", max_memberships=2)
+    membership.join(session, two, channel="bot", person_id=zhang, openid="o_zhang_oa", max_memberships=2)
+    with pytest.raises(MembershipLimitReached) as refused:
+        membership.join(session, law, channel="miniprogram", person_id=zhang, openid="o_zhang", max_memberships=2)
+    assert (refused.value.status, refused.value.code) == (409, "class_membership_limit")
+    assert refused.value.user_message == texts.CLASS_MEMBERSHIP_LIMIT.format(limit=2)
+    with pytest.raises(MembershipLimitReached):  # the openid alone holds its cohort too
+        membership.join(session, law, channel="miniprogram", openid="o_zhang", max_memberships=1)
+    assert session.get(ClassCohort, law).joined_count == 0
+    again = membership.join(session, two, channel="bot", person_id=zhang, max_memberships=2)
+    assert again.new is False  # asking again for a joined cohort is never refused
+    assert membership.join(session, law, channel="bot", openid="o_other", max_memberships=1).new  # each their own
+    assert membership.join(session, law, channel="roster", person_id=zhang).new  # no cap: a staff-side write
