@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card bench-console bench-classes clean help browser
+.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card bench-console bench-classes bench-inquiries clean help browser
 
 help:
 	@echo "make run            serve on http://127.0.0.1:$(PORT) (SQLite + embedded Redis + WeChat emulator)"
@@ -19,6 +19,7 @@ help:
 	@echo "                    webhook, card: BENCH_BASELINE=REF [BENCH_ROUNDS=N] also runs the app at git revision REF (A/B)"
 	@echo "make bench-console  dashboard and alumni search page render times at 1,000,000 alumni on PostgreSQL"
 	@echo "make bench-classes  class cohort build, coverage and roster pages at 1,000,000 alumni on PostgreSQL"
+	@echo "make bench-inquiries the knowledge-base matcher with 2,000 entries (p99 per chat text, cold load)"
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,6 +71,9 @@ bench-console: $(VENV)/.dev
 
 bench-classes: $(VENV)/.dev
 	$(BIN)/python -m bench.classes_bench
+
+bench-inquiries: $(VENV)/.dev
+	$(BIN)/python -m bench.inquiries_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -8,8 +8,9 @@ Modules: ``guard`` (who is signed in; ``require(permission)``), ``auth`` (login,
 ``dashboard.view``, called by ``pages.home``), ``alumni`` (search, a person and data-subject requests, duplicates
 and merges), ``imports`` (roster uploads run by the scheduler, their progress, error reports and rollback), ``cards``
 (review queue, cards list, scanners), ``wechat`` (the official account's menu and the chat simulator), ``classes``
-(class groups: coverage, a cohort, its roster, contact-change reports, vouching; liaison-scoped), ``errors`` (the
-error pages).
+(class groups: coverage, a cohort, its roster, contact-change reports, vouching; liaison-scoped), ``inquiries``
+(the help desk: inbox, an inquiry and its steps, logging a call, the report, linking one's WeChat), ``knowledge``
+(the help desk's knowledge base: entries, .xlsx import and export, testing a question), ``errors`` (the error pages).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import secrets
 from flask import Flask, Response, request
 from jinja2 import StrictUndefined
 
-from admin import alumni, auth, cards, classes, errors, imports, pages, wechat  # noqa: F401 - their views attach themselves to the blueprint
+from admin import alumni, auth, cards, classes, errors, imports, inquiries, knowledge, pages, wechat  # noqa: F401 - their views attach themselves to the blueprint
 from admin.blueprint import bp, csrf
 from core.settings import Settings
 

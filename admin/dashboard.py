@@ -1,8 +1,8 @@
 """The console's dashboard: the home page (``/admin/``) of the roles that hold ``dashboard.view``.
 
 Followers over time (a line, one point per week), cards issued per week (bars), and tiles with the work waiting:
-card applications to review (linking to the review queue for those who may see it) and open inquiries (no page
-yet: just the number). One service call (``services.stats.dashboard``) reads the scheduler's daily rollup and
+card applications to review (linking to the review queue for those who may see it) and open inquiries (linking
+to the help desk's inbox). One service call (``services.stats.dashboard``) reads the scheduler's daily rollup and
 the two live counts; nothing here counts a table. The charts are SVG drawn on the server (``admin.charts`` places
 the marks, ``templates/admin/charts.html`` draws them): each has a title, a description, the exact number of
 every mark on hover (SVG ``<title>``) and the same numbers in a table under it.
@@ -66,6 +66,7 @@ def page(*, notice: str | None) -> str:
         if updated
         else T["dashboard_never"].format(minutes=minutes),
         can_review=staff_service.allows(current_staff().roles, "cards.view"),
+        can_inquire=staff_service.allows(current_staff().roles, "inquiries.view"),
         notice=notice,
         week_count=len(weeks),
     )

@@ -51,12 +51,15 @@ PAGES = (
     ConsolePage("admin.classes_coverage", "classes.view", "nav_classes", "page_classes"),
     ConsolePage("admin.class_reports", "classes.view", "nav_class_reports", "page_class_reports"),
     ConsolePage("admin.class_vouching", "classes.view", "nav_class_vouching", "page_class_vouching"),
+    # --- the help desk
+    ConsolePage("admin.inquiries_inbox", "inquiries.view", "nav_inquiries", "page_inquiries"),
     ConsolePage("admin.staff", "staff.view", "nav_staff", "page_staff"),
     ConsolePage("admin.audit_log", "audit.view", "nav_audit", "page_audit"),
     ConsolePage("admin.settings_view", "settings.view", "nav_settings", "page_settings"),
     ConsolePage("admin.card_review", "cards.view", "nav_card_review", "page_card_review"),
     ConsolePage("admin.cards_list", "cards.view", "nav_cards", "page_cards"),
     ConsolePage("admin.card_scanners", "scanners.manage", "nav_scanners", "page_scanners"),
+    ConsolePage("admin.knowledge_list", "knowledge.view", "nav_knowledge", "page_knowledge"),
 )
 
 

@@ -36,6 +36,7 @@ named in the table, and the caller passes it.
 | ``staff:totp:{account_id}:{step}`` | an authenticator code that was used | ``TOTP_USED_TTL`` |
 | ``databank:import:{job_id}`` | a running import's progress and heartbeat (hash) | ``IMPORT_PROGRESS_TTL``, renewed |
 | ``staff:chat:{account_id}`` | the chat simulator's transcript (list of JSON) | ``CHAT_TRANSCRIPT_TTL``, renewed |
+| ``inquiries:knowledge:version`` | the knowledge base's version (a counter; the matcher reloads when it moves) | none |
 
 ``{hash}`` is :func:`hashed` of the identifier (an openid, an IP address): keys that are listed or logged never
 carry one in clear. The webhook's keys carry the openid itself: they are read on every push, and an openid is a
@@ -197,3 +198,12 @@ CHAT_TRANSCRIPT_TTL = 86400  # a test conversation is kept a day after its last 
 
 def staff_chat(account_id: int) -> str:
     return f"{PREFIX}:staff:chat:{account_id}"
+
+
+# --- the help desk's knowledge base ------------------------------------------------------------------------------
+
+
+def knowledge_version() -> str:
+    """Bumped after every committed change of the knowledge base; each process's matcher compares it (at most once a
+    second) with the version it loaded."""
+    return f"{PREFIX}:inquiries:knowledge:version"

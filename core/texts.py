@@ -1142,3 +1142,346 @@ ASK_RECEIVED_TRUNCATED = (
     "您的问题超过 {max_chars} 字，我们保存了前 {max_chars} 字（到「{tail}」为止），其后的 {dropped} 字未保存。"
     "如需补充，请回复「提问」，把其余内容作为新问题发送，并注明编号 {number}。"
 )
+
+
+# --- Help desk: delivering staff answers (services/inquiries/delivery.py; issue 12) --------------------------------
+
+# Staff-facing: refusals of an answer.
+INQUIRY_REPLY_EMPTY = "回复内容不能为空。"
+INQUIRY_REPLY_BINARY = "回复内容含有无法显示的控制字符，请粘贴为纯文本后再发送。"
+# The answer needs more customer-service messages than WeChat allows a user in 48 hours.
+INQUIRY_REPLY_TOO_LONG = (
+    "回复过长：微信客服消息每条最多约 {part_chars} 个汉字，这条回复需要拆成 {parts} 条，"
+    "超过了微信允许的每位用户 {max_parts} 条。请精简到约 {max_chars} 个汉字以内，或把详细内容放在网页上、回复链接。"
+)
+INQUIRY_REPLY_TOO_LONG_RECORD = "回复过长：最多 {max_chars} 字。"
+# The first customer-service message of an answer starts with this; a split answer's parts end with the part marker.
+INQUIRY_ANSWER_HEADER = "校友办回复您的问题（编号 {number}）：\n"
+INQUIRY_ANSWER_PART = "\n（{n}/{total}）"
+# A held answer (the 48-hour window had closed), shown at the user's next message.
+INQUIRY_HELD_ANSWER = "校友办回复您的问题（编号 {number}）：\n{body}"
+# Template message (official account) and subscribe message (mini-program): an answer is waiting.
+INQUIRY_ANSWER_NOTICE_TITLE = "校友办已回复您的问题"
+INQUIRY_ANSWER_NOTICE_HINT = "给公众号发送任意消息即可查看回复"
+INQUIRY_ANSWER_NOTICE_HINT_MP = "请在小程序中查看回复"
+# Staff: a chat image or voice whose WeChat media is gone.
+INQUIRY_MEDIA_EXPIRED = "这条消息的图片或语音已过期：微信只保存临时素材 3 天，无法再查看。"
+INQUIRY_MEDIA_NONE = "这条记录没有图片或语音。"
+
+# --- the help desk's workflow, inbox, reminders and report (services/inquiries/desk.py, reminders.py,
+# admin/inquiries.py, miniprogram_api/inquiries.py, handlers/staff_link.py; issue 12) ------------------------------
+
+# What an inquiry opened by an image or voice message says in place of a question.
+INQUIRY_MEDIA_PLACEHOLDER = {"image": "[图片]", "voice": "[语音]"}
+INQUIRY_STATUS_NAMES = {"open": "处理中", "closed": "已办结"}
+INQUIRY_PRIORITY_NAMES = {"low": "低", "normal": "普通", "high": "高", "urgent": "紧急"}
+INQUIRY_CHANNEL_NAMES = {
+    "wechat": "公众号",
+    "miniprogram": "小程序",
+    "phone": "电话",
+    "letter": "信函",
+    "email": "电子邮件",
+    "in_person": "来访",
+}
+INQUIRY_EVENT_NAMES = {
+    "message": "来信",
+    "reply": "回复",
+    "note": "内部备注",
+    "assign": "分派",
+    "escalate": "请示领导",
+    "instruct": "领导批示",
+    "category": "更改分类",
+    "priority": "更改优先级",
+    "close": "办结",
+    "reopen": "重新打开",
+    "rate": "评价",
+    "link": "关联",
+    "remind": "时限提醒",
+}
+# A reply's delivery state, as staff and the asker see it ({code}: WeChat's errcode).
+INQUIRY_DELIVERY_NAMES = {
+    "queued": "排队发送中",
+    "sent": "已送达微信",
+    "held": "对方 48 小时未互动，待其下次发消息时显示",
+    "notified_template": "已用模板消息通知对方查看",
+    "notified_subscribe": "已用订阅消息通知对方",
+    "in_app": "在小程序中显示",
+    "shown": "对方已看到",
+    "recorded": "已记录（通过原渠道答复）",
+    "failed": "发送失败（错误码 {code}）",
+    "notice_failed": "待对方下次发消息时显示（通知失败，错误码 {code}）",
+}
+INQUIRY_ERRORS = {
+    "binary": "消息含有无法识别的字符，请用文字描述。",
+    "media": "这条图片或语音消息缺少素材编号。",
+    "msg_type": "只能记录文字、图片或语音消息。",
+    "too_long": "问题最多 {max_chars} 字，请精简后再提交。",
+    "category": "请选择有效的分类。",
+    "priority": "请选择有效的优先级。",
+    "channel": "请选择来源：电话、信函、电子邮件或来访。",
+    "person": "没有找到这位校友，请重新搜索选择。",
+    "requester_name": "没有关联校友档案时，请填写来访人姓名（64 字以内）。",
+    "requester_contact": "联系方式最多 128 个字符。",
+    "request_reused": "这个请求编号已用于另一个问题，请刷新后重新提交。",
+    "closed": "该咨询已办结，不能再进行此操作。如需继续处理，请先重新打开。",
+    "not_closed": "该咨询尚未办结。",
+    "no_account": "请选择有效的工作人员。",
+    "not_handler": "{name} 没有处理咨询的权限（或账号已停用），不能分派给他/她。",
+    "not_leader": "请示对象须是有批示权限的领导。",
+    "note_empty": "备注不能为空。",
+    "escalate_empty": "请写明需要领导批示的事项。",
+    "instruction_empty": "批示内容不能为空。",
+    "resolution_empty": "办结时请填写处理结果。",
+    "note_too_long": "内容最多 {max_chars} 字。",
+    "already_escalated": "该咨询已在等待领导批示。",
+    "not_escalated": "该咨询没有请示领导，无需批示。",
+    "rating": "评价请回复 1 到 5 之间的数字。",
+    "already_rated": "您已经评价过这个问题，感谢您的反馈。",
+    "rate_open": "该问题还在处理中，办结后才能评价。",
+    "rate_late": "该问题办结已超过评价期限，不能再评价。",
+    "tab": "没有这个列表。",
+    "status": "请选择有效的状态。",
+    "bad_cursor": "分页参数无效，请从第一页重新浏览。",
+}
+# SLA reminders to staff: the transcript's record, and the template message (stage 1: near; 2: past).
+INQUIRY_REMIND_EVENT = {1: "即将超过答复时限，已提醒负责人", 2: "已超过答复时限，已提醒负责人"}
+INQUIRY_REMIND_UNASSIGNED = "已超过答复时限且无人负责，已提醒校友办工作人员"
+INQUIRY_REMIND_TITLE = {1: "您负责的咨询即将超过答复时限", 2: "您负责的咨询已超过答复时限"}
+INQUIRY_REMIND_WHAT = "编号 {number}：{question}"
+INQUIRY_REMIND_REMARK = "请登录校友会工作台尽快答复。"
+INQUIRY_REMIND_DIGEST = "有 {count} 条无人负责的咨询已超过答复时限"
+INQUIRY_REMIND_DIGEST_OLDEST = "最早一条编号 {number}"
+INQUIRY_REMIND_DIGEST_WHO = "待分派"
+# A staff member scanned the console's "link my WeChat" QR code.
+STAFF_WECHAT_LINKED = "已将您的微信关联到工作台账号「{name}」。负责的咨询临近或超过答复时限时，会在这里提醒您。"
+STAFF_WECHAT_LINK_INVALID = "这个关联二维码无效或已过期（10 分钟内有效，只能使用一次）。请在工作台重新生成。"
+
+CONSOLE.update(
+    {
+        "nav_inquiries": "咨询",
+        "page_inquiries": "校友的咨询：我负责的、待分派、已超时、待批示；回复、分派、请示、办结；登记电话或来信咨询。",
+        "tile_open_inquiries_link": "打开咨询收件箱",
+        "inquiries_title": "咨询收件箱",
+        "inquiries_banner": "提醒：您负责的咨询中有 {overdue} 条已超过答复时限，{soon} 条将在 {hours} 小时内到期。",
+        "inquiries_banner_link": "查看我负责的",
+        "inquiries_log": "登记电话/来信咨询",
+        "inquiries_report": "统计报表",
+        "inquiries_link_wechat": "关联我的微信以接收提醒",
+        "inquiries_tab_mine": "我负责的",
+        "inquiries_tab_unassigned": "待分派",
+        "inquiries_tab_overdue": "已超时",
+        "inquiries_tab_escalated": "待批示",
+        "inquiries_tab_all": "全部",
+        "inquiries_all_categories": "全部分类",
+        "inquiries_all_statuses": "全部状态",
+        "inquiries_filter": "筛选",
+        "inquiries_none": "没有咨询。",
+        "inquiries_more": "下一页",
+        "inquiries_first": "回到第一页",
+        "inquiry_number": "编号",
+        "inquiry_question": "问题",
+        "inquiry_channel": "来源",
+        "inquiry_category": "分类",
+        "inquiry_priority": "优先级",
+        "inquiry_assignee": "负责人",
+        "inquiry_unassigned": "（未分派）",
+        "inquiry_due": "答复时限",
+        "inquiry_status": "状态",
+        "inquiry_overdue": "已超时",
+        "inquiry_escalated": "待领导批示",
+        "inquiry_answered": "已答复",
+        "inquiry_title": "咨询 {id}",
+        "inquiry_created": "提出时间",
+        "inquiry_answered_at": "首次答复",
+        "inquiry_person": "校友档案",
+        "inquiry_person_link": "校友 {id}",
+        "inquiry_resolution": "处理结果",
+        "inquiry_rating": "评价",
+        "inquiry_requester": "来访人",
+        "inquiry_requester_sealed": "来访人的姓名和联系方式已加密保存；查看会记入审计日志。",
+        "inquiry_requester_reveal": "查看来访人",
+        "inquiry_no_requester": "该咨询没有登记来访人信息。",
+        "inquiry_transcript": "处理记录",
+        "inquiry_media_image": "查看图片",
+        "inquiry_media_voice": "收听语音",
+        "inquiry_reply": "回复",
+        "inquiry_reply_body": "回复内容",
+        "inquiry_reply_hint": "公众号咨询：48 小时内用客服消息送达，超出时待对方下次发消息时显示；长回复分条发送。",
+        "inquiry_reply_send": "发送回复",
+        "inquiry_reply_queued": "回复已记录，但暂时无法发送（{reason}），稍后会自动重试。",
+        "inquiry_assign": "分派给",
+        "inquiry_assign_submit": "分派",
+        "inquiry_category_hint": "更改分类会按新分类重新计算答复时限。",
+        "inquiry_save": "保存",
+        "inquiry_note": "内部备注（校友看不到）",
+        "inquiry_note_submit": "添加备注",
+        "inquiry_escalate": "请示领导（写明需要批示的事项）",
+        "inquiry_escalate_submit": "请示",
+        "inquiry_instruct": "领导批示",
+        "inquiry_instruct_submit": "记录批示",
+        "inquiry_close": "办结",
+        "inquiry_reopen": "重新打开",
+        "inquiry_reopen_reason": "重新打开的原因（可不填）",
+        "inquiry_done_assign": "已分派。",
+        "inquiry_done_category": "分类已更改，答复时限已重新计算。",
+        "inquiry_done_priority": "优先级已更改。",
+        "inquiry_done_note": "备注已添加。",
+        "inquiry_done_escalate": "已请示领导。",
+        "inquiry_done_instruct": "批示已记录。",
+        "inquiry_done_close": "已办结。",
+        "inquiry_done_reopen": "已重新打开。",
+        "inquiry_done_reply": "回复已记录，发送状态见处理记录。",
+        "inquiry_done_logged": "咨询已登记。",
+        "inquiry_wechat_unreachable": "暂时无法连接微信，请稍后再试。",
+        "inquiry_wechat_refused": "微信拒绝了请求（错误码 {errcode}：{errmsg}）。",
+        "inquiry_log_title": "登记咨询",
+        "inquiry_log_find": "查找校友（姓名、拼音或学号）",
+        "inquiry_log_search": "查找",
+        "inquiry_log_choose": "选择",
+        "inquiry_log_details": "咨询内容",
+        "inquiry_log_person": "关联校友：{name}（编号 {id}）",
+        "inquiry_log_no_person": "未关联校友档案：请填写来访人姓名和联系方式（加密保存）。",
+        "inquiry_log_submit": "登记",
+        "inquiry_requester_name": "来访人姓名",
+        "inquiry_requester_contact": "联系方式",
+        "inquiry_report_title": "咨询统计",
+        "inquiry_report_hint": "按月（北京时间）统计各分类的咨询数量，以及在答复时限内首次答复的比例。",
+        "inquiry_report_volume": "最近 {months} 个月的咨询数量",
+        "inquiry_report_volume_desc": "每月收到的咨询数，柱形越高越多。",
+        "inquiry_report_share": "最近 {months} 个月按时答复的比例（%）",
+        "inquiry_report_share_desc": "每月咨询中在答复时限内首次答复的百分比。",
+        "inquiry_report_point": "{month}：{value} 条",
+        "inquiry_report_share_point": "{month}：{share}%（{within} / {total}）",
+        "inquiry_report_month": "月份",
+        "inquiry_report_total": "合计",
+        "inquiry_report_within": "按时答复",
+        "inquiry_wechat_title": "关联我的微信",
+        "inquiry_wechat_hint": "关联后，您负责的咨询临近或超过答复时限时，公众号会用模板消息提醒您（需关注本公众号）。",
+        "inquiry_wechat_linked": "已关联微信。",
+        "inquiry_wechat_not_linked": "尚未关联微信：提醒只显示在工作台。",
+        "inquiry_wechat_make": "生成关联二维码",
+        "inquiry_wechat_scan": "请用您本人的微信扫描上面的二维码（{minutes} 分钟内有效，只能使用一次）。",
+        "inquiry_wechat_unlink": "取消关联",
+        "inquiry_wechat_unlinked": "已取消关联。",
+    }
+)
+
+# --- the knowledge base: its entries, their import and export, the matcher's test box (services/inquiries/knowledge.py,
+# services/inquiries/matcher.py, admin/knowledge.py; issue 12) ---------------------------------------------------------
+
+INQUIRY_CATEGORY_NAMES = {
+    "card": "校友卡",
+    "verification": "身份核验",
+    "data_update": "信息更新",
+    "donation": "捐赠",
+    "event": "活动",
+    "archive": "成绩单与档案",
+    "branch": "地方校友会",
+    "other": "其他",
+}
+# One refused field of an entry ({field} is its KNOWLEDGE_FIELD_NAMES name), in the console's form and in an import row.
+KNOWLEDGE_ERRORS = {
+    "required": "{field}不能为空",
+    "too_short": "{field}至少 {min_chars} 个字",
+    "too_long": "{field}最多 {max_chars} 个字（现在 {length} 个字）",
+    "bad_characters": "{field}含有不允许的控制字符",
+    "keyword_too_long": "关键词「{keyword}」太长了（每个最多 {max_chars} 个字）",
+    "too_many_keywords": "关键词最多 {max_keywords} 个（现在 {count} 个）",
+    "bad_category": "分类「{value}」不存在，可选：{choices}",
+    "bad_enabled": "启用一栏应填「是」或「否」（现在是「{value}」）",
+    "bad_id": "编号应为正整数（现在是「{value}」）",
+    "unknown_id": "编号 {value} 的条目不存在",
+    "duplicate_id": "编号 {value} 在第 {other_row} 行已出现过",
+    "duplicate_question": "已有相同的问题（条目 {other}）",
+    "duplicate_question_in_file": "与第 {other_row} 行的问题相同",
+}
+KNOWLEDGE_FIELD_NAMES = {
+    "id": "编号",
+    "question": "问题",
+    "answer": "答案",
+    "keywords": "关键词",
+    "category": "分类",
+    "enabled": "启用",
+}
+# The .xlsx's header row (export writes it; import recognises either the Chinese or the English word of each title).
+KNOWLEDGE_XLSX_HEADER = {
+    "id": "编号 id",
+    "question": "问题 question",
+    "answer": "答案 answer",
+    "keywords": "关键词 keywords",
+    "category": "分类 category",
+    "enabled": "启用 enabled",
+}
+KNOWLEDGE_XLSX_SHEET = "知识库"
+KNOWLEDGE_YES, KNOWLEDGE_NO = "是", "否"
+# A whole import file refused (nothing was written).
+KNOWLEDGE_IMPORT_ERRORS = {
+    "empty_upload": "请选择要导入的 .xlsx 文件。",
+    "not_xlsx": "只能导入 .xlsx 格式的 Excel 文件（可先导出一份作为模板）。",
+    "too_large": "文件太大（最大 {limit}）。",
+    "unreadable": "文件无法读取，可能已损坏或不是 Excel 文件。请用 Excel 另存为 .xlsx 后重试。",
+    "empty_file": "文件里没有内容。",
+    "missing_columns": "表头缺少这些列：{columns}（第一行应为表头，可先导出一份作为模板）。",
+    "too_many_rows": "文件行数太多（最多 {max_rows} 行条目）。",
+    "no_rows": "文件里只有表头，没有条目。",
+    "rows_refused": "有 {count} 处错误，没有导入任何条目。请修改后重新导入。",
+}
+
+CONSOLE.update(
+    {
+        "nav_knowledge": "知识库",
+        "page_knowledge": "常见问题的标准答案：公众号自动回复用它们，可导入导出 Excel，可测试一句话会匹配到哪条。",
+        "knowledge_title": "知识库",
+        "knowledge_search": "搜索",
+        "knowledge_search_hint": "问题、关键词或答案中的字词",
+        "knowledge_category": "分类",
+        "knowledge_all_categories": "全部分类",
+        "knowledge_state": "状态",
+        "knowledge_all_states": "全部",
+        "knowledge_enabled": "已启用",
+        "knowledge_disabled": "已停用",
+        "knowledge_filter": "筛选",
+        "knowledge_add": "新增条目",
+        "knowledge_export": "导出 Excel",
+        "knowledge_import": "导入 Excel",
+        "knowledge_import_file": "Excel 文件（.xlsx，最大 {limit}，最多 {max_rows} 行）",
+        "knowledge_import_hint": "有编号的行更新该条目，没有编号的行新增条目；任何一行有错，整个文件都不导入。",
+        "knowledge_import_submit": "导入",
+        "knowledge_import_done": "导入完成：新增 {created} 条，更新 {updated} 条。",
+        "knowledge_import_row": "行",
+        "knowledge_import_column": "列",
+        "knowledge_import_message": "问题",
+        "knowledge_id": "编号",
+        "knowledge_question": "问题",
+        "knowledge_answer": "答案",
+        "knowledge_keywords": "关键词",
+        "knowledge_keywords_hint": "用空格或逗号分隔，如：校友卡 电子校友卡 办卡",
+        "knowledge_hits": "自动回复次数",
+        "knowledge_actions": "操作",
+        "knowledge_edit": "编辑",
+        "knowledge_enable": "启用",
+        "knowledge_disable": "停用",
+        "knowledge_save": "保存",
+        "knowledge_cancel": "返回知识库",
+        "knowledge_new_title": "新增条目",
+        "knowledge_edit_title": "编辑条目 {id}",
+        "knowledge_none": "没有符合条件的条目。",
+        "knowledge_more": "下一页",
+        "knowledge_back": "上一页",
+        "knowledge_total": "共 {count} 条",
+        "knowledge_saved": "条目已保存。",
+        "knowledge_enabled_ok": "条目已启用。",
+        "knowledge_disabled_ok": "条目已停用，不再用于自动回复。",
+        "knowledge_bad_query": "查询参数有误，请重新选择。",
+        "knowledge_test": "测试一句话",
+        "knowledge_test_hint": "输入校友可能发来的一句话，看看会匹配到哪条。",
+        "knowledge_test_submit": "测试",
+        "knowledge_test_too_long": "测试的话最多 {max_chars} 个字。",
+        "knowledge_verdict": "结果",
+        "knowledge_verdict_confident": "直接回答（分数不低于 {score}）",
+        "knowledge_verdict_suggest": "列出最接近的几条供选择（分数不低于 {score}）",
+        "knowledge_verdict_none": "没有匹配，转给校友办",
+        "knowledge_score": "分数",
+        "knowledge_best": "最接近的条目",
+    }
+)

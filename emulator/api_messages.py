@@ -5,7 +5,8 @@ Each send that WeChat would deliver is recorded in ``state.deliveries`` (channel
 
 - Customer service (https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Service_Center_messages.html):
   followers only (43004); only inside a window the user opened (45015): 5 messages within 48 h of a user message,
-  3 within 1 minute of a menu click, subscribe or scan (45047 when used up). A news message carries one article.
+  3 within 1 minute of a menu click, subscribe or scan (45047 when used up). A news message carries one article; a
+  text at most ``cs_text_max_bytes`` of UTF-8 (2,048, like a passive reply; 45002 "content size out of limit").
 - Template (https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Interface.html):
   followers only; 100,000 a day (45009); ``client_msg_id`` makes a repeat to the same openid within 10 minutes return
   the first msgid without a second delivery; a TEMPLATESENDJOBFINISH event follows each delivery.
@@ -71,7 +72,7 @@ def queue_job_event(state: EmulatorState, openid: str, event: str, **extra: str 
 # --- customer service ---
 
 
-def _check_cs_message(body: dict[str, Any]) -> str:
+def _check_cs_message(body: dict[str, Any], text_max_bytes: int) -> str:
     msgtype = body.get("msgtype")
     if msgtype not in CS_MSGTYPES:
         raise WxError(40008)
@@ -80,6 +81,8 @@ def _check_cs_message(body: dict[str, Any]) -> str:
         raise WxError(47001)
     if msgtype == "text" and not as_str(payload.get("content")):
         raise WxError(44004)
+    if msgtype == "text" and len(str(payload.get("content")).encode()) > text_max_bytes:
+        raise WxError(45002)
     if msgtype == "news":
         articles = payload.get("articles")
         if not isinstance(articles, list) or not articles:
@@ -115,7 +118,7 @@ def custom_send() -> dict[str, Any]:
     with state.lock:
         account = state.authorize(token_arg(), "oa")
         follower = state.subscribed_follower(as_str(body.get("touser")))
-        msgtype = _check_cs_message(body)
+        msgtype = _check_cs_message(body, state.config.cs_text_max_bytes)
         _take_cs_slot(state, follower.openid)
         message = {k: v for k, v in body.items() if k != "touser"}
         state.deliver("custom", account.appid, follower.openid, message, msgtype=msgtype)

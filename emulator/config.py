@@ -53,6 +53,8 @@ class EmulatorConfig:
     cs_messages_per_user_message: int = 5
     cs_event_window_seconds: int = 60
     cs_messages_per_event: int = 3
+    # A text's content: about 2,048 bytes of UTF-8, like a passive reply (45002 "content size out of limit" above).
+    cs_text_max_bytes: int = 2048
 
     # --- template messages: https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Interface.html
     template_per_day: int = 100000

@@ -8,6 +8,8 @@ message or event to the webhook the way WeChat would.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import secrets
 from typing import Any
@@ -15,8 +17,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from emulator.common import get_state
+from emulator.png import code_png
 from emulator.pusher import Fields, push_to_webhook
-from emulator.state import EmulatorState, Follower, MiniUser, OneTimeCode, prune_before
+from emulator.state import EmulatorState, Follower, Media, MiniUser, OneTimeCode, prune_before
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +152,71 @@ def interact(openid: str) -> dict[str, Any]:
             raise ControlError("no such follower", 404)
         state.record_interaction(openid, kind)
         return {"openid": openid, "kind": kind, "at": state.now()}
+
+
+# What a user can send as a media message: its default content type and a stand-in content when none is given.
+USER_MEDIA = {"image": "image/jpeg", "voice": "audio/amr"}
+
+
+@bp.post("/users/<openid>/media")
+def user_media(openid: str) -> dict[str, Any]:
+    """A follower sends an image or voice: ``{"type": "image" | "voice", "content_base64"?, "content_type"?,
+    "push"?: bool}``. WeChat keeps the file as temporary media (``media/get`` serves it for 3 days, then 40007);
+    the answer has its ``media_id`` and the message ``fields`` a push carries, and with ``push`` the emulator pushes
+    the message to the webhook too (its result under ``push``)."""
+    state = get_state()
+    body = _body()
+    kind = _text(body, "type")
+    if kind not in USER_MEDIA:
+        raise ControlError(f"type must be one of {', '.join(USER_MEDIA)}")
+    encoded = body.get("content_base64")
+    try:
+        content = base64.b64decode(encoded, validate=True) if isinstance(encoded, str) else None
+    except (binascii.Error, ValueError) as exc:
+        raise ControlError("content_base64 is not base64") from exc
+    with state.lock:
+        cfg = state.config
+        if openid not in state.followers or not state.followers[openid].subscribed:
+            raise ControlError("only followers can message the account: push a subscribe event first")
+        content_type = _optional_text(body, "content_type") or USER_MEDIA[kind]
+        if content is None and kind == "image":  # a stand-in: a small PNG
+            content, content_type = code_png({"openid": openid, "n": str(len(state.media))}), "image/png"
+        elif content is None:  # a stand-in: an AMR header and silence
+            content = b"#!AMR\n" + bytes(32)
+        media = Media(
+            media_id=secrets.token_urlsafe(48),
+            type=kind,
+            content=content,
+            content_type=content_type,
+            created_at=state.now(),
+        )
+        state.media[media.media_id] = media
+        fields: Fields = {
+            "ToUserName": cfg.oa_original_id,
+            "FromUserName": openid,
+            "CreateTime": int(state.now()),
+            "MsgType": kind,
+            "MediaId": media.media_id,
+            "MsgId": state.next_msg_id(),
+        }
+        if kind == "image":
+            fields["PicUrl"] = f"http://mmbiz.qpic.cn/emulator/{media.media_id[:16]}/0"
+        else:
+            fields["Format"] = "amr"
+        pushing = bool(body.get("push"))
+        if pushing:
+            if not cfg.webhook_url:
+                raise ControlError("no webhook_url configured", 409)
+            state.record_interaction(openid, "message")
+    result: dict[str, Any] = {"media_id": media.media_id, "fields": fields}
+    if pushing:
+        pushed = push_to_webhook(cfg, fields)
+        with state.lock:
+            state.push_log.append({"at": state.now(), "fields": fields, **pushed.as_dict()})
+            if pushed.reply:
+                state.deliver("reply", cfg.oa_appid, openid, dict(pushed.reply))
+        result["push"] = pushed.as_dict()
+    return result
 
 
 @bp.post("/users/<openid>/subscription")

@@ -134,6 +134,12 @@ class RunningEmulator:
         found: list[dict[str, Any]] = response.json()["deliveries"]
         return found
 
+    def user_media(self, openid: str, kind: str = "image", *, push: bool = False, **fields: Any) -> dict[str, Any]:
+        """The follower sends an image or voice (``/_emulator/users/<openid>/media``): its ``media_id`` and
+        ``fields``; with ``push``, the emulator also pushes it to the webhook."""
+        result: dict[str, Any] = self.control("POST", f"/users/{openid}/media", {"type": kind, "push": push, **fields})
+        return result
+
     def calls(self) -> dict[str, int]:
         result: dict[str, int] = self.control("GET", "/calls")
         return result

@@ -5,10 +5,11 @@ conversation; conversations before keywords, so that a user in the middle of one
 the fallback last. The app factory hands ``ROUTERS`` to ``bot/`` (which never imports this package).
 """
 
-from handlers import ask, card, classes, conversations, fallback, help, location, subscription
+from handlers import ask, card, classes, conversations, fallback, help, location, staff_link, subscription
 
 ROUTERS = [
     conversations.router,
+    staff_link.router,  # a staff member's scan to link their WeChat, whatever conversation they are in
     ask.router,
     classes.router,  # before subscription: a follow through a class invite is recorded and answered there
     help.router,

@@ -23,6 +23,7 @@ from services import cards, classes, follower_links, follower_sync, inbound, out
 from services.cards import applications as card_applications
 from services.classes import invites as class_invites
 from services.databank import import_jobs
+from services.inquiries import reminders as inquiry_reminders
 from wechat.gateway import Gateway, LazyGateway
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,12 @@ def deliver_outbox(ctx: JobContext) -> dict[str, int]:
     """Send due customer-service messages (replies that missed the passive deadline, or were too long)."""
     rt = ctx.rt
     counts = outbox.deliver_due(
-        rt.db.session, ctx.gateway.official, rt.settings.outbox.max_attempts, rt.settings.outbox.retry_interval_seconds
+        rt.db.session,
+        ctx.gateway.official,
+        rt.settings.outbox.max_attempts,
+        rt.settings.outbox.retry_interval_seconds,
+        templates=ctx.gateway.official,  # template rows (an inquiry answer is waiting)
+        subscriber=ctx.gateway.miniprogram,  # subscribe rows (mini-program inquiries)
     )
     if counts:
         log.info("outbox pass: %s", counts)
@@ -107,6 +113,16 @@ def remind_liaisons(ctx: JobContext) -> int:
     if reminded:
         deliver_outbox(ctx)
     return reminded
+
+
+def remind_inquiries(ctx: JobContext) -> inquiry_reminders.RemindReport:
+    """Remind assignees of inquiries near or past their SLA (and the officers of unassigned overdue ones); the
+    template messages it queued go out through the outbox at once after."""
+    with ctx.rt.db.session(write=True) as session:
+        report = inquiry_reminders.remind(session, ctx.rt.settings)
+    if report.templates:
+        deliver_outbox(ctx)
+    return report
 
 
 JOBS: tuple[JobSpec, ...] = (
@@ -163,6 +179,12 @@ JOBS: tuple[JobSpec, ...] = (
         remind_liaisons,
         _cron(lambda schedule: schedule.classes_remind),
         "remind liaisons before their class group's join QR expires (through the outbox)",
+    ),
+    JobSpec(
+        "inquiries.remind",
+        remind_inquiries,
+        _cron(lambda schedule: schedule.inquiries_remind),
+        "remind assignees of inquiries near or past their SLA (console banner; template message to a linked WeChat)",
     ),
     JobSpec(
         "stats.rollup",

@@ -209,3 +209,73 @@ class ContactChangeView(BaseModel):
     message: str
     cohort_id: int | None = None
     created_at: datetime
+
+
+# --- inquiries to the alumni office (miniprogram_api/inquiries.py) ---------------------------------------------------
+
+InquiryCategory = Literal["card", "verification", "data_update", "donation", "event", "archive", "branch", "other"]
+
+
+class InquiryRequest(_Body):
+    question: Annotated[str, text(1000, 2)] = Field(description="the question, 2 to 1000 characters")
+    category: InquiryCategory = Field("other", description="what it is about, if the user chose; staff may change it")
+    request_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")] | None = Field(
+        None,
+        description="the client's id of this request (8-64 of A-Z a-z 0-9 _ -): sending it again files nothing new. "
+        "Without it, the same question in the same session is filed once",
+    )
+
+
+class InquiryListQuery(_Body):
+    after: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(None, description="next_after of the last page")
+    limit: Annotated[int, Field(ge=1, le=50)] = 20
+
+
+class InquiryAnswerView(BaseModel):
+    """A staff answer and how it was delivered."""
+
+    id: int
+    body: str
+    at: datetime
+    delivery: str | None = Field(
+        description="queued, sent, held (shown at the next message to the official account), notified_template, "
+        "notified_subscribe, in_app, shown, recorded, failed:<errcode>"
+    )
+    delivery_name: str
+
+
+class InquiryMessageView(BaseModel):
+    """One of the asker's messages (text, or an image or voice sent in the chat)."""
+
+    id: int
+    msg_type: Literal["text", "image", "voice"]
+    text: str | None = Field(None, description="the text; null for an image or voice")
+    at: datetime
+
+
+class InquiryView(BaseModel):
+    """An inquiry as its asker sees it."""
+
+    id: int
+    question: str
+    channel: str
+    category: InquiryCategory
+    category_name: str
+    status: Literal["open", "closed"]
+    status_name: str
+    created_at: datetime
+    answered_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolution: str | None = None
+    rating: int | None = None
+    answers: list[InquiryAnswerView]
+    messages: list[InquiryMessageView] = Field(
+        default_factory=list, description="GET /inquiries/{id} only: the asker's messages in order"
+    )
+
+
+class InquiryList(BaseModel):
+    """The caller's inquiries, newest first."""
+
+    inquiries: list[InquiryView]
+    next_after: int | None = Field(None, description="pass as ?after= for the next page; null on the last")

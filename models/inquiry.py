@@ -22,6 +22,8 @@ from models.base import Base, UTCDateTime, utcnow
 INQUIRY_OPEN, INQUIRY_CLOSED = "open", "closed"
 _OPEN_SQL = "status = 'open'"
 _WAITING_SQL = "answer_waiting"
+_UNANSWERED_SQL = "status = 'open' AND answered_at IS NULL"
+_ESCALATED_SQL = "status = 'open' AND escalated IS true"
 
 # Inquiry.channel: where the question came from.
 CHANNELS = ("wechat", "miniprogram", "phone", "letter", "email", "in_person")
@@ -42,7 +44,20 @@ class Inquiry(Base):
             sqlite_where=text(_OPEN_SQL),
             postgresql_where=text(_OPEN_SQL),
         ),
-        Index("ix_inquiries_open_due", "due_at", sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL)),
+        # Overdue means open, unanswered and past due; escalated means open and waiting for leadership. Both are
+        # counted on every inbox view, so each has its own small index even with a large backlog.
+        Index(
+            "ix_inquiries_unanswered_due",
+            "due_at",
+            sqlite_where=text(_UNANSWERED_SQL),
+            postgresql_where=text(_UNANSWERED_SQL),
+        ),
+        Index(
+            "ix_inquiries_escalated",
+            "created_at",
+            sqlite_where=text(_ESCALATED_SQL),
+            postgresql_where=text(_ESCALATED_SQL),
+        ),
         # Answers held for the user's next message (the 48-hour window was closed): looked up on every push.
         Index(
             "ix_inquiries_answer_waiting",
@@ -84,7 +99,7 @@ class Inquiry(Base):
 
 
 # InquiryEvent.kind
-MESSAGE, REPLY, NOTE, ASSIGN, ESCALATE, INSTRUCT, CATEGORY, PRIORITY, CLOSE, REOPEN, RATE, LINK = (
+MESSAGE, REPLY, NOTE, ASSIGN, ESCALATE, INSTRUCT, CATEGORY, PRIORITY, CLOSE, REOPEN, RATE, LINK, REMIND = (
     "message",
     "reply",
     "note",
@@ -97,6 +112,7 @@ MESSAGE, REPLY, NOTE, ASSIGN, ESCALATE, INSTRUCT, CATEGORY, PRIORITY, CLOSE, REO
     "reopen",
     "rate",
     "link",
+    "remind",  # the scheduler reminded the assignee (or the officers) of the SLA
 )
 
 

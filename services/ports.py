@@ -20,6 +20,29 @@ class Messenger(Protocol):
         ...
 
 
+class TemplateSender(Protocol):
+    """Sends official-account template messages; a repeat with the same ``client_msg_id`` within 10 minutes is a
+    no-op at WeChat. Returns WeChat's msgid."""
+
+    def send_template(
+        self,
+        openid: str,
+        template_id: str,
+        data: dict[str, Any],
+        *,
+        client_msg_id: str,
+        url: str | None = None,
+        miniprogram: dict[str, str] | None = None,
+    ) -> int: ...
+
+
+class MediaDownloader(Protocol):
+    """Downloads temporary media a user sent (an image or voice in the chat): ``(content, content_type)``. WeChat
+    keeps it 3 days; after that (or for an unknown media_id) it answers 40007."""
+
+    def download_media(self, media_id: str) -> tuple[bytes, str]: ...
+
+
 class MediaUploader(Protocol):
     """Uploads temporary media (kept by WeChat for 3 days) and returns its media_id."""
 

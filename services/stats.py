@@ -24,8 +24,9 @@ errs only where a re-follow overwrote an older follow (the old follow's day is n
 in earlier runs keep the total they got then (their numbers were as good as the data then).
 
 **Live counts.** Pending card reviews (the review queue: applications in ``APP_OPEN``, through the
-``card_applications.status`` index) and open inquiries (the ``ix_inquiries_open`` partial index) are counted on
-every view: both read only the open rows, which stay few however large the tables grow.
+``card_applications.status`` index) and open inquiries (the ``ix_inquiries_open`` partial index; the console's
+tile links to the help desk's inbox) are counted on every view: both read only the open rows, which stay few
+however large the tables grow.
 
 This module owns no presentation (the console draws the charts) and imports neither Flask nor WeChat.
 """

@@ -19,6 +19,7 @@ from wechat.limits import CustomerServiceTracker, RateLimiter
 TAG_BATCH = 50  # openids per batch-tagging call
 INFO_BATCH = 100  # openids per batch user-info call
 SCENE_MAX = 64  # characters in a string QR scene
+MEDIA_ID_MAX = 128  # characters in a media_id (WeChat's are 64; the transcript keeps up to 128)
 MASS_ALREADY_SENT = 45065  # the clientmsgid was used within 24 h; the answer carries the first send's msg_id
 
 
@@ -239,6 +240,19 @@ class OfficialAccount:
         result = self.client._request("post", "qrcode/create", data=body, idempotent=True)
         expires = result.get("expire_seconds")
         return QRCode(str(result["ticket"]), str(result["url"]), int(expires) if expires else None)
+
+    def download_media(self, media_id: str) -> tuple[bytes, str]:
+        """Temporary media by media_id (an image or voice a user sent): ``(content, content_type)``, through
+        wechatpy's ``WeChatMedia.download`` (GET media/get). WeChat keeps it 3 days; after that, or for an id it
+        does not know, it answers 40007 (``WeChatAPIError``). A video's answer is a URL, not the file: refused."""
+        if not media_id or len(media_id) > MEDIA_ID_MAX:
+            raise ValidationFailed("a media_id is 1 to 128 characters")
+        result = self.client.media.download(media_id)
+        content = getattr(result, "content", None)
+        if not isinstance(content, bytes):
+            raise WeChatAPIError(-1, "media/get did not return a file (a video answers with a URL)")
+        content_type = str(result.headers.get("Content-Type") or "application/octet-stream").split(";")[0].strip()
+        return content, content_type
 
     def upload_media(self, kind: str, filename: str, content: bytes, content_type: str) -> str:
         """A temporary media file (3 days) for image/voice/video/thumb messages; returns its media_id."""

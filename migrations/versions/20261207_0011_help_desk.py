@@ -26,6 +26,8 @@ depends_on: str | Sequence[str] | None = None
 
 _OPEN = sa.text("status = 'open'")
 _WAITING = sa.text("answer_waiting")
+_UNANSWERED = sa.text("status = 'open' AND answered_at IS NULL")
+_ESCALATED = sa.text("status = 'open' AND escalated IS true")
 
 # New NOT NULL columns of inquiries, with the value existing rows get.
 _FILLED = {
@@ -79,7 +81,12 @@ def upgrade() -> None:
             sqlite_where=_OPEN,
             postgresql_where=_OPEN,
         )
-        batch_op.create_index("ix_inquiries_open_due", ["due_at"], sqlite_where=_OPEN, postgresql_where=_OPEN)
+        batch_op.create_index(
+            "ix_inquiries_unanswered_due", ["due_at"], sqlite_where=_UNANSWERED, postgresql_where=_UNANSWERED
+        )
+        batch_op.create_index(
+            "ix_inquiries_escalated", ["created_at"], sqlite_where=_ESCALATED, postgresql_where=_ESCALATED
+        )
         batch_op.create_index(
             "ix_inquiries_answer_waiting", ["openid"], sqlite_where=_WAITING, postgresql_where=_WAITING
         )
@@ -146,7 +153,8 @@ def downgrade() -> None:
             "ix_inquiries_category_created",
             "ix_inquiries_person_id",
             "ix_inquiries_answer_waiting",
-            "ix_inquiries_open_due",
+            "ix_inquiries_escalated",
+            "ix_inquiries_unanswered_due",
             "ix_inquiries_open_assignee_due",
         ):
             batch_op.drop_index(index)
