@@ -7,6 +7,7 @@ entry points (``wsgi.py``, ``jobs/``, ``cli/``) and tests call :func:`create_app
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from flask import Flask
@@ -23,7 +24,10 @@ from core.app import EXTENSION, GATEWAY_EXTENSION, build_app
 from core.runtime import Runtime
 from core.settings import Settings, load_settings
 from services.follower_links import FollowLinker
+from services.inquiries import matcher
 from wechat.gateway import LazyGateway
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, *, routers: Sequence[Router] | None = None) -> Flask:
@@ -47,6 +51,8 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[Router] | 
         media=lambda: gateway().official,
         # write=True: on SQLite its short update queues with the pushes' transactions instead of making them sleep
         on_follow=FollowLinker(lambda: rt.db.session(write=True), rt.redis, lambda: gateway().official),
+        on_message=handlers.ON_MESSAGE,
+        redis_client=rt.redis,
     )
     app.extensions["xiaoyou.pipeline"] = pipeline
     app.register_blueprint(
@@ -55,3 +61,16 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[Router] | 
     app.register_blueprint(miniprogram_api.blueprint)
     admin.init_app(app, settings)
     return app
+
+
+def warm_up(app: Flask) -> None:
+    """Load what the first push would otherwise wait for: the knowledge-base matcher (jieba and the entries). A
+    failure (the database not migrated yet) is logged; the first free-text push then loads it."""
+    rt: Runtime = app.extensions[EXTENSION]
+    try:
+        with rt.db.session() as session:
+            entries = matcher.preload(session, rt.redis)
+    except Exception:
+        log.exception("could not preload the knowledge-base matcher; the first chat question will load it")
+        return
+    log.info("knowledge-base matcher ready: %d entries", entries)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from sqlalchemy.orm import Session
 from wechatpy.messages import BaseMessage
 
@@ -30,6 +31,8 @@ class Context:
     timed_out: str | None = None
     # WeChat's temporary-media upload (an image to send as a follow-up); None where no gateway is wired.
     media: Callable[[], MediaUploader] | None = None
+    # The process's Redis (the knowledge-base matcher watches its version there); None in tests that route alone.
+    redis: redis.Redis | None = None
     state_changed: bool = field(default=False, init=False)
 
     @property

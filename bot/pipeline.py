@@ -11,7 +11,9 @@ raises is rolled back to its savepoint and the user gets an apology; a valid pus
 
 A reply's follow-ups (``Reply.then``: an image after the text, a notice to someone else) are queued in the outbox in
 the same transaction as the push, under keys derived from it (or their own), so they are sent once and retried by
-the scheduler if the first try fails; so are the pieces of a reply that was late or too long.
+the scheduler if the first try fails; so are the pieces of a reply that was late or too long. Messages owed to
+the sender that their message lets us send (the ``on_message`` hook: an answer held while their window was closed)
+follow the reply the same way.
 
 Nothing after the commit may wait for WeChat: by then the worker has told the request thread its reply is passive,
 so the request thread waits for it. That is why a follow's user-info fetch is only queued here (one Redis round
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+import redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -77,6 +80,13 @@ class FollowHook(Protocol):
     def close(self, timeout: float = 5.0) -> None: ...
 
 
+class OwedHook(Protocol):
+    """Messages owed to the sender that their push lets us send (an answer held while their window was closed),
+    queued after the reply in the push's transaction. Called for every push; returns () when nothing is owed."""
+
+    def __call__(self, ctx: Context) -> tuple[FollowUp, ...]: ...
+
+
 class _Race:
     """Decides, once, whether the worker's reply goes out passively or by customer-service message."""
 
@@ -110,6 +120,8 @@ class Pipeline:
         messenger: Callable[[], Messenger],
         media: Callable[[], MediaUploader] | None = None,
         on_follow: FollowHook | None = None,
+        on_message: OwedHook | None = None,
+        redis_client: redis.Redis | None = None,
         max_workers: int = 32,
     ) -> None:
         self.settings = settings
@@ -120,6 +132,8 @@ class Pipeline:
         self.messenger = messenger
         self.media = media
         self.on_follow = on_follow
+        self.on_message = on_message
+        self.redis = redis_client
         self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="push")
 
     def process(self, push: Push) -> Outcome:
@@ -203,9 +217,14 @@ class Pipeline:
                     received_at=sent_at,
                 )
                 followers.note_push(session, push.openid, push.msg_type, push.event or None, sent_at)
-                ctx = Context(push=push, session=session, settings=self.settings, state=state, media=self.media)
+                ctx = Context(
+                    push=push, session=session, settings=self.settings, state=state, media=self.media, redis=self.redis
+                )
                 reply, status, route_name = self._route(ctx)
-                outcome, queued = self._finish(session, push, race, reply=reply, status=status, route_name=route_name)
+                owed = self._owed(ctx)
+                outcome, queued = self._finish(
+                    session, push, race, reply=reply, status=status, route_name=route_name, owed=owed
+                )
         except IntegrityError:
             # Another delivery committed first (Redis had lost the claim): nothing here ran; answer what it answered.
             metrics.DEDUPE_HITS.labels("database").inc()
@@ -236,16 +255,37 @@ class Pipeline:
             ctx.state_changed = ctx.timed_out is not None
             return Reply(texts.APOLOGY), "failed", route.name[:64]
 
+    def _owed(self, ctx: Context) -> tuple[FollowUp, ...]:
+        """What the ``on_message`` hook says is owed, in a savepoint: if it fails, the push is still answered and the
+        owed messages wait for the next one."""
+        if self.on_message is None:
+            return ()
+        try:
+            with ctx.session.begin_nested():
+                return self.on_message(ctx)
+        except Exception:
+            log.exception("the on_message hook failed; what it owes waits for the next message")
+            return ()
+
     def _finish(
-        self, session: Session, push: Push, race: _Race, *, reply: Reply | None, status: str, route_name: str | None
+        self,
+        session: Session,
+        push: Push,
+        race: _Race,
+        *,
+        reply: Reply | None,
+        status: str,
+        route_name: str | None,
+        owed: tuple[FollowUp, ...] = (),
     ) -> tuple[Outcome, list[int]]:
         """Passive reply or customer-service messages, and the outcome written to the log row for retries. Returns
-        the outbox rows queued now (the reply's pieces, if it goes by message, then its follow-ups)."""
+        the outbox rows queued now (the reply's pieces, if it goes by message, then its follow-ups, then what was
+        owed)."""
         limit = self.settings.webhook.max_passive_reply_bytes
         too_long = reply is not None and not fits_passively(reply, limit)
         late = race.finish()  # from here on the request thread can no longer switch us to a deferred reply
         queued: list[int] = []
-        follow_ups = reply.then if reply is not None else ()
+        follow_ups = (reply.then if reply is not None else ()) + owed
         if late or too_long:
             metrics.DEFERRED.labels("deadline" if late else "too_long").inc()
             if reply is not None:

@@ -1168,6 +1168,20 @@ INQUIRY_ANSWER_NOTICE_HINT_MP = "请在小程序中查看回复"
 INQUIRY_MEDIA_EXPIRED = "这条消息的图片或语音已过期：微信只保存临时素材 3 天，无法再查看。"
 INQUIRY_MEDIA_NONE = "这条记录没有图片或语音。"
 
+# --- free text for the office: the knowledge base's answers, follow-ups, ratings (handlers/desk.py; issue 12) -------
+DESK_FAQ_ANSWER = "{answer}\n\n没有解决您的问题？回复「转人工」转给校友办工作人员。"
+DESK_FAQ_SUGGEST = "您想问的是不是：\n{choices}\n回复数字查看答案；都不是，回复「转人工」转给校友办工作人员。"
+DESK_FAQ_PICK_AGAIN = "请回复 1 到 {count} 之间的数字查看答案，或回复「转人工」。"
+DESK_FILED = (
+    "已转给校友办（编号 {number}），工作人员会尽快回复您。{minutes} 分钟内补充的文字、图片或语音会一并转交。"
+)
+DESK_FILED_TRUNCATED = (
+    "已转给校友办（编号 {number}）。您的消息较长，我们保存了前 {max_chars} 字；其余部分可以接着发送，会一并转交。"
+)
+DESK_FOLLOW_UP_JOINED = "已补充到您的问题（编号 {number}）。"
+DESK_RATED = "谢谢！您为问题（编号 {number}）的答复打了 {rating} 分。"
+DESK_CLOSED_NOTICE = "您的问题（编号 {number}）已办结：{resolution}\n\n请回复数字 1-5 为本次答复评分（5 分最满意）。"
+
 # --- the help desk's workflow, inbox, reminders and report (services/inquiries/desk.py, reminders.py,
 # admin/inquiries.py, miniprogram_api/inquiries.py, handlers/staff_link.py; issue 12) ------------------------------
 

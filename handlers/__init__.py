@@ -5,7 +5,7 @@ conversation; conversations before keywords, so that a user in the middle of one
 the fallback last. The app factory hands ``ROUTERS`` to ``bot/`` (which never imports this package).
 """
 
-from handlers import ask, card, classes, conversations, fallback, help, location, staff_link, subscription
+from handlers import ask, card, classes, conversations, desk, fallback, help, location, staff_link, subscription
 
 ROUTERS = [
     conversations.router,
@@ -16,7 +16,10 @@ ROUTERS = [
     card.router,
     subscription.router,
     location.router,
+    desk.router,  # free text nothing above claimed: ratings, follow-ups, the knowledge base, new inquiries
     fallback.router,
 ]
+# Run for every push after its route: answers held for the sender while their window was closed.
+ON_MESSAGE = desk.owed
 
-__all__ = ["ROUTERS"]
+__all__ = ["ON_MESSAGE", "ROUTERS"]

@@ -61,6 +61,7 @@ from models.inquiry import (
     REOPEN,
     REPLY,
 )
+from services import outbox
 from services.databank import audit
 from services.databank.keys import Keyring
 from services.staff.accounts import roles_of
@@ -602,7 +603,8 @@ def instruct(session: Session, inquiry_id: int, *, body: str, actor: str, now: d
 
 
 def close(session: Session, inquiry_id: int, *, resolution: str, actor: str, now: datetime | None = None) -> Inquiry:
-    """Close with a resolution (required). Closing a closed inquiry is a ``Conflict``."""
+    """Close with a resolution (required); a chat user is told it and asked for a rating. Closing a closed inquiry is
+    a ``Conflict``."""
     text = _words(resolution, "resolution_empty")
     inquiry = _open(session, inquiry_id)
     now = now or utcnow()
@@ -610,7 +612,12 @@ def close(session: Session, inquiry_id: int, *, resolution: str, actor: str, now
     inquiry.resolution = text
     inquiry.closed_at = now
     inquiry.escalated = False
-    _event(session, inquiry, CLOSE, actor, body=text, at=now)
+    event = _event(session, inquiry, CLOSE, actor, body=text, at=now)
+    if inquiry.channel == "wechat" and inquiry.openid:
+        # The user learns the outcome and how to rate it (the first digit they send rates it: handlers/desk.py).
+        # A customer-service message: outside their 48-hour window it fails (45015) and shows so in the outbox.
+        notice = texts.DESK_CLOSED_NOTICE.format(number=inquiry.id, resolution=text)
+        outbox.enqueue(session, f"inquiry-closed:{event.id}", inquiry.openid, [{"msgtype": "text", "content": notice}])
     return inquiry
 
 

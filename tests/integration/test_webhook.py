@@ -87,13 +87,15 @@ def test_location_message_and_report_are_stored(user: WeChatUser, rt: Runtime) -
         assert f is not None and (f.last_latitude, f.last_longitude) == (39.9042, 116.4074)
 
 
-def test_fallback_for_unknown_text_and_unknown_message_types(user: WeChatUser) -> None:
-    assert user.say("今天天气怎么样") == texts.FALLBACK
+def test_fallback_for_what_is_no_question_and_unknown_message_types(user: WeChatUser, rt: Runtime) -> None:
+    # Free text and images go to the help desk (tests/inquiries/test_bot_desk.py); a lone character is no question.
+    assert user.say("嗯") == texts.FALLBACK
     odd = user.fields(MsgType="hologram", MsgId=77, Content="?")
     assert user.reply(odd)["Content"] == texts.FALLBACK
-    assert user.reply(user.fields(MsgType="image", PicUrl="http://x/y.jpg", MediaId="m1", MsgId=78))["Content"] == (
+    assert user.reply(user.fields(MsgType="video", MediaId="v1", ThumbMediaId="t1", MsgId=78))["Content"] == (
         texts.FALLBACK
     )
+    assert count(rt, Inquiry) == 0
 
 
 def test_unknown_events_are_answered_with_success_not_an_error(user: WeChatUser) -> None:
@@ -106,10 +108,12 @@ def test_ask_conversation_files_one_inquiry(user: WeChatUser, rt: Runtime) -> No
     assert user.say("我") == texts.ASK_TOO_SHORT.format(min_chars=2)  # stays in the step
     answer = user.say("请问 2026 年校庆活动在哪天？")
     assert answer.startswith("已收到您的问题")
-    assert user.say("随便说说") == texts.FALLBACK  # the conversation is over
     with rt.db.session() as s:
-        questions = s.scalars(select(Inquiry.question)).all()
-    assert questions == ["请问 2026 年校庆活动在哪天？"]
+        [inquiry] = s.scalars(select(Inquiry)).all()
+    assert inquiry.question == "请问 2026 年校庆活动在哪天？"
+    # The conversation is over; what the user adds soon after joins the same inquiry (docs/flows/desk.md).
+    assert user.say("是上午还是下午？") == texts.DESK_FOLLOW_UP_JOINED.format(number=inquiry.id)
+    assert count(rt, Inquiry) == 1
 
 
 def test_a_question_over_the_limit_is_filed_with_its_first_characters_and_the_user_is_told(
@@ -128,7 +132,8 @@ def test_a_question_over_the_limit_is_filed_with_its_first_characters_and_the_us
     assert answer == texts.ASK_RECEIVED_TRUNCATED.format(
         number=number, max_chars=inquiries.MAX_CHARS, tail="校校校校校校最后四字", dropped=len(dropped)
     )
-    assert user.say("随便说说") == texts.FALLBACK  # one text, one inquiry: the conversation is over
+    # One text, one inquiry: the conversation is over, and the rest joins the same inquiry as a follow-up.
+    assert user.say(dropped) == texts.DESK_FOLLOW_UP_JOINED.format(number=number)
 
 
 def test_a_question_of_exactly_the_limit_is_filed_whole(user: WeChatUser, rt: Runtime) -> None:
@@ -152,7 +157,7 @@ def test_ask_conversation_asks_again_for_non_text(user: WeChatUser) -> None:
 def test_cancel_works_inside_a_conversation_and_outside(user: WeChatUser, rt: Runtime) -> None:
     user.say("提问")
     assert user.say("取消") == texts.CANCELLED
-    assert user.say("这句话不该成为问题") == texts.FALLBACK
+    assert user.say("嗯") == texts.FALLBACK  # not taken for the question
     assert user.say("取消") == texts.NOTHING_TO_CANCEL
     assert count(rt, Inquiry) == 0
 
@@ -168,7 +173,7 @@ def test_a_timed_out_conversation_tells_the_user_how_to_restart(
     assert current is not None and current.step == "waiting_question"
     store.set("o_slow_user", dataclasses.replace(current, expires_at=time.time() - 1))  # ten minutes pass
     assert user.say("我的问题是……") == texts.TIMED_OUT["ask"]
-    assert user.say("我的问题是……再说一次") == texts.FALLBACK
+    assert user.say("嗯") == texts.FALLBACK  # the conversation is gone: not taken for the question
 
 
 # --- duplicates ---------------------------------------------------------------------------------------------------
@@ -212,8 +217,10 @@ def test_a_push_waits_for_its_users_lock_and_reads_the_state_the_holder_left(
     store.clear(user.openid)  # the holder ends the conversation...
     store.release(user.openid, "another-push")  # ...and leaves
     pushing.join(10)
-    assert replies == [texts.FALLBACK]  # the state was read after the lock, not before
-    assert count(rt, Inquiry) == 0
+    # The state was read after the lock, not before: no 提问 answer; the help desk took the text instead.
+    with rt.db.session() as s:
+        [inquiry] = s.scalars(select(Inquiry)).all()
+    assert replies == [texts.DESK_FILED.format(number=inquiry.id, minutes=30)]
 
 
 def test_a_lock_that_stays_taken_answers_busy_and_gives_the_claim_back(

@@ -135,7 +135,9 @@ def test_the_real_order_puts_cancel_first_and_fallback_last() -> None:
     assert dispatcher.resolve(text("帮助", asking)).name == "ask.waiting_question.receive_question"  # type: ignore[union-attr]
     assert dispatcher.resolve(text("帮助")).name == "help.show_help"  # type: ignore[union-attr]
     assert dispatcher.resolve(text("提问", asking)).name == "ask.entry.start"  # type: ignore[union-attr]
-    assert dispatcher.resolve(text("随便说说")).name == "fallback.fallback"  # type: ignore[union-attr]
+    # Free text nothing claimed goes to the help desk (the knowledge base, else the office); the rest to the fallback.
+    assert dispatcher.resolve(text("随便说说")).name == "faq.entry.free_text"  # type: ignore[union-attr]
+    assert dispatcher.resolve(ctx(MsgType="video", MediaId="v", MsgId=2)).name == "fallback.fallback"  # type: ignore[union-attr]
     unknown_event = ctx(MsgType="event", Event="some_new_event")
     assert dispatcher.resolve(unknown_event).name == "fallback.unhandled_event"  # type: ignore[union-attr]
     assert handlers.ROUTERS[-1].name == "fallback"
