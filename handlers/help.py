@@ -1,4 +1,4 @@
-"""帮助 / help: what the bot can do."""
+"""帮助 / help: what the bot can do. A greeting gets the same answer: 你好 is not a question for the office."""
 
 from __future__ import annotations
 
@@ -11,6 +11,6 @@ from core import texts
 router = Router("help")
 
 
-@router.on(keyword("帮助", "help", "?", "？", "菜单") | menu_key("HELP"))
+@router.on(keyword("帮助", "help", "?", "？", "菜单", "你好", "您好", "在吗", "hi", "hello") | menu_key("HELP"))
 def show_help(ctx: Context) -> Reply:
     return Reply(texts.HELP)
