@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per aggregate. Import them from here."""
 
 from models.base import Base, UTCDateTime, utcnow
+from models.broadcast import Broadcast, MassReceipt, Segment, SubscribeAllowance
 from models.card import ApplicationEvidence, Card, CardApplication, ScanLog, ScannerCredential
 from models.checkpoint import JobCheckpoint
 from models.classes import (
@@ -28,6 +29,7 @@ __all__ = [
     "ApplicationEvidence",
     "AuditEntry",
     "Base",
+    "Broadcast",
     "Card",
     "CardApplication",
     "ClassCohort",
@@ -50,6 +52,7 @@ __all__ = [
     "InquiryEvent",
     "JobCheckpoint",
     "KnowledgeEntry",
+    "MassReceipt",
     "Nomination",
     "NominationEvidence",
     "OutboundMessage",
@@ -58,9 +61,11 @@ __all__ = [
     "PersonName",
     "ScanLog",
     "ScannerCredential",
+    "Segment",
     "StaffAccount",
     "StaffRecoveryCode",
     "StaffRole",
+    "SubscribeAllowance",
     "UTCDateTime",
     "VerificationClaim",
     "WeChatIdentity",

@@ -163,7 +163,11 @@ def deliver(
 def due_ids(session: Session, limit: int = 100) -> list[int]:
     rows = session.scalars(
         select(OutboundMessage.id)
-        .where(OutboundMessage.status == "pending", OutboundMessage.next_attempt_at <= utcnow())
+        .where(
+            OutboundMessage.status == "pending",
+            OutboundMessage.broadcast_id.is_(None),  # a broadcast's rows are the broadcast sender's
+            OutboundMessage.next_attempt_at <= utcnow(),
+        )
         .order_by(OutboundMessage.id)
         .limit(limit)
     )
