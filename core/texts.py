@@ -1172,9 +1172,7 @@ INQUIRY_MEDIA_NONE = "这条记录没有图片或语音。"
 DESK_FAQ_ANSWER = "{answer}\n\n没有解决您的问题？回复「转人工」转给校友办工作人员。"
 DESK_FAQ_SUGGEST = "您想问的是不是：\n{choices}\n回复数字查看答案；都不是，回复「转人工」转给校友办工作人员。"
 DESK_FAQ_PICK_AGAIN = "请回复 1 到 {count} 之间的数字查看答案，或回复「转人工」。"
-DESK_FILED = (
-    "已转给校友办（编号 {number}），工作人员会尽快回复您。{minutes} 分钟内补充的文字、图片或语音会一并转交。"
-)
+DESK_FILED = "已转给校友办（编号 {number}），工作人员会尽快回复您。{minutes} 分钟内补充的文字、图片或语音会一并转交。"
 DESK_FILED_TRUNCATED = (
     "已转给校友办（编号 {number}）。您的消息较长，我们保存了前 {max_chars} 字；其余部分可以接着发送，会一并转交。"
 )

@@ -172,7 +172,7 @@ JOBS: tuple[JobSpec, ...] = (
         "classes.build",
         build_classes,
         _cron(lambda schedule: schedule.classes_build),
-        "create and refresh class cohorts from the databank; point each education record at its cohort",
+        "create and refresh class cohorts from the databank; place each education record in its cohort",
     ),
     JobSpec(
         "classes.remind",

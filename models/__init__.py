@@ -6,6 +6,7 @@ from models.card import ApplicationEvidence, Card, CardApplication, ScanLog, Sca
 from models.checkpoint import JobCheckpoint
 from models.classes import (
     ClassCohort,
+    ClassCohortRecord,
     ClassGroup,
     ClassLiaison,
     ClassMembership,
@@ -33,6 +34,7 @@ __all__ = [
     "Card",
     "CardApplication",
     "ClassCohort",
+    "ClassCohortRecord",
     "ClassGroup",
     "ClassLiaison",
     "ClassMembership",

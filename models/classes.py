@@ -8,9 +8,12 @@ is what ``services.classes.cohorts.build`` groups education records by, compared
 roster has no entry year; ``year_basis`` says which. Empty labels are stored as ``''`` in the key columns, so the
 unique key holds on every database (NULLs never collide in a unique index).
 
-Each education record points at its cohort (``EducationRecord.cohort_id``: its class, or its grade when the roster
-names no class), set by the build. The shown fields (``label``, ``college``, ``major``, ``grad_year``) come from the
-databank at each build until staff edit them (``edited``); the key never changes.
+Each education record is placed in its cohort (its class, or its grade when the roster names no class) by a row of
+``ClassCohortRecord``, which the build keeps. The placement lives in a narrow table of its own, not in a column of
+``education_records``: placing a million records is then an ``INSERT … SELECT`` into a two-column table instead of
+rewriting a million wide rows and every one of their indexes (``services.classes.cohorts`` has the measurements).
+The shown fields (``label``, ``college``, ``major``, ``grad_year``) come from the databank at each build until staff
+edit them (``edited``); the key never changes.
 """
 
 from __future__ import annotations
@@ -73,6 +76,20 @@ class ClassCohort(Base):
     verified_count: Mapped[int] = mapped_column(Integer, default=0)
     built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ClassCohortRecord(Base):
+    """An education record's place in a cohort (its class, or its grade); one per placed record, kept by the build.
+    It lags an import or a correction until the next build (nightly, or ``cli classes build``)."""
+
+    __tablename__ = "class_cohort_records"
+    # A cohort's records (a roster, a page at a time; the classless-grade check).
+    __table_args__ = (Index("ix_class_cohort_records_cohort_id", "cohort_id", "education_record_id"),)
+
+    education_record_id: Mapped[int] = mapped_column(
+        ForeignKey("education_records.id", ondelete="CASCADE"), primary_key=True
+    )
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("class_cohorts.id", ondelete="CASCADE"))
 
 
 # ClassGroup.platform

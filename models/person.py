@@ -122,7 +122,6 @@ class EducationRecord(Base):
         Index("ix_education_records_grad_year_person_id", "grad_year", "person_id"),
         # By person, with the filter columns: a name search checks a person's class without visiting the table.
         Index("ix_education_records_person_id", "person_id", "college_folded", "major_folded", "grad_year"),
-        Index("ix_education_records_cohort_id", "cohort_id", "person_id"),  # a cohort's roster, a page at a time
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -142,9 +141,6 @@ class EducationRecord(Base):
     grad_year: Mapped[int | None] = mapped_column(SmallInteger)
     level: Mapped[str] = mapped_column(String(16), default="bachelor")
     international: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The class (or, without a class label, the grade) this record belongs to: set by the cohort build
-    # (``services.classes.cohorts``), so it lags an import or a correction until the next build.
-    cohort_id: Mapped[int | None] = mapped_column(ForeignKey("class_cohorts.id", ondelete="SET NULL"))
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("databank_batches.id"))
     provenance: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # A digest of the roster row last imported for this record: the same row again is skipped without a compare.

@@ -2,11 +2,26 @@
 
 ``build`` groups every education record by its cohort key (institution, folded college, level, year, folded class
 label: ``models.classes``), creates the grades and classes it has not seen, refreshes the shown fields and roster
-sizes of those it has, and points every education record at its cohort. It is idempotent: a second run changes
-nothing but ``built_at``. It reads the records grouped by cohort key and label (a few tens of thousands of rows at
-a million alumni), decides in Python, writes cohorts by executemany, assigns records with one ``UPDATE … FROM`` that
-touches only records whose cohort changed (a rebuild after a small import writes little), and counts each cohort's
-people in two grouped scans.
+sizes of those it has, and places every education record in its cohort (``ClassCohortRecord``). It is idempotent:
+a second run changes nothing but ``built_at``. It reads the records grouped by cohort key and label (a few tens of
+thousands of rows at a million alumni), decides in Python, writes cohorts by executemany, places records (below),
+and counts each cohort's people in two grouped scans of the placements.
+
+Placing records. A placement is a row of the narrow ``class_cohort_records`` table (record, cohort), not a column of
+``education_records``. The column (``UPDATE education_records SET cohort_id … FROM class_cohorts``) made the first
+build at a million alumni take 80-180 s (bench-classes, ``bench/RESULTS.md``): every one of the million wide rows got
+a new version (not HOT: the column is indexed) written into all eight of the table's indexes, about 2 GB of WAL.
+So a build first deletes the placements that no longer hold (a record without a year any more, a record whose key
+now names another cohort), each DELETE driven by the placements (a join from ``class_cohort_records``, skipped while
+the table is empty, read-only when nothing moved), then inserts every record's placement with one ``INSERT … SELECT
+… ON CONFLICT (education_record_id) DO NOTHING``: the placements that still hold are skipped at the primary key
+without a write, so a rebuild with nothing moved writes nothing, and the first build writes a million two-column rows
+(255 MB of WAL; the whole first build 44-56 s on a quiet machine, 105-183 s on a loaded one, of which the two
+foreign-key checks per row are about 42 s). The missing placements are deliberately not found by ``WHERE NOT EXISTS
+(SELECT … FROM class_cohort_records …)``: planned while the table was (analysed) empty, that anti-join became a
+nested loop rescanning the very table the statement fills, quadratic, and ran for minutes (commit bc8c363,
+reverted). For the same reason PostgreSQL analyses ``class_cohorts`` after new cohorts are added, so the join that
+finds each record's cohort is planned with the real number of cohorts.
 
 Roster sizes count active people (merged and anonymised people are nobody's classmates any more). A cohort whose
 people all left keeps its row (its group, liaisons and members hang off it) with a roster size of 0.
@@ -19,14 +34,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Select, and_, case, delete, func, insert, select, text, true, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core import texts
 from core.db import rowcount
 from core.errors import NotFound, ValidationFailed
 from models.base import utcnow
-from models.classes import CLASS, ENTRY, GRADE, GRADUATION, ClassCohort
+from models.classes import CLASS, ENTRY, GRADE, GRADUATION, ClassCohort, ClassCohortRecord
 from models.person import ACTIVE, EducationRecord, Person
 from services.databank import audit, names
 from services.databank.names import label_key
@@ -152,7 +168,7 @@ def _shown(key: Key, group: _Group) -> dict[str, Any]:
 
 
 def build(session: Session, *, now: datetime | None = None) -> BuildReport:
-    """Create and refresh every cohort from the education records and point each record at its cohort."""
+    """Create and refresh every cohort from the education records and place each record in its cohort."""
     now = now or utcnow()
     wanted = _with_grades(_grouped(session))
     existing = {_key_of(c): c for c in session.scalars(select(ClassCohort))}
@@ -184,6 +200,8 @@ def build(session: Session, *, now: datetime | None = None) -> BuildReport:
             created += len(new)
             added = session.scalars(select(ClassCohort).where(ClassCohort.kind == kind))
             existing.update({_key_of(c): c for c in added})
+    if created and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE class_cohorts"))  # the placing join is planned with the real cohorts
     moved = _assign(session)
     sizes = _roster_sizes(session)
     changes = []
@@ -205,53 +223,71 @@ def build(session: Session, *, now: datetime | None = None) -> BuildReport:
 
 def _roster_sizes(session: Session) -> dict[int, int]:
     """Active people per cohort, each once: a class's own, and a grade's with its classes' (two grouped scans)."""
-    e, c = EducationRecord, ClassCohort
-    people = func.count(func.distinct(e.person_id))
-    own = session.execute(
-        select(e.cohort_id, people)
-        .join(Person, Person.id == e.person_id)
-        .where(Person.status == ACTIVE, e.cohort_id.is_not(None))
-        .group_by(e.cohort_id)
-    )
-    sizes: dict[int, int] = {cohort_id: n for cohort_id, n in own if cohort_id is not None}
-    grade = func.coalesce(c.parent_id, c.id)
-    in_grade = session.execute(
-        select(grade, people)
-        .select_from(e)
-        .join(c, c.id == e.cohort_id)
+    e, c, r = EducationRecord, ClassCohort, ClassCohortRecord
+    placed = (
+        select(r.cohort_id, e.person_id)
+        .join(e, e.id == r.education_record_id)
         .join(Person, Person.id == e.person_id)
         .where(Person.status == ACTIVE)
-        .group_by(grade)
+        .subquery()
     )
+    people = func.count(func.distinct(placed.c.person_id))
+    own = session.execute(select(placed.c.cohort_id, people).group_by(placed.c.cohort_id))
+    sizes: dict[int, int] = {cohort_id: n for cohort_id, n in own}
+    grade = func.coalesce(c.parent_id, c.id)
+    in_grade = session.execute(select(grade, people).join_from(placed, c, c.id == placed.c.cohort_id).group_by(grade))
     sizes.update({grade_id: n for grade_id, n in in_grade})
     return sizes
 
 
-def _assign(session: Session) -> int:
-    """Point each education record at its cohort (its class, else its grade); only records that change are written."""
+def _key_matches() -> Any:
+    """An education record's key equals a cohort's: its class, else its grade (NULL for a record without a year)."""
     e, c = EducationRecord, ClassCohort
-    matched = (
-        update(e)
-        .where(
-            c.institution == e.institution,
-            c.college_key == func.coalesce(e.college_folded, ""),
-            c.level == e.level,
-            c.year_basis == _year_basis(),
-            c.year == _year(),
-            c.class_key == func.coalesce(e.class_name_folded, ""),  # '' only for a grade, never for a class
-            e.cohort_id.is_distinct_from(c.id),
-        )
-        .values(cohort_id=c.id)
-        .execution_options(synchronize_session=False)
+    return and_(
+        c.institution == e.institution,
+        c.college_key == func.coalesce(e.college_folded, ""),
+        c.level == e.level,
+        c.year_basis == _year_basis(),
+        c.year == _year(),
+        c.class_key == func.coalesce(e.class_name_folded, ""),  # '' only for a grade, never for a class
     )
-    moved = rowcount(session.execute(matched))
-    yearless = (
-        update(e)
-        .where(_year().is_(None), e.cohort_id.is_not(None))
-        .values(cohort_id=None)
-        .execution_options(synchronize_session=False)
+
+
+def _placements() -> Select[int, int]:
+    """(education record, cohort) for every record with a year: its class, else its grade, matched by the key."""
+    return select(EducationRecord.id, ClassCohort.id).join(ClassCohort, _key_matches())
+
+
+def _assign(session: Session) -> int:
+    """Place each education record in its cohort (``ClassCohortRecord``): drop the placements that no longer hold,
+    then add the missing ones (module docstring: why ``ON CONFLICT DO NOTHING``, not an anti-join). Returns how many
+    records' cohort changed: placed anew or moved, plus unplaced (no year any more)."""
+    r = ClassCohortRecord
+    postgres = session.get_bind().dialect.name == "postgresql"
+    unplaced = 0
+    if session.scalar(select(r.education_record_id).limit(1)) is not None:  # nothing to drop before a first build
+        unplaced = rowcount(session.execute(_drop(postgres, _year().is_(None), with_cohort=False)))
+        session.execute(_drop(postgres, ~_key_matches(), with_cohort=True))
+    insert_into = postgresql.insert if postgres else sqlite.insert
+    # SQLite parses INSERT … SELECT … ON CONFLICT only when the SELECT has a WHERE (else ON reads as a join's).
+    every = _placements().where(true())
+    placing = (
+        insert_into(r)
+        .from_select([r.education_record_id, r.cohort_id], every)
+        .on_conflict_do_nothing(index_elements=[r.education_record_id])
     )
-    return moved + rowcount(session.execute(yearless))
+    added = session.execute(placing.execution_options(preserve_rowcount=True))  # an INSERT's count only if asked
+    return rowcount(added) + unplaced
+
+
+def _drop(postgres: bool, gone: Any, *, with_cohort: bool) -> Any:
+    """DELETE the placements whose record (and cohort) meet ``gone``, driven by the placements: a join on
+    PostgreSQL (``DELETE … USING``: primary-key look-ups per placement, or one hash join when there are many),
+    a correlated ``EXISTS`` on SQLite (no multi-table DELETE)."""
+    e, c, r = EducationRecord, ClassCohort, ClassCohortRecord
+    joined = [e.id == r.education_record_id, *([c.id == r.cohort_id] if with_cohort else []), gone]
+    statement = delete(r).where(*joined) if postgres else delete(r).where(select(e.id).where(*joined).exists())
+    return statement.execution_options(synchronize_session=False)
 
 
 # --- staff edits ------------------------------------------------------------------------------------------------

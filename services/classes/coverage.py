@@ -2,9 +2,9 @@
 
 A cohort's roster size comes from the databank (the cohort build); joined and verified are the cohort's membership
 counters (kept with every membership write), so the office's page of 20,000 cohorts sorts on stored columns instead
-of counting memberships. A roster is read a page at a time by ``(cohort_id, person_id)`` (an index), newest joins
-never re-shuffle a page. Names leave this module in clear only for a caller that may reveal them; the edges mask
-them otherwise (``services.databank.keys.mask``).
+of counting memberships. A roster is read through the cohort's placements (``class_cohort_records``, indexed by
+cohort) a page at a time by person id, so newest joins never re-shuffle a page. Names leave this module in clear
+only for a caller that may reveal them; the edges mask them otherwise (``services.databank.keys.mask``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Exists, Select, and_, case, exists, func, literal, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from models.classes import ClassCohort, ClassLiaison, ClassMembership
+from models.classes import ClassCohort, ClassCohortRecord, ClassLiaison, ClassMembership
 from models.person import ACTIVE, EducationRecord, Person
 
 SORTS = ("coverage", "-coverage", "roster", "-roster", "label")
@@ -119,11 +119,11 @@ def of_cohort(session: Session, cohort_id: int) -> Coverage | None:
 
 
 def _members_of(cohort: ClassCohort) -> ColumnElement[bool]:
-    """Education records in the cohort: its own, and for a grade its classes' too."""
+    """Placements in the cohort: its own, and for a grade its classes' too."""
     if cohort.kind == "grade":
         classes = select(ClassCohort.id).where(ClassCohort.parent_id == cohort.id)
-        return EducationRecord.cohort_id.in_(classes.union(select(literal(cohort.id))))
-    return EducationRecord.cohort_id == cohort.id
+        return ClassCohortRecord.cohort_id.in_(classes.union(select(literal(cohort.id))))
+    return ClassCohortRecord.cohort_id == cohort.id
 
 
 def roster(
@@ -143,6 +143,7 @@ def roster(
             func.max(case((member.flagged, 1), else_=0)),
         )
         .join(EducationRecord, EducationRecord.person_id == Person.id)
+        .join(ClassCohortRecord, ClassCohortRecord.education_record_id == EducationRecord.id)
         .outerjoin(member, joined_here)
         .where(_members_of(cohort), Person.status == ACTIVE, Person.id > after_person_id)
         .group_by(Person.id, Person.name)

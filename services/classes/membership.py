@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from core import texts
 from core.errors import MembershipLimitReached, NotFound, ValidationFailed
 from models.base import utcnow
-from models.classes import BY_CARD, BY_LIAISON, CLASS, GRADE, ClassCohort, ClassMembership
+from models.classes import BY_CARD, BY_LIAISON, CLASS, GRADE, ClassCohort, ClassCohortRecord, ClassMembership
 from models.person import EducationRecord
 from services.cards.lifecycle import held_card
 from services.databank import audit
@@ -81,8 +81,8 @@ def cohorts(
     for word in (label_key(q) or "").split() if q else ():
         pattern = f"%{word.replace('%', '').replace('_', '')}%"
         query = query.where(or_(ClassCohort.class_key.like(pattern), ClassCohort.college_key.like(pattern)))
-    # A grade is offered only when some of its people have no class: the records pointing at the grade itself.
-    classless = select(EducationRecord.cohort_id).where(EducationRecord.cohort_id == ClassCohort.id).exists()
+    # A grade is offered only when some of its people have no class: the records placed in the grade itself.
+    classless = select(ClassCohortRecord.cohort_id).where(ClassCohortRecord.cohort_id == ClassCohort.id).exists()
     query = query.where(or_(ClassCohort.kind == CLASS, classless))
     grades_last = case((ClassCohort.kind == GRADE, 1), else_=0)
     return list(session.scalars(query.order_by(grades_last, ClassCohort.label).limit(MAX_RESULTS)))
@@ -90,7 +90,11 @@ def cohorts(
 
 def own_cohorts(session: Session, person_id: int) -> list[ClassCohort]:
     """The cohorts a person's education records are in (their classes, or grades where no class is named)."""
-    ids = select(EducationRecord.cohort_id).where(EducationRecord.person_id == person_id)
+    ids = (
+        select(ClassCohortRecord.cohort_id)
+        .join(EducationRecord, EducationRecord.id == ClassCohortRecord.education_record_id)
+        .where(EducationRecord.person_id == person_id)
+    )
     return list(session.scalars(select(ClassCohort).where(ClassCohort.id.in_(ids)).order_by(ClassCohort.year)))
 
 

@@ -28,7 +28,7 @@ from core.errors import NotFound, ValidationFailed
 from core.settings import CardSettings
 from models import CardApplication, VerificationClaim
 from models.card import APP_VOUCHING
-from models.classes import CLASS, GRADE, ClassCohort, ClassMembership
+from models.classes import CLASS, GRADE, ClassCohort, ClassCohortRecord, ClassMembership
 from models.person import EducationRecord, Person
 from services.cards import applications
 from services.classes.liaisons import ensure_in_scope
@@ -80,7 +80,8 @@ def claimed_cohort(session: Session, claim: dict[str, Any], person_id: int | Non
     if student_no:
         found = session.scalars(
             select(ClassCohort)
-            .join(EducationRecord, EducationRecord.cohort_id == ClassCohort.id)
+            .join(ClassCohortRecord, ClassCohortRecord.cohort_id == ClassCohort.id)
+            .join(EducationRecord, EducationRecord.id == ClassCohortRecord.education_record_id)
             .where(EducationRecord.student_no == str(student_no))
             .order_by(ClassCohort.id)
             .limit(1)

@@ -20,16 +20,24 @@ from typing import Any
 import pytest
 import requests
 import segno
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from bot.state import RedisStateStore
 from core import texts
 from core.runtime import Runtime
 from core.settings import Settings
 from emulator.testing import RunningEmulator, wait_for
-from models import ClassCohort, ClassGroup, ClassMembership, Follower, OutboundMessage, Person, WeChatIdentity
+from models import (
+    ClassCohort,
+    ClassCohortRecord,
+    ClassGroup,
+    ClassMembership,
+    Follower,
+    OutboundMessage,
+    Person,
+    WeChatIdentity,
+)
 from models.base import utcnow
-from models.person import EducationRecord
 from services import cards, classes
 from services.classes import groups, invites, liaisons
 from services.databank import importer
@@ -573,7 +581,7 @@ def test_a_cohort_removed_while_the_user_confirms_is_said_so(bot: Bot) -> None:
     walk_to_confirmation(user)
     cohort_id = bot.cohort(SOFTWARE_1501)
     with bot.rt.db.session() as s:  # staff merge the class away while the user reads the question
-        s.execute(update(EducationRecord).where(EducationRecord.cohort_id == cohort_id).values(cohort_id=None))
+        s.execute(delete(ClassCohortRecord).where(ClassCohortRecord.cohort_id == cohort_id))
         s.execute(delete(ClassCohort).where(ClassCohort.id == cohort_id))
     assert user.say("是") == texts.CLASS_JOIN_GONE
     assert bot.step(user.openid) is None and bot.memberships() == []

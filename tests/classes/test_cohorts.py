@@ -13,7 +13,7 @@ from cli.commands import main
 from core.runtime import Runtime
 from core.settings import Settings
 from jobs import JOBS, JobContext
-from models import ClassCohort, EducationRecord, Person
+from models import ClassCohort, ClassCohortRecord, EducationRecord, Person
 from services import classes
 from services.databank import importer, merge, privacy
 from services.databank.keys import Keyring
@@ -31,8 +31,12 @@ def _cohorts(session: Session) -> dict[str, ClassCohort]:
 
 
 def _cohort_of(session: Session, student_no: str) -> ClassCohort:
-    record = session.scalars(select(EducationRecord).where(EducationRecord.student_no == student_no)).one()
-    cohort = session.get(ClassCohort, record.cohort_id) if record.cohort_id else None
+    cohort = session.scalars(
+        select(ClassCohort)
+        .join(ClassCohortRecord, ClassCohortRecord.cohort_id == ClassCohort.id)
+        .join(EducationRecord, EducationRecord.id == ClassCohortRecord.education_record_id)
+        .where(EducationRecord.student_no == student_no)
+    ).one_or_none()
     assert cohort is not None, f"{student_no} has no cohort"
     return cohort
 
@@ -127,6 +131,32 @@ def test_a_moved_record_follows_and_an_emptied_cohort_stays_with_no_one(
     assert _cohort_of(session, "2015003").label == "计算机学院 2015级 软件1501"
     emptied = session.get(ClassCohort, ai.id)
     assert emptied is not None and emptied.roster_size == 0
+
+
+def test_a_rebuild_moves_places_and_unplaces_records_together(session, db_settings, keyring, tmp_path) -> None:
+    _import(session, db_settings, keyring, tmp_path / "r.csv", ROSTER)
+    classes.build(session)
+    session.commit()
+    placed = session.scalar(select(func.count()).select_from(ClassCohortRecord))
+    assert placed == len(ROSTER)
+    # A correction moves 王芳 to the software class and adds 周敏; a record that loses both years leaves its grade.
+    fix = [row("王芳", "2015003", 专业="人工智能", 班级="软件1501"), row("周敏", "2015009", 班级="软件1501")]
+    _import(session, db_settings, keyring, tmp_path / "fix.csv", fix)
+    yearless = session.scalars(select(EducationRecord).where(EducationRecord.student_no == "2015004")).one()
+    yearless.entry_year = yearless.grad_year = None
+    session.commit()
+    report = classes.build(session)
+    session.commit()
+    session.expire_all()
+    assert report.records_moved == 3  # moved, placed anew, unplaced: each once
+    assert _cohort_of(session, "2015003").label == _cohort_of(session, "2015009").label == "计算机学院 2015级 软件1501"
+    assert session.get(ClassCohortRecord, yearless.id) is None
+    assert session.scalar(select(func.count()).select_from(ClassCohortRecord)) == placed  # +1 new, -1 yearless
+    cohorts = _cohorts(session)
+    assert cohorts["计算机学院 2015级 软件1501"].roster_size == 4
+    assert cohorts["计算机学院 本科 2015级"].roster_size == 4  # 赵强 has no year now: not in the grade
+    again = classes.build(session)
+    assert again.records_moved == 0
 
 
 def test_merged_and_anonymised_people_are_not_counted(session, db_settings, keyring, tmp_path) -> None:
