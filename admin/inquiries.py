@@ -87,7 +87,7 @@ def inquiries_inbox() -> Page:
                 category=category,
                 status=status,
                 after=after,
-                limit=rt.settings.admin.audit_page_size * 5,
+                limit=rt.settings.admin.audit_page_size,  # 50 by default: a page staff can read
             )
         except ValidationFailed as exc:
             page, error, status_code = desk.InboxPage([], None), exc.user_message, exc.status

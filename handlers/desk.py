@@ -124,9 +124,10 @@ def to_office(ctx: Context) -> Reply:
 
 def owed(ctx: Context) -> tuple[FollowUp, ...]:
     """Answers held while the user's window was closed, sent after the reply to this message (which reopened it)."""
-    if ctx.push.msg_type == "event":
+    if ctx.push.msg_type == "event" or not delivery.has_held(ctx.session, ctx.openid):
         return ()
-    held = delivery.held_answers(ctx.session, ctx.openid)
+    with ctx.session.begin_nested():  # a failure rolls back only this: the push is still answered
+        held = delivery.held_answers(ctx.session, ctx.openid)
     parts = [part for text in held for part in delivery.split_text(text, delivery.CS_TEXT_MAX_BYTES)]
     return tuple(FollowUp({"msgtype": "text", "content": part}) for part in parts)
 

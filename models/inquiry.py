@@ -21,7 +21,7 @@ from models.base import Base, UTCDateTime, utcnow
 
 INQUIRY_OPEN, INQUIRY_CLOSED = "open", "closed"
 _OPEN_SQL = "status = 'open'"
-_WAITING_SQL = "answer_waiting"
+_WAITING_SQL = "answer_waiting IS true"
 _UNANSWERED_SQL = "status = 'open' AND answered_at IS NULL"
 _ESCALATED_SQL = "status = 'open' AND escalated IS true"
 

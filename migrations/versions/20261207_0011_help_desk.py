@@ -25,7 +25,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _OPEN = sa.text("status = 'open'")
-_WAITING = sa.text("answer_waiting")
+_WAITING = sa.text("answer_waiting IS true")
 _UNANSWERED = sa.text("status = 'open' AND answered_at IS NULL")
 _ESCALATED = sa.text("status = 'open' AND escalated IS true")
 

@@ -354,6 +354,13 @@ def _sent_parts(session: Session, event_id: int) -> int:
     )
 
 
+def has_held(session: Session, openid: str) -> bool:
+    """Whether an answer waits for this user: one probe of the ``ix_inquiries_answer_waiting`` partial index (it
+    holds only the waiting rows), cheap enough for every push."""
+    waiting = select(Inquiry.id).where(Inquiry.openid == openid, Inquiry.answer_waiting.is_(True)).limit(1)
+    return session.scalar(waiting) is not None
+
+
 def held_answers(session: Session, openid: str, *, now: datetime | None = None) -> list[str]:
     """The answers held for this official-account user (their window was closed), oldest first, as texts to show
     them now (each with its inquiry's number; a part already sent is not repeated); marks them ``shown``. The bot

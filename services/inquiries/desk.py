@@ -294,10 +294,8 @@ def follow_up(
 ) -> Inquiry | None:
     """Join the user's open chat inquiry when their previous message to it came within
     ``inquiries.followup_window_minutes``; None otherwise (the caller then opens one, or answers otherwise).
-    The same ``source_key`` joins once. Raises ``ValidationFailed`` for an empty message or an unknown type."""
-    seen = session.scalar(select(InquiryEvent).where(InquiryEvent.source_key == source_key))
-    if seen is not None:
-        return session.get(Inquiry, seen.inquiry_id)
+    The same ``source_key`` joins once. Raises ``ValidationFailed`` for an empty message or an unknown type.
+    Most pushes come from users with nothing open: for them this is one probe of the open inquiries by openid."""
     now = now or utcnow()
     window = timedelta(minutes=settings.inquiries.followup_window_minutes)
     inquiry = session.scalar(
@@ -313,6 +311,9 @@ def follow_up(
     )
     if inquiry is None:
         return None
+    seen = session.scalar(select(InquiryEvent.inquiry_id).where(InquiryEvent.source_key == source_key))
+    if seen is not None:
+        return session.get(Inquiry, seen)
     message = _message(msg_type, text, media_id)
     try:
         with session.begin_nested():

@@ -225,7 +225,7 @@ class Index:
         most of its words."""
         shared: dict[int, float] = {}
         scanned = 0
-        for word in sorted(query, key=lambda w: len(self.postings.get(w, ()))):
+        for word in sorted(query, key=lambda w: (len(self.postings.get(w, ())), w)):  # ties: by the word, not the hash
             found = self.postings.get(word, ())
             if scanned and scanned + len(found) > SCAN_LIMIT:
                 break
@@ -235,7 +235,7 @@ class Index:
                 shared[position] = shared.get(position, 0.0) + weight
         if len(shared) <= CANDIDATES:
             return set(shared)
-        return set(heapq.nlargest(CANDIDATES, shared, key=shared.__getitem__))
+        return set(heapq.nlargest(CANDIDATES, shared, key=lambda position: (shared[position], -position)))
 
     def score_all(self, text: str, *, limit: int, floor: float = 0.0) -> list[Scored]:
         """The ``limit`` best entries for ``text`` scoring at least ``floor``, best first. Ties (two wordings of one
