@@ -19,7 +19,7 @@ help:
 	@echo "                    webhook, card: BENCH_BASELINE=REF [BENCH_ROUNDS=N] also runs the app at git revision REF (A/B)"
 	@echo "make bench-console  dashboard and alumni search page render times at 1,000,000 alumni on PostgreSQL"
 	@echo "make bench-classes  class cohort build, coverage and roster pages at 1,000,000 alumni on PostgreSQL"
-	@echo "make bench-inquiries the knowledge-base matcher with 2,000 entries (p99 per chat text, cold load)"
+	@echo "make bench-inquiries the help desk: matcher at 2,000 entries, webhook at 300 free-text pushes/s, inbox at 1,000,000 inquiries"
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -12,15 +12,23 @@ pushes in flight); 10 % ``subscribe`` and 10 % menu ``CLICK`` ``HELP`` from user
 sender + CreateTime, so a repeated sender within one second would be a duplicate, not a new push). MsgIds are
 ``seed << 32 | index`` with a seed distinct per phase and worker, so no two pushes of a run share one.
 
+Another mix (``PhaseSpec.mix``: ``("module:function", *args)``): the function, imported in each worker process,
+gives push ``index``'s fields and the reply it must get (the exact text, or a pattern the whole text must match):
+``function(*args, seed=, worker=, index=, expect=) -> (fields, expected)``. ``bench/inquiries_bench.py`` sends the
+help desk's free text this way.
+
 Latency: closed loop, from just before the request is written to the end of the response; open loop, from the
 *scheduled* send time (so a late send counts against the server: no coordinated omission).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import itertools
 import multiprocessing as mp
 import queue
+import re
 import socket
 import threading
 import time
@@ -62,6 +70,7 @@ class PhaseSpec:
     rate: float = 0.0  # open loop: pushes per second over all processes
     pool_rate: float = 0.0  # closed loop: pre-built pushes per second of duration (more are built live if needed)
     seed_base: int = 0
+    mix: tuple[str, ...] = ()  # another push mix than the one above: ("module:function", *args) (module docstring)
 
 
 @dataclass
@@ -110,7 +119,7 @@ class PhaseResult:
 class Prepared:
     request: bytes
     openid: str
-    expected: str
+    expected: str | re.Pattern[str]
 
 
 def push_fields(seed: int, worker: int, index: int) -> dict[str, object]:
@@ -147,9 +156,25 @@ def expected_reply(fields: dict[str, object], expect: Expect) -> str:
     return texts.HELP
 
 
+Mix = Callable[..., tuple[dict[str, object], "str | re.Pattern[str]"]]
+
+
+@functools.cache
+def _mix_function(path: str) -> Mix:
+    module, _, name = path.partition(":")
+    found: Mix = getattr(importlib.import_module(module), name)
+    return found
+
+
 def prepare(spec: PhaseSpec, worker: int, index: int) -> Prepared:
     seed = spec.seed_base + worker
-    fields = push_fields(seed, worker, index)
+    expected: str | re.Pattern[str]
+    if spec.mix:
+        function = _mix_function(spec.mix[0])
+        fields, expected = function(*spec.mix[1:], seed=seed, worker=worker, index=index, expect=spec.expect)
+    else:
+        fields = push_fields(seed, worker, index)
+        expected = expected_reply(fields, spec.expect)
     push = spec.account.build_push(fields, mode="safe")
     head = (
         f"POST /wechat?{urlencode(push.query)} HTTP/1.1\r\n"
@@ -157,7 +182,7 @@ def prepare(spec: PhaseSpec, worker: int, index: int) -> Prepared:
         "Content-Type: text/xml\r\n"
         f"Content-Length: {len(push.body)}\r\n\r\n"
     )
-    return Prepared(head.encode() + push.body, str(fields["FromUserName"]), expected_reply(fields, spec.expect))
+    return Prepared(head.encode() + push.body, str(fields["FromUserName"]), expected)
 
 
 # --- how it is sent -------------------------------------------------------------------------------------------
@@ -319,8 +344,14 @@ def _judge(spec: PhaseSpec, get: Callable[[int], Prepared], log: _ThreadLog, res
             fail("answered success (no passive reply)", prepared.openid)
         elif reply.get("ToUserName") != prepared.openid or reply.get("MsgType") != "text":
             fail("reply to the wrong user or of the wrong type", str(reply)[:200])
-        elif reply.get("Content") != prepared.expected:
+        elif not _expected(prepared.expected, reply.get("Content", "")):
             fail("unexpected reply text", reply.get("Content", ""))
+
+
+def _expected(expected: str | re.Pattern[str], content: str) -> bool:
+    if isinstance(expected, str):
+        return content == expected
+    return expected.fullmatch(content) is not None
 
 
 def worker_main(spec: PhaseSpec, worker: int, events: Any, start: Any) -> None:

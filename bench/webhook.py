@@ -150,6 +150,7 @@ class Runner:
     problems: list[str] = field(default_factory=list)  # failed requests and failed checks: the run is not clean
     answered: int = 0  # valid replies from the current server, warm-up included
     requests: int = 0  # requests sent to the current server, warm-up included
+    mix: tuple[str, ...] = ()  # the push mix of the next phases (``PhaseSpec.mix``); () is the load generator's own
 
     def phase(
         self, server: Server, expect: Expect, mode: Mode, duration: float, pool_rate: float = 0.0, label: str = ""
@@ -168,6 +169,7 @@ class Runner:
             rate=args.rate if mode == "open" else 0.0,
             pool_rate=pool_rate,
             seed_base=self.seed_base + 64 * self.phases,
+            mix=self.mix,
         )
         self.phases += 1
         marks: dict[str, float] = {}
