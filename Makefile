@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card bench-console bench-classes bench-inquiries clean help browser
+.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card bench-console bench-classes bench-inquiries bench-broadcast clean help browser
 
 help:
 	@echo "make run            serve on http://127.0.0.1:$(PORT) (SQLite + embedded Redis + WeChat emulator)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-console  dashboard and alumni search page render times at 1,000,000 alumni on PostgreSQL"
 	@echo "make bench-classes  class cohort build, coverage and roster pages at 1,000,000 alumni on PostgreSQL"
 	@echo "make bench-inquiries the help desk: matcher at 2,000 entries, webhook at 300 free-text pushes/s, inbox at 1,000,000 inquiries"
+	@echo "make bench-broadcast a 1,000,000-recipient broadcast: plan + outbox rows, and the sender at 500 sends/s"
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +75,9 @@ bench-classes: $(VENV)/.dev
 
 bench-inquiries: $(VENV)/.dev
 	$(BIN)/python -m bench.inquiries_bench
+
+bench-broadcast: $(VENV)/.dev
+	$(BIN)/python -m bench.broadcast_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

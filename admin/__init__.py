@@ -10,7 +10,8 @@ and merges), ``imports`` (roster uploads run by the scheduler, their progress, e
 (review queue, cards list, scanners), ``wechat`` (the official account's menu and the chat simulator), ``classes``
 (class groups: coverage, a cohort, its roster, contact-change reports, vouching; liaison-scoped), ``inquiries``
 (the help desk: inbox, an inquiry and its steps, logging a call, the report, linking one's WeChat), ``knowledge``
-(the help desk's knowledge base: entries, .xlsx import and export, testing a question), ``errors`` (the error pages).
+(the help desk's knowledge base: entries, .xlsx import and export, testing a question), ``segments`` (broadcast
+segments: their filters and reach per channel), ``errors`` (the error pages).
 """
 
 from __future__ import annotations
@@ -20,7 +21,20 @@ import secrets
 from flask import Flask, Response, request
 from jinja2 import StrictUndefined
 
-from admin import alumni, auth, cards, classes, errors, imports, inquiries, knowledge, pages, wechat  # noqa: F401 - their views attach themselves to the blueprint
+from admin import (  # noqa: F401 - their views attach themselves to the blueprint
+    alumni,
+    auth,
+    broadcasts,
+    cards,
+    classes,
+    errors,
+    imports,
+    inquiries,
+    knowledge,
+    pages,
+    segments,
+    wechat,
+)
 from admin.blueprint import bp, csrf
 from core.settings import Settings
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import redirect, render_template, request, url_for
@@ -19,13 +19,13 @@ from admin.blueprint import bp
 from admin.context import runtime
 from admin.guard import current_staff, require, signed_in
 from core import texts
+from core.clock import BEIJING
 from core.errors import Conflict, ValidationFailed
 from services import staff as staff_service
 from services.databank import audit
 from services.staff import recovery
 
 T = texts.CONSOLE
-BEIJING = timezone(timedelta(hours=8), "CST")  # China keeps no daylight saving time
 Page = Response | str | tuple[str, int]
 
 
@@ -53,6 +53,10 @@ PAGES = (
     ConsolePage("admin.class_vouching", "classes.view", "nav_class_vouching", "page_class_vouching"),
     # --- the help desk
     ConsolePage("admin.inquiries_inbox", "inquiries.view", "nav_inquiries", "page_inquiries"),
+    # --- broadcasts
+    ConsolePage("admin.broadcasts_list", "broadcasts.view", "nav_broadcasts", "page_broadcasts"),
+    ConsolePage("admin.broadcasts_approvals", "broadcasts.view", "nav_broadcast_approvals", "page_broadcast_approvals"),
+    ConsolePage("admin.segments_list", "broadcasts.view", "nav_segments", "page_segments"),
     ConsolePage("admin.staff", "staff.view", "nav_staff", "page_staff"),
     ConsolePage("admin.audit_log", "audit.view", "nav_audit", "page_audit"),
     ConsolePage("admin.settings_view", "settings.view", "nav_settings", "page_settings"),

@@ -11,6 +11,7 @@ import click
 import yaml
 
 from cli.alumni import alumni
+from cli.broadcast import broadcast_group
 from cli.card import card_group
 from cli.chat import chat_loop
 from cli.classes import classes_group
@@ -90,6 +91,7 @@ def chat(url: str, user: str, emulator: str) -> None:
 
 main.add_command(wechat_group)
 main.add_command(alumni)
+main.add_command(broadcast_group)
 main.add_command(card_group)
 main.add_command(classes_group)
 main.add_command(demo_group)

@@ -263,6 +263,7 @@ class ScheduleSettings(_Section):
     # Recount the dashboard's recent days (services.stats): how stale its charts may be, against a few indexed counts.
     stats_rollup_seconds: int = Field(300, ge=30, le=86400)
     databank_imports_seconds: int = Field(3, ge=1, le=300)  # look for queued roster imports (the console's)
+    broadcasts_send_seconds: int = Field(5, ge=1, le=300)  # start due broadcasts, send a pass of their rows
 
 
 class LoggingSettings(_Section):
@@ -456,6 +457,30 @@ class InquirySettings(_Section):
         return self
 
 
+class BroadcastSettings(_Section):
+    """Broadcasts (services/broadcasts): when a second staff member must approve, and the quiet hours (Beijing time)."""
+
+    # A confirmed broadcast whose audience is larger than this waits for approval by a second staff member holding
+    # broadcasts.approve (never its author); at or below it, it is scheduled at once.
+    approval_threshold: int = Field(1000, ge=0, le=100_000_000)
+    # No broadcast sends between quiet_start and quiet_end, Beijing time ("22:00" to "08:00" spans midnight),
+    # unless the broadcast says ignore_quiet_hours. Equal times mean no quiet hours.
+    quiet_start: str = Field("22:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    quiet_end: str = Field("08:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # Test sends of one broadcast to staff's own WeChat per Beijing day (each spends one of WeChat's 100 mass
+    # previews a day, or a template message).
+    test_sends_per_day: int = Field(10, ge=1, le=100)
+    # The sender (services/broadcasts/delivery.py, job broadcasts.send): per-user sends a second across every
+    # channel (also held under wechat_limits), sends in flight at once, rows claimed per batch, how long a claimed
+    # row may stay "sending" before a crash is assumed and it is sent again (a template repeat within 10 minutes is a
+    # no-op at WeChat), and how long one job pass may run.
+    send_rate_per_second: float = Field(50.0, gt=0, le=10000)
+    send_concurrency: int = Field(8, ge=1, le=64)
+    send_batch: int = Field(200, ge=1, le=5000)
+    claim_lease_seconds: int = Field(120, ge=1, le=540)
+    pass_seconds: int = Field(50, ge=1, le=3600)
+
+
 class AdminSettings(_Section):
     """The staff console (/admin): sessions, cookies and login lockout. ``secret_key`` is a secret."""
 
@@ -514,6 +539,7 @@ class Settings(BaseSettings):
     miniprogram_api: MiniProgramApiSettings = MiniProgramApiSettings()
     classes: ClassesSettings = ClassesSettings()
     inquiries: InquirySettings = InquirySettings()
+    broadcasts: BroadcastSettings = BroadcastSettings()
     admin: AdminSettings = AdminSettings()
 
     @classmethod

@@ -5,7 +5,19 @@ conversation; conversations before keywords, so that a user in the middle of one
 the fallback last. The app factory hands ``ROUTERS`` to ``bot/`` (which never imports this package).
 """
 
-from handlers import ask, card, classes, conversations, desk, fallback, help, location, staff_link, subscription
+from handlers import (
+    ask,
+    broadcast_events,
+    card,
+    classes,
+    conversations,
+    desk,
+    fallback,
+    help,
+    location,
+    staff_link,
+    subscription,
+)
 
 ROUTERS = [
     conversations.router,
@@ -17,6 +29,7 @@ ROUTERS = [
     subscription.router,
     location.router,
     desk.router,  # free text nothing above claimed: ratings, follow-ups, the knowledge base, new inquiries
+    broadcast_events.router,  # WeChat's job-finished reports for broadcasts: counts, never an answer
     fallback.router,
 ]
 # Run for every push after its route: answers held for the sender while their window was closed.

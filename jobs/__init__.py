@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from core.runtime import Runtime
 from core.settings import ScheduleSettings, Settings
 from services import cards, classes, follower_links, follower_sync, inbound, outbox, stats
+from services.broadcasts import delivery as broadcast_delivery
 from services.cards import applications as card_applications
 from services.classes import invites as class_invites
 from services.databank import import_jobs
@@ -125,6 +126,18 @@ def remind_inquiries(ctx: JobContext) -> inquiry_reminders.RemindReport:
     return report
 
 
+def send_broadcasts(ctx: JobContext) -> dict[str, int]:
+    """Start the broadcasts whose time came (their recipients written to the outbox), then one sender pass. Two
+    schedulers at once never send a row twice: the sender claims rows in their own transaction."""
+    rt = ctx.rt
+    with rt.db.session(write=True) as session:
+        started = broadcast_delivery.start_due(session, rt.settings)
+    counts = broadcast_delivery.send_pass(lambda: rt.db.session(write=True), ctx.gateway, rt.settings)
+    if started or counts:
+        log.info("broadcasts: started %s, pass %s", started, counts)
+    return counts
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         "outbox.deliver",
@@ -194,6 +207,12 @@ JOBS: tuple[JobSpec, ...] = (
             seconds=settings.schedule.stats_rollup_seconds, start_date=datetime.now(UTC) + timedelta(seconds=10)
         ),
         "recount the dashboard's recent days, and fill the days it has not counted yet",
+    ),
+    JobSpec(
+        "broadcasts.send",
+        send_broadcasts,
+        _every(lambda settings: settings.schedule.broadcasts_send_seconds),
+        "start due broadcasts (recipients into the outbox) and send their rows, paced within WeChat's limits",
     ),
     JobSpec(
         "databank.imports",

@@ -1,24 +1,26 @@
 """The mini-program's HTTP API (``/api/v1``): login, card applications, the card and its QR code, verification, and
-class groups (search, join, my classes, contact-change reports), and inquiries to the alumni office.
+class groups (search, join, my classes, contact-change reports), inquiries to the alumni office, and the
+subscribe-message templates a user accepted.
 
 An edge: parse (pydantic, ``schemas.py``), authorise (``auth.py``), call a service, return a model. One module per
 resource, each with its own blueprint (``sessions``, ``applications``, ``card``, ``scanners``, ``classes``,
-``inquiries``), nested under :data:`blueprint`, which caps request bodies and serves the OpenAPI document. A view
-reaches the process only through ``context.py`` and never reads the ORM: every read goes through a service. Errors
-are raised from ``core.errors`` and turned into ``{"error": {"code", "message"}}`` once, by the app's error
-handlers. The OpenAPI document is generated from the same models (``spec.py``) and served at ``/api/v1/openapi.json``.
+``inquiries``, ``subscriptions``), nested under :data:`blueprint`, which caps request bodies and serves the OpenAPI
+document. A view reaches the process only through ``context.py`` and never reads the ORM: every read goes through
+a service. Errors are raised from ``core.errors`` and turned into ``{"error": {"code", "message"}}`` once, by the
+app's error handlers. The OpenAPI document is generated from the same models (``spec.py``) and served at
+``/api/v1/openapi.json``.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from miniprogram_api import applications, card, classes, inquiries, scanners, sessions
+from miniprogram_api import applications, card, classes, inquiries, scanners, sessions, subscriptions
 from miniprogram_api.context import runtime
 from miniprogram_api.spec import API, PREFIX
 
 blueprint = Blueprint("miniprogram_api", __name__, url_prefix=PREFIX)
-for _resource in (sessions, applications, card, scanners, classes, inquiries):
+for _resource in (sessions, applications, card, scanners, classes, inquiries, subscriptions):
     blueprint.register_blueprint(_resource.bp)
 
 

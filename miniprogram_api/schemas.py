@@ -279,3 +279,26 @@ class InquiryList(BaseModel):
 
     inquiries: list[InquiryView]
     next_after: int | None = Field(None, description="pass as ?after= for the next page; null on the last")
+
+
+# --- subscribe-message consents (miniprogram_api/subscriptions.py) --------------------------------------------------
+
+TemplateId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class SubscriptionRequest(_Body):
+    accepted: Annotated[list[TemplateId], Field(min_length=1, max_length=3)] = Field(
+        description="the template ids the user accepted in wx.requestSubscribeMessage (those answered 'accept'; at "
+        "most three, as that call asks for at most three): each allows one more subscribe message of that template"
+    )
+
+
+class AllowanceView(BaseModel):
+    template_id: str
+    remaining: int = Field(description="subscribe messages of this template we may still send the user")
+
+
+class SubscriptionView(BaseModel):
+    """The caller's subscribe-message allowances left, every template with one left."""
+
+    allowances: list[AllowanceView]

@@ -182,7 +182,11 @@ def requeue_stuck(session: Session) -> int:
     """
     result = session.execute(
         update(OutboundMessage)
-        .where(OutboundMessage.status == "sending", OutboundMessage.next_attempt_at < utcnow() - STUCK_AFTER)
+        .where(
+            OutboundMessage.status == "sending",
+            OutboundMessage.broadcast_id.is_(None),  # the broadcast sender requeues its own (within its lease)
+            OutboundMessage.next_attempt_at < utcnow() - STUCK_AFTER,
+        )
         .values(status="pending")
     )
     return int(getattr(result, "rowcount", 0) or 0)
@@ -207,7 +211,9 @@ def deliver_due(
     while len(tried) < limit:
         with sessions() as session:
             query = select(OutboundMessage.id).where(
-                OutboundMessage.status == "pending", OutboundMessage.next_attempt_at <= utcnow()
+                OutboundMessage.status == "pending",
+                OutboundMessage.broadcast_id.is_(None),  # a broadcast's rows are the broadcast sender's
+                OutboundMessage.next_attempt_at <= utcnow(),
             )
             if tried:
                 query = query.where(OutboundMessage.id.not_in(tried))

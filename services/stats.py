@@ -37,12 +37,13 @@ import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from core.clock import BEIJING
 from models import Card, CardApplication, DailyCount, Follower, Inquiry, utcnow
 from models.card import APP_OPEN
 from models.inquiry import INQUIRY_OPEN
@@ -50,7 +51,6 @@ from services import followers
 
 log = logging.getLogger(__name__)
 
-BEIJING = timezone(timedelta(hours=8), "CST")
 RECENT_DAYS = 2  # today and yesterday are recounted on every run
 BACKFILL_DAYS = 371  # 53 weeks: the dashboard shows 26; a year's comparison stays possible
 DASHBOARD_WEEKS = 26

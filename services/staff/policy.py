@@ -54,6 +54,10 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "inquiries.report": frozenset({"admin", "officer", "leader", "viewer"}),  # per category per month, within SLA
     "knowledge.view": frozenset({"admin", "officer", "viewer"}),  # the knowledge base, export, test a question
     "knowledge.manage": frozenset({"admin", "officer"}),  # add, edit, enable, disable, import entries
+    # --- broadcasts (an officer drafts notices but a broadcaster or admin signs off on what reaches everyone)
+    "broadcasts.view": frozenset({"admin", "officer", "broadcaster", "viewer"}),  # list, a plan, progress, report
+    "broadcasts.compose": frozenset({"admin", "officer", "broadcaster"}),  # draft, test-send, confirm, pause, cancel
+    "broadcasts.approve": frozenset({"admin", "broadcaster"}),  # approve or reject another's broadcast
 }
 
 

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from admin.pages import BEIJING
+from core.clock import BEIJING
 from core.settings import Settings
 from models import (
     AuditEntry,

@@ -14,6 +14,7 @@ from flask import Flask
 from sqlalchemy import delete, insert, select
 
 from admin import charts
+from core.clock import BEIJING
 from jobs import JOBS, JobContext
 from models import Card, CardApplication, DailyCount, Follower, Inquiry, Person, utcnow
 from services import chat_simulator, stats
@@ -25,7 +26,7 @@ _serial = itertools.count(1)
 
 def cst(day: int, hour: int = 12, minute: int = 0, month: int = 12) -> datetime:
     """A Beijing wall-clock time in 2026, as an aware UTC datetime."""
-    return datetime(2026, month, day, hour, minute, tzinfo=stats.BEIJING).astimezone(UTC)
+    return datetime(2026, month, day, hour, minute, tzinfo=BEIJING).astimezone(UTC)
 
 
 def _db(app: Flask) -> Any:

@@ -1,0 +1,8 @@
+"""The association's clock: Beijing time (UTC+8; China keeps no daylight saving). WeChat's daily quotas reset at
+00:00 Beijing time and its monthly mass-message count runs by Beijing month; staff read times in it."""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+
+BEIJING = timezone(timedelta(hours=8), "CST")
