@@ -21,7 +21,7 @@ from admin import charts
 from admin.context import runtime
 from admin.guard import current_staff
 from core import texts
-from core.clock import BEIJING
+from core.clock import beijing_minutes
 from services import staff as staff_service
 from services import stats
 
@@ -56,7 +56,7 @@ def page(*, notice: str | None) -> str:
         [T["chart_point"].format(week=_week(w.start), value=f"{w.cards_issued:,}") for w in weeks],
     )
     minutes = max(1, rt.settings.schedule.stats_rollup_seconds // 60)
-    updated = data.updated_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if data.updated_at else None
+    updated = beijing_minutes(data.updated_at) if data.updated_at else None
     return render_template(
         "admin/dashboard.html",
         data=data,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cli.common import actor_option, runtime, settings, unit_of_work
 from core import texts
-from core.clock import BEIJING
+from core.clock import beijing_minutes
 from services import staff as staff_service
 from services.broadcasts import compose, control, plan
 from services.staff.accounts import account_by_username
@@ -50,7 +50,7 @@ def _when(value: datetime | str | None) -> str:
     if value is None:
         return "-"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    return beijing_minutes(moment)
 
 
 @click.group("broadcast")

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 BEIJING = timezone(timedelta(hours=8), "CST")
+
+
+def beijing_minutes(moment: datetime) -> str:
+    """``moment`` as staff and users read it in a message or a page: 2026-12-07 08:30 (Beijing time)."""
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import texts
-from core.clock import BEIJING
+from core.clock import BEIJING, beijing_minutes
 from core.errors import Conflict, FieldProblem, NotFound, ValidationFailed, WeChatAPIError
 from core.settings import Settings
 from models import AuditEntry, StaffAccount
@@ -102,9 +102,7 @@ class DraftInput:
             subscribe_template_id=sub.get("template_id", ""),
             subscribe_fields=_fields_text(sub.get("fields", {})),
             subscribe_page=sub.get("page", ""),
-            scheduled_at=broadcast.scheduled_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
-            if broadcast.scheduled_at
-            else "",
+            scheduled_at=beijing_minutes(broadcast.scheduled_at) if broadcast.scheduled_at else "",
             ignore_quiet_hours=broadcast.ignore_quiet_hours,
         )
 

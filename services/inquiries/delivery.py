@@ -36,13 +36,14 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import texts
+from core.clock import beijing_minutes
 from core.errors import NotFound, ValidationFailed, WeChatAPIError, XiaoyouError
 from core.settings import Settings
 from models import Inquiry, InquiryEvent, OutboundMessage, utcnow
@@ -207,7 +208,7 @@ def _subscribe_payload(settings: Settings, inquiry: Inquiry, now: datetime) -> d
         "data": {
             "thing1": {"value": texts.INQUIRY_ANSWER_NOTICE_TITLE[:20]},
             "thing2": {"value": _excerpt(inquiry.question, 20)},
-            "time3": {"value": _beijing(now)},
+            "time3": {"value": beijing_minutes(now)},
             "thing4": {"value": texts.INQUIRY_ANSWER_NOTICE_HINT_MP[:20]},
         },
     }
@@ -220,7 +221,7 @@ def _template_payload(settings: Settings, inquiry: Inquiry, key: str, now: datet
         "data": {
             "first": {"value": texts.INQUIRY_ANSWER_NOTICE_TITLE},
             "keyword1": {"value": _excerpt(inquiry.question, 20)},
-            "keyword2": {"value": _beijing(now)},
+            "keyword2": {"value": beijing_minutes(now)},
             "remark": {"value": texts.INQUIRY_ANSWER_NOTICE_HINT},
         },
     }
@@ -229,10 +230,6 @@ def _template_payload(settings: Settings, inquiry: Inquiry, key: str, now: datet
 def _excerpt(text: str, chars: int) -> str:
     line = " ".join(text.split())
     return line if len(line) <= chars else line[: chars - 1] + "…"
-
-
-def _beijing(at: datetime) -> str:
-    return (at + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
 
 
 def reply(

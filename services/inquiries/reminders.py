@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import texts
+from core.clock import beijing_minutes
 from core.settings import Settings
 from models import Inquiry, InquiryEvent, StaffAccount, StaffRole, utcnow
 from models.inquiry import INQUIRY_OPEN, REMIND
@@ -51,10 +52,6 @@ class RemindReport:
     past: int  # assigned inquiries whose assignee was told it has passed
     unassigned: int  # unassigned inquiries newly past due (in the officers' digest)
     templates: int  # template messages queued
-
-
-def _beijing(at: datetime) -> str:
-    return (at + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
 
 
 def _excerpt(text: str, chars: int = 20) -> str:
@@ -100,7 +97,7 @@ def _remind_assignee(session: Session, settings: Settings, inquiry_id: int, targ
         "first": texts.INQUIRY_REMIND_TITLE[target],
         "keyword1": texts.INQUIRY_REMIND_WHAT.format(number=inquiry_id, question=_excerpt(inquiry.question)),
         "keyword2": texts.INQUIRY_CATEGORY_NAMES.get(inquiry.category, inquiry.category),
-        "keyword3": _beijing(inquiry.due_at or now),
+        "keyword3": beijing_minutes(inquiry.due_at or now),
         "remark": texts.INQUIRY_REMIND_REMARK,
     }
     return len(outbox.enqueue(session, key, assignee.openid, [_template(settings, key, data)], channel=outbox.TEMPLATE))
@@ -123,7 +120,7 @@ def _remind_officers(session: Session, settings: Settings, inquiry_ids: list[int
             "first": texts.INQUIRY_REMIND_DIGEST.format(count=len(inquiry_ids)),
             "keyword1": texts.INQUIRY_REMIND_DIGEST_OLDEST.format(number=oldest),
             "keyword2": texts.INQUIRY_REMIND_DIGEST_WHO,
-            "keyword3": _beijing(now),
+            "keyword3": beijing_minutes(now),
             "remark": texts.INQUIRY_REMIND_REMARK,
         }
         payload = [_template(settings, key, data)]
