@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate. Import them from here."""
 
+from models.association import Association, AssociationAdmin, AssociationMember, AssociationRegion
 from models.base import Base, UTCDateTime, utcnow
 from models.broadcast import Broadcast, MassReceipt, Segment, SubscribeAllowance
 from models.card import ApplicationEvidence, Card, CardApplication, ScanLog, ScannerCredential
@@ -15,6 +16,7 @@ from models.classes import (
     NominationEvidence,
 )
 from models.databank import DatabankBatch, FieldChange, ImportRowError, PersonMerge
+from models.event import Event, EventRegistration
 from models.follower import Follower
 from models.importjob import ImportJob
 from models.inbound import InboundMessage
@@ -28,6 +30,10 @@ from models.verification import VerificationClaim
 
 __all__ = [
     "ApplicationEvidence",
+    "Association",
+    "AssociationAdmin",
+    "AssociationMember",
+    "AssociationRegion",
     "AuditEntry",
     "Base",
     "Broadcast",
@@ -45,6 +51,8 @@ __all__ = [
     "DatabankBatch",
     "EducationRecord",
     "Employment",
+    "Event",
+    "EventRegistration",
     "FieldChange",
     "Follower",
     "ImportJob",

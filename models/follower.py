@@ -27,3 +27,6 @@ class Follower(Base):
     last_latitude: Mapped[float | None] = mapped_column(Float)
     last_longitude: Mapped[float | None] = mapped_column(Float)
     last_location_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # WeChat's language of the user (user info API: zh_CN, zh_TW, en, ...), None until fetched; the bot answers in it
+    # and broadcast segments filter by it.
+    language: Mapped[str | None] = mapped_column(String(16))

@@ -13,7 +13,7 @@ from core.errors import Forbidden
 
 ROLES = ("admin", "officer", "leader", "broadcaster", "viewer", "branch_admin", "class_liaison")
 # leader: the association's leadership (秘书长 and above), to whom the help desk escalates; they record instructions.
-# branch_admin is scoped to one association and class_liaison to their cohorts; the scopes arrive with those pages.
+# branch_admin is scoped to its associations (services.associations.scope) and class_liaison to its cohorts.
 SCOPED_ROLES = frozenset({"branch_admin", "class_liaison"})
 
 EVERYONE = frozenset(ROLES)
@@ -58,6 +58,17 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "broadcasts.view": frozenset({"admin", "officer", "broadcaster", "viewer"}),  # list, a plan, progress, report
     "broadcasts.compose": frozenset({"admin", "officer", "broadcaster"}),  # draft, test-send, confirm, pause, cancel
     "broadcasts.approve": frozenset({"admin", "broadcaster"}),  # approve or reject another's broadcast
+    # --- associations (a branch admin: scoped to the associations appointed to, services.associations.scope)
+    "associations.view": frozenset({"admin", "officer", "viewer", "branch_admin"}),  # the tree, one, its members
+    "associations.manage": frozenset({"admin", "officer"}),  # create, edit, archive; regions, join policy
+    "associations.members": frozenset({"admin", "officer", "branch_admin"}),  # approve or decline join requests
+    "associations.reveal": frozenset({"admin", "officer", "branch_admin"}),  # clear names of members (audited)
+    "associations.appoint": frozenset({"admin", "officer"}),  # appoint and relieve branch admins
+    # --- events (scoped like associations; the alumni office's own events are outside a branch admin's scope)
+    "events.view": frozenset({"admin", "officer", "viewer", "branch_admin"}),  # list, an event, its registrations
+    "events.manage": frozenset({"admin", "officer", "branch_admin"}),  # create, edit, publish, cancel, waitlist
+    "events.checkin": frozenset({"admin", "officer", "branch_admin"}),  # the check-in desk, its scanner credentials
+    "events.export": frozenset({"admin", "officer", "branch_admin"}),  # attendance .xlsx with names (audited)
 }
 
 
