@@ -16,8 +16,9 @@ does not know yet). The rule, from the issue and the liaison's duties:
 A self-service join (the bot, the mini-program) is capped: someone who already joined ``max_memberships`` cohorts
 (``classes.max_memberships_per_person``, counted over their person and their openid) gets
 ``MembershipLimitReached`` for one more, while asking again for a cohort they joined still answers as before. The
-bot takes the user's lock before it joins, so its count is exact; two mini-program joins of the same user at the
-same instant may each see the count below the cap and pass it by one.
+count is exact under concurrency: a capped join first serialises on the person and the openid
+(``core.db.serialise_on``), so two joins of the same user at the same instant, from the bot and the mini-program
+alike, are counted one after the other.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import texts
+from core.db import serialise_on
 from core.errors import MembershipLimitReached, NotFound, ValidationFailed
 from models.base import utcnow
 from models.classes import BY_CARD, BY_LIAISON, CLASS, GRADE, ClassCohort, ClassCohortRecord, ClassMembership
@@ -120,6 +122,11 @@ def join(
         raise ValueError(f"unknown channel {channel!r}")
     if person_id is None and not openid:
         raise ValueError("a person or an openid joins")
+    if max_memberships is not None:  # before any read: see serialise_on
+        who = ([f"class_join:person:{person_id}"] if person_id is not None else []) + (
+            [f"class_join:openid:{openid}"] if openid else []
+        )
+        serialise_on(session, *who)
     cohort = session.get(ClassCohort, cohort_id)
     if cohort is None:
         raise NotFound(f"no cohort {cohort_id}")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import texts
+from core.db import Database
 from core.errors import MembershipLimitReached, NotFound, ValidationFailed
 from core.settings import Settings
-from models import AuditEntry, ClassCohort, Person, WeChatIdentity
+from models import AuditEntry, ClassCohort, ClassMembership, Person, WeChatIdentity
 from services import cards, classes
 from services.classes import membership
 from services.databank import importer
@@ -154,3 +157,31 @@ def test_self_service_joins_are_capped_per_person_and_openid(session, people, db
     assert again.new is False  # asking again for a joined cohort is never refused
     assert membership.join(session, law, channel="bot", openid="o_other", max_memberships=1).new  # each their own
     assert membership.join(session, law, channel="roster", person_id=zhang).new  # no cap: a staff-side write
+
+
+@pytest.mark.usefixtures("people")
+def test_concurrent_joins_of_one_user_never_pass_the_cap(db: Database, session: Session) -> None:
+    """Three joins of the same user to three cohorts at the same instant, with a cap of one, for eight users: each
+    user ends with exactly one membership and the two others are refused (without the serialisation, two of the
+    three read a count of zero and both insert)."""
+    targets = [c.id for c in membership.cohorts(session, grad_year=2019, college="计算机学院")][:3]
+    assert len(targets) == 3
+    session.rollback()
+
+    def join(openid: str, cohort_id: int, barrier: threading.Barrier) -> str:
+        barrier.wait()
+        try:
+            with db.session() as s:
+                membership.join(s, cohort_id, channel="miniprogram", openid=openid, max_memberships=1)
+        except MembershipLimitReached:
+            return "refused"
+        return "joined"
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for n in range(8):
+            barrier = threading.Barrier(3)
+            outcomes = sorted(pool.map(lambda c, o=f"o_race_{n}", b=barrier: join(o, c, b), targets))
+            assert outcomes == ["joined", "refused", "refused"]
+    with db.session() as s:
+        held = s.execute(select(ClassMembership.openid, func.count()).group_by(ClassMembership.openid)).all()
+    assert sorted(held) == [(f"o_race_{n}", 1) for n in range(8)]
