@@ -51,7 +51,8 @@ def _save(session: Session, page_start: str, offset: int, total: int) -> None:
 
 
 def upsert_followers(session: Session, infos: list[FollowerInfo]) -> int:
-    """Insert or update followers from WeChat's profiles. Interaction history and locations are left alone."""
+    """Insert or update followers from WeChat's profiles (with their language). Interaction history and locations are
+    left alone."""
     existing = {
         f.openid: f for f in session.scalars(select(Follower).where(Follower.openid.in_([i.openid for i in infos])))
     }
@@ -66,6 +67,8 @@ def upsert_followers(session: Session, infos: list[FollowerInfo]) -> int:
             follower.subscribed_at = datetime.fromtimestamp(info.subscribe_time, UTC)
         if info.qr_scene:
             follower.subscribe_scene = info.qr_scene[:64]
+        if info.language:
+            follower.language = info.language
     return len(infos)
 
 

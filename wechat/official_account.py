@@ -39,6 +39,7 @@ class FollowerInfo:
     subscribe_scene: str | None
     qr_scene: str | None
     tag_ids: list[int]
+    language: str | None = None  # the user's WeChat language: zh_CN, zh_TW, en ...
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ class OfficialAccount:
                 subscribe_scene=u.get("subscribe_scene") or None,
                 qr_scene=(u.get("qr_scene_str") or (str(u["qr_scene"]) if u.get("qr_scene") else None)),
                 tag_ids=[int(t) for t in u.get("tagid_list") or []],
+                language=str(u["language"])[:16] if u.get("language") else None,
             )
             for u in result.get("user_info_list") or []
         ]

@@ -63,6 +63,15 @@ def test_sync_pulls_every_follower_with_profile_fields(
         assert s.get(JobCheckpoint, follower_sync.CHECKPOINT) is None  # a finished run leaves no checkpoint
 
 
+def test_sync_keeps_each_followers_wechat_language(rt: Runtime, gateway: Gateway, emulator: RunningEmulator) -> None:
+    users = [{"openid": "oLangEn", "language": "en"}, {"openid": "oLangZh", "language": "zh_CN"}]
+    emulator.control("POST", "/users", {"users": users})
+    follower_sync.sync_followers(rt.db.session, gateway.official)
+    with rt.db.session() as s:
+        languages = {openid: language for openid, language in s.execute(select(Follower.openid, Follower.language))}
+    assert languages == {"oLangEn": "en", "oLangZh": "zh_CN"}
+
+
 def test_a_crashed_sync_resumes_at_the_first_batch_not_stored(
     rt: Runtime, gateway: Gateway, emulator: RunningEmulator
 ) -> None:
