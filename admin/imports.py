@@ -1,5 +1,6 @@
 """The console's roster imports: the upload form and the recent jobs and batches, one job's progress (a fragment htmx
-polls every second until the job is done) and outcome, the error report as .xlsx, and a batch's rollback.
+polls every second until the job is done) and outcome, cancelling a queued job, the error report as .xlsx, and a
+batch's rollback.
 
 Each view is guarded by ``require(permission)`` (``imports.view``; ``imports.run`` to upload, download a report or
 roll back), parses its form and calls ``services.databank.import_jobs``. The import never runs in the request: the
@@ -128,7 +129,7 @@ def _job_context(job_id: int) -> dict[str, Any]:
 @bp.get("/imports/<int:job_id>")
 @require("imports.view")
 def import_job(job_id: int) -> Page:
-    return render_template("admin/import_job.html", **_job_context(job_id))
+    return render_template("admin/import_job.html", error=None, **_job_context(job_id))
 
 
 @bp.get("/imports/<int:job_id>/progress")
@@ -136,6 +137,18 @@ def import_job(job_id: int) -> Page:
 def import_progress(job_id: int) -> Page:
     """The progress fragment: it carries htmx's poll while the job runs, and drops it once the job is done."""
     return render_template("admin/import_progress.html", **_job_context(job_id))
+
+
+@bp.post("/imports/<int:job_id>/cancel")
+@require("imports.run")
+def import_cancel(job_id: int) -> Page | Redirect:
+    """Take a queued job off the queue; one the runner has started is refused with its status (409)."""
+    try:
+        with runtime().db.session(write=True) as session:
+            import_jobs.cancel(session, job_id, actor=current_staff().actor)
+    except Conflict as exc:
+        return render_template("admin/import_job.html", error=exc.user_message, **_job_context(job_id)), exc.status
+    return redirect(url_for("admin.import_job", job_id=job_id))
 
 
 @bp.get("/imports/batches/<int:batch_id>/errors.xlsx")

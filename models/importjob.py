@@ -16,16 +16,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, utcnow
 
-# ImportJob.status: queued -> running -> completed | rejected | failed | interrupted
-QUEUED, RUNNING, COMPLETED, REJECTED, FAILED, INTERRUPTED = (
+# ImportJob.status: queued -> running -> completed | rejected | failed | interrupted; queued -> cancelled (by staff)
+QUEUED, RUNNING, COMPLETED, REJECTED, FAILED, INTERRUPTED, CANCELLED = (
     "queued",
     "running",
     "completed",
     "rejected",
     "failed",
     "interrupted",
+    "cancelled",
 )
-FINISHED = (COMPLETED, REJECTED, FAILED, INTERRUPTED)
+FINISHED = (COMPLETED, REJECTED, FAILED, INTERRUPTED, CANCELLED)
 
 
 class ImportJob(Base):

@@ -55,7 +55,7 @@ from core.runtime import Runtime
 from core.settings import Settings
 from models import DatabankBatch, ImportJob, utcnow
 from models.databank import IMPORT, SOURCES
-from models.importjob import COMPLETED, FAILED, FINISHED, INTERRUPTED, QUEUED, REJECTED, RUNNING
+from models.importjob import CANCELLED, COMPLETED, FAILED, FINISHED, INTERRUPTED, QUEUED, REJECTED, RUNNING
 from services.databank import audit, importer
 from services.databank.keys import Keyring
 from services.databank.roster import count_rows
@@ -361,6 +361,29 @@ def claim(session: Session, runner: str) -> int | None:
     )
     session.commit()
     return oldest if _rowcount(result) == 1 else None
+
+
+def cancel(session: Session, job_id: int, *, actor: str) -> None:
+    """Take a queued job off the queue (queued → cancelled), conditionally: a job the runner claimed meanwhile is
+    running and can no longer be cancelled (409, with its status), so a cancel never races an import half-way. Its
+    stored upload is left to ``sweep_orphans`` (no queued or running job names it any more), so a cancel that fails to
+    commit loses nothing. Audited."""
+    result = session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id, ImportJob.status == QUEUED)
+        .values(status=CANCELLED, finished_at=utcnow(), message=T["imports_cancelled_by"].format(actor=actor)[:500])
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(result) == 1:
+        audit.record(session, actor=actor, action="import_cancelled", job_id=job_id)
+        return
+    job = session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFound(f"import job {job_id}")
+    status = T[f"imports_status_{job.status}"]
+    raise Conflict(
+        f"import job {job_id} is {job.status}", user_message=T["imports_cancel_too_late"].format(status=status)
+    )
 
 
 def _finish(db: Database, job_id: int, **values: Any) -> None:

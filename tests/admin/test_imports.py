@@ -101,6 +101,36 @@ def test_an_officer_uploads_and_the_scheduler_job_imports_it(
     assert count(console_app, Person) == 3
 
 
+def test_a_queued_import_can_be_cancelled_and_the_runner_skips_it(
+    console_app: Flask, signed_in: Any, tmp_path: Path
+) -> None:
+    officer, member = signed_in("officer")
+    first = job_id_of(upload(officer, good_roster(tmp_path), "first.csv"))
+    second = job_id_of(upload(officer, good_roster(tmp_path), "second.csv"))
+    page = text(officer.get(f"/admin/imports/{first}"))
+    assert f'action="/admin/imports/{first}/cancel"' in page and "取消此任务" in page
+    viewer, _ = signed_in("viewer")
+    assert f"/admin/imports/{first}/cancel" not in text(viewer.get(f"/admin/imports/{first}"))
+    assert form_post(viewer, f"/admin/imports/{first}/cancel", {}).status_code == 403
+
+    cancelled = form_post(officer, f"/admin/imports/{first}/cancel", {})
+    assert cancelled.status_code == 302 and cancelled.headers["Location"] == f"/admin/imports/{first}"
+    fragment = text(officer.get(f"/admin/imports/{first}/progress"))
+    assert "hx-trigger" not in fragment and "已取消" in fragment and f"staff:{member.username} 取消" in fragment
+    report = run_scheduler_pass(console_app)  # the runner passes over it to the next queued job
+    assert (report.ran, report.outcome) == (second, "completed")
+    assert count(console_app, Person) == 3
+
+    for job_id, status in ((first, "已取消"), (second, "已完成")):  # too late: refused with the status, nothing changes
+        refused = form_post(officer, f"/admin/imports/{job_id}/cancel", {})
+        assert refused.status_code == 409
+        assert f"任务已是“{status}”状态，不能再取消" in text(refused)
+    assert form_post(officer, "/admin/imports/999999/cancel", {}).status_code == 404
+    with console_app.extensions["xiaoyou"].db.session() as session:
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "import_cancelled")).all()
+        assert [(a.actor, a.detail) for a in audited] == [(f"staff:{member.username}", {"job_id": first})]
+
+
 def test_a_rejected_roster_offers_its_error_report_as_xlsx(console_app: Flask, signed_in: Any, tmp_path: Path) -> None:
     officer, member = signed_in("officer")
     job_id = job_id_of(upload(officer, bad_roster(tmp_path), "bad.csv"))
