@@ -68,16 +68,20 @@ class LinkReport:
 
 
 def store_unionids(session: Session, infos: Sequence[FollowerInfo]) -> int:
-    """Write the unionid of each profile that has one onto its follower row; returns how many rows changed.
+    """Write the unionid (and the WeChat language) of each profile onto its follower row; returns how many rows got
+    a new unionid.
 
-    Only the unionid: subscription state belongs to the follow/unfollow events (see the module docstring)."""
-    known = {i.openid: i.unionid for i in infos if i.unionid}
+    Not subscription state: that belongs to the follow/unfollow events (see the module docstring)."""
+    known = {i.openid: i for i in infos if i.unionid or i.language}
     if not known:
         return 0
     changed = 0
     for follower in session.scalars(select(Follower).where(Follower.openid.in_(list(known)))):
-        if follower.unionid != known[follower.openid]:
-            follower.unionid = known[follower.openid]
+        info = known[follower.openid]
+        if info.language:
+            follower.language = info.language
+        if info.unionid and follower.unionid != info.unionid:
+            follower.unionid = info.unionid
             changed += 1
     session.flush()
     return changed

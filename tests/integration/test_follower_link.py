@@ -66,10 +66,11 @@ def test_a_follow_through_the_webhook_stores_the_unionid_without_any_sync(
 ) -> None:
     rt: Runtime = linked_app.extensions["xiaoyou"]
     emulator.configure(webhook_url=f"{live_server(linked_app).url}/wechat")
-    emulator.add_followers(OPENID, unionid=UNIONID, subscribe=False)  # WeChat knows the user and their unionid
+    emulator.add_followers(OPENID, unionid=UNIONID, subscribe=False, language="en")  # WeChat knows the user
     result = emulator.control("POST", "/push", {"openid": OPENID, "MsgType": "event", "Event": "subscribe"})
     assert texts.WELCOME.splitlines()[0] in result["reply"]["Content"]
     assert wait_for(lambda: (follower(rt) or Follower()).unionid == UNIONID, timeout=10)
+    assert (follower(rt) or Follower()).language == "en"  # their WeChat language came with the profile
     assert calls(emulator, "/cgi-bin/user/get") == 0  # no follower sync ran
     assert calls(emulator, BATCHGET) == 1
     assert wait_for(lambda: queued(rt) == [], timeout=5)  # linked, so nothing left for the job
