@@ -13,7 +13,7 @@ help:
 	@echo "make test           ruff, then pytest (TEST_DATABASE_URL / TEST_REDIS_URL for PostgreSQL / Redis)"
 	@echo "make lint           ruff and mypy"
 	@echo "make chat           talk to the running bot as WeChat would"
-	@echo "make bench-webhook  webhook throughput and latency against a bare reference (bench/RESULTS.md)"
+	@echo "make bench-webhook  webhook throughput, goodput, CPU and memory against a bare echo and WeRoBot (bench/RESULTS.md)"
 	@echo "make bench-import   a 1,000,000-row roster import and search on PostgreSQL (BENCH_DATABASE_URL)"
 	@echo "make bench-card     card verification throughput and latency, login latency (bench/RESULTS.md)"
 	@echo "                    webhook, card: BENCH_BASELINE=REF [BENCH_ROUNDS=N] also runs the app at git revision REF (A/B)"

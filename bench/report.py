@@ -41,6 +41,12 @@ class Row:
         return self.server_cpu / self.window / rate * 1000 if rate else float("nan")
 
     @property
+    def goodput(self) -> float:
+        """Pushes answered correctly per second: the answers per second, less the share that was wrong or empty."""
+        r = self.result
+        return r.throughput * r.ok / (r.ok + r.errors) if r.ok + r.errors else 0.0
+
+    @property
     def other_cores(self) -> float:
         """Cores busy with something the table does not name: the kernel's share, and other people's processes."""
         cores = len(os.sched_getaffinity(0))
@@ -136,6 +142,50 @@ def markdown_table(rows: list[Row]) -> str:
     out = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" for _ in HEADERS) + "|"]
     out.extend("| " + " | ".join(_cells(row)) + " |" for row in rows)
     return "\n".join(out)
+
+
+GOODPUT_TARGETS = {"sqlite": 1.0, "postgresql": 0.8}  # app goodput / WeRoBot-with-session goodput, closed loop
+CPU_TARGET = 2.0  # app server CPU per push / the Flask + wechatpy echo's, closed loop
+MEMORY_TARGET_MB = 200  # the app's gunicorn master plus its workers, after the run
+
+
+def peer_lines(
+    ref_row: Row, peers: list[Row], app_row: Row, memory_mb: dict[str, tuple[float, float]], dialect: str
+) -> list[str]:
+    """The app against the WeRoBot references and the echo: goodput and CPU ratios, the targets of issue 17.
+
+    ``peers``: the closed-loop rows of the WeRoBot echo and of WeRoBot with its session, in that order (either may be
+    missing when the run skipped them); ``memory_mb``: each server's master-plus-workers (RSS, PSS) after its phases."""
+    app = app_row.result.spec.target
+    lines = []
+    for row in [ref_row, *peers]:
+        name = row.result.spec.target
+        lines.append(
+            f"{app} / {name}: goodput {row.goodput:.1f} push/s ({row.result.errors} failed of {row.result.sent}), "
+            f"app {app_row.goodput / row.goodput if row.goodput else float('nan'):.2f}x; server CPU per push "
+            f"{row.server_ms_per_push:.2f} ms, app {app_row.server_ms_per_push / row.server_ms_per_push:.2f}x"
+        )
+    session = next((row for row in peers if row.result.spec.target.endswith("session")), None)
+    if session is not None:
+        target = GOODPUT_TARGETS.get(dialect, 1.0)
+        ratio = app_row.goodput / session.goodput if session.goodput else float("inf")
+        lines.append(
+            f"Goodput {app} / {session.result.spec.target} (pushes answered correctly per second, max throughput): "
+            f"{ratio:.2f}x (target >= {target:.1f}x on {dialect}): " + ("PASS" if ratio >= target else "FAIL")
+        )
+    cpu = app_row.server_ms_per_push / ref_row.server_ms_per_push
+    lines.append(
+        f"Server CPU per push {app} / {ref_row.result.spec.target}: {cpu:.2f}x "
+        f"({app_row.server_ms_per_push:.2f} vs {ref_row.server_ms_per_push:.2f} ms; target <= {CPU_TARGET:.1f}x): "
+        + ("PASS" if cpu <= CPU_TARGET else "FAIL")
+    )
+    if memory_mb:
+        lines.append(
+            f"Memory after the run, gunicorn master plus workers, RSS / PSS (target for the app <= {MEMORY_TARGET_MB} "
+            "MB; with --preload the workers share the master's pages, which RSS counts in each process and PSS "
+            "once): " + ", ".join(f"{name} {rss:.0f} / {pss:.0f} MB" for name, (rss, pss) in memory_mb.items())
+        )
+    return lines
 
 
 def verdict_lines(v: Verdicts, rate: float) -> list[str]:
@@ -257,8 +307,9 @@ def markdown_section(
 
 WEBHOOK_INTRO = """## Webhook (`make bench-webhook`)
 
-The real app under gunicorn against a bare Flask + wechatpy echo webhook (`bench/reference.py`), both in safe (AES)
-mode, on loopback. Each run adds a section at the end of this block; other benchmarks keep their own blocks.
+The real app under gunicorn against a bare Flask + wechatpy echo webhook (`bench/reference.py`) and, since issue 17,
+WeRoBot's echo and WeRoBot with its default SQLite session (`bench/werobot_reference.py`), all in safe (AES) mode,
+on loopback. Each run adds a section at the end of this block; other benchmarks keep their own blocks.
 """
 
 

@@ -219,6 +219,21 @@ class Server:
             pass
         return total
 
+    def memory_mb(self) -> tuple[float, float]:
+        """(RSS, PSS) of the master and every worker now, summed, in MB. RSS counts a page shared by the processes
+        (``--preload``'s copy-on-write imports) once in each of them; PSS splits it among them, so its sum is the
+        memory the server really takes."""
+        rss = pss = 0
+        try:
+            master = psutil.Process(self.proc.pid)
+            for proc in [master, *master.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    full = proc.memory_full_info()
+                    rss, pss = rss + full.rss, pss + getattr(full, "pss", full.rss)
+        except psutil.NoSuchProcess:
+            pass
+        return rss / 2**20, pss / 2**20
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -262,19 +277,29 @@ def server_env(work: Path, backend: Backend, account: Account, prometheus_dir: P
     return env
 
 
+def _preloads(tree: Path) -> bool:
+    try:
+        return '"--preload"' in (tree / "cli" / "runner.py").read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
 def start_server(
     name: str, app_spec: str, work: Path, env: dict[str, str], workers: int, threads: int, tree: Path = PROJECT_ROOT
 ) -> Server:
     """Start gunicorn with cli/runner.py's worker settings, in its own session (Ctrl-C reaches only us).
 
     ``app_spec`` is imported from ``tree`` (gunicorn puts its working directory first on the path), with this venv.
+    Every server gets ``--preload`` when that tree's ``cli/runner.py`` uses it (an A/B baseline from before issue 17
+    does not: its ``wsgi.py`` would hand its open connections to the forked workers).
     """
     port = free_port()
     log_path = work / f"{name}-gunicorn.log"
     Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
     cmd = [
         sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--worker-class", "gthread", "--threads", str(threads), "--timeout", "30", app_spec,
+        "--worker-class", "gthread", "--threads", str(threads), "--timeout", "30",
+        *(["--preload"] if _preloads(tree) else []), app_spec,
     ]  # fmt: skip
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(  # our own argv

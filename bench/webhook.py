@@ -3,9 +3,13 @@
 Owns the run: prepare the storage, serve the bare reference (``bench/reference.py``) and then the real app
 (``wsgi:app``) with the same gunicorn settings as ``cli/runner.py``, drive each with the load generator
 (``bench/loadgen.py``: a warm-up, a closed-loop maximum-throughput phase, an open-loop fixed-rate phase), print the
-table and the verdicts, and append them to ``bench/RESULTS.md``. Only one server runs at a time, so no two ever
-share the CPUs. With ``--baseline REF`` (``bench/ab.py``) the app as it is at REF runs too, through the same phases
-on storage prepared the same way, ``--rounds`` times interleaved with the app, and is compared with it.
+table and the verdicts, and append them to ``bench/RESULTS.md``. Between the two, the WeRoBot peers
+(``bench/werobot_reference.py``: its echo, and WeRoBot with its default SQLite session) get the warm-up and the
+closed-loop phase, with the same settings; their failed answers lower their goodput and are reported, but only
+the app's failures fail the run. Each server's RSS and PSS (master plus workers) are read after its phases. Only one
+server runs at a time, so no two ever share the CPUs. With ``--baseline REF`` (``bench/ab.py``) the app as it is
+at REF runs too, through the same phases on storage prepared the same way, ``--rounds`` times interleaved with the
+app, and is compared with it.
 
 Exit status: 0 when the run is valid, whether or not the targets are met (the benchmark reports, it does not gate);
 1 when any request failed (a non-200 answer, a reply that does not decrypt or says the wrong thing); 2 when the run
@@ -43,6 +47,7 @@ from bench.report import (
     load_average,
     markdown_section,
     median,
+    peer_lines,
     revision,
     verdict_lines,
     verdicts,
@@ -104,6 +109,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("BENCH_REDIS_URL", ""),
         help="Redis URL (env BENCH_REDIS_URL); its xy:* keys are deleted first. Default: an embedded Redis.",
     )
+    parser.add_argument(
+        "--no-peers", action="store_true", help="skip the WeRoBot references (echo, and with its SQLite session)"
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to append the results section")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to the results file")
     ab.add_arguments(parser)
@@ -151,9 +159,17 @@ class Runner:
     answered: int = 0  # valid replies from the current server, warm-up included
     requests: int = 0  # requests sent to the current server, warm-up included
     mix: tuple[str, ...] = ()  # the push mix of the next phases (``PhaseSpec.mix``); () is the load generator's own
+    peer_failures: list[str] = field(default_factory=list)  # failed answers of the WeRoBot references: reported only
 
     def phase(
-        self, server: Server, expect: Expect, mode: Mode, duration: float, pool_rate: float = 0.0, label: str = ""
+        self,
+        server: Server,
+        expect: Expect,
+        mode: Mode,
+        duration: float,
+        pool_rate: float = 0.0,
+        label: str = "",
+        fatal: bool = True,
     ) -> Row:
         args = self.args
         spec = PhaseSpec(
@@ -196,7 +212,7 @@ class Runner:
             storage_cpu=cpu_between(*storage),
             machine_busy=_busy_fraction(*cpu),
         )
-        self.check(result, server, what)
+        self.check(result, server, what, fatal)
         self.answered += result.ok
         self.requests += result.sent
         return row
@@ -215,10 +231,15 @@ class Runner:
             self.problems.append(f"{name} database: {summary}")
             print("!!! the inbound log does not match the pushes answered", file=sys.stderr)
 
-    def check(self, result: PhaseResult, server: Server, phase: str) -> None:
+    def check(self, result: PhaseResult, server: Server, phase: str, fatal: bool = True) -> None:
         if result.errors:
             reasons = ", ".join(f"{count} x {reason}" for reason, count in result.failures.most_common())
-            self.problems.append(f"{result.spec.target} {phase}: {result.errors} of {result.sent} failed ({reasons})")
+            problem = f"{result.spec.target} {phase}: {result.errors} of {result.sent} failed ({reasons})"
+            if not fatal:  # a reference's failures lower its goodput; they do not make the run invalid
+                self.peer_failures.append(problem)
+                print(f"  {problem} (a reference: counted against its goodput)")
+                return
+            self.problems.append(problem)
             print(f"\n!!! {result.spec.target}: {result.errors} of {result.sent} requests FAILED", file=sys.stderr)
             for reason, count in result.failures.most_common():
                 print(f"!!!   {count} x {reason}", file=sys.stderr)
@@ -237,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     app_revision = revision()
     servers: list[Server] = []
     measured: list[tuple[ab.Run, Row, Row]] = []  # each server's closed- and open-loop rows
+    peers: list[Row] = []  # the WeRoBot references' closed-loop rows
+    memory_mb: dict[str, tuple[float, float]] = {}  # each server's master-plus-workers (RSS, PSS) after its phases
     # The worktree outlives the servers: they are stopped in the finally below, before the stack removes it.
     with tempfile.TemporaryDirectory(prefix="xiaoyou-bench-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
@@ -267,8 +290,12 @@ def main(argv: list[str] | None = None) -> int:
                 closed = runner.phase(server, expect, "closed", args.duration, pool_rate)
                 opened = runner.phase(server, expect, "open", args.duration)
                 measured.append((run, closed, opened))
+                memory_mb[run.name] = server.memory_mb()
                 server.stop()
                 if run.role == "reference":  # every app gets pushes pre-built for 1.3x the reference's rate
+                    if not args.no_peers:  # WeRoBot's echo may outrun the reference: pushes for 1.5x its rate
+                        peer_pool = max(pool_rate, closed.result.throughput * 1.5)
+                        peers += _peers(runner, work, backend, account, servers, peer_pool, memory_mb)
                     pool_rate = max(500.0, closed.result.throughput * 1.3)
                 else:
                     runner.check_database(backend, run.name)
@@ -286,8 +313,41 @@ def main(argv: list[str] | None = None) -> int:
             for server in servers:
                 server.stop()
             stop_embedded()
-        _report(args, backend, measured, runner.problems, app_revision, load_before, baseline)
+        _report(args, backend, measured, runner, app_revision, load_before, baseline, peers, memory_mb)
     return 1 if runner.problems else 0
+
+
+PEERS = (
+    ("werobot-echo", "bench.werobot_reference:echo_app()"),
+    ("werobot-session", "bench.werobot_reference:session_app()"),
+)
+
+
+def _peers(
+    runner: Runner,
+    work: Path,
+    backend: Backend,
+    account: Account,
+    servers: list[Server],
+    pool_rate: float,
+    memory_mb: dict[str, tuple[float, float]],
+) -> list[Row]:
+    """The WeRoBot references, one after the other: warm-up and maximum throughput, their failures not fatal."""
+    args = runner.args
+    rows = []
+    for name, spec in PEERS:
+        env = server_env(work, backend, account, work / f"prometheus-{name}")
+        server = start_server(name, spec, work, env, args.workers, args.threads)
+        servers.append(server)
+        wait_healthy(server)
+        print(f"{name}: gunicorn {spec} on 127.0.0.1:{server.port}")
+        if args.warmup:
+            runner.phase(server, "echo", "closed", args.warmup, pool_rate, label="warm-up", fatal=False)
+        rows.append(runner.phase(server, "echo", "closed", args.duration, pool_rate, fatal=False))
+        memory_mb[name] = server.memory_mb()
+        server.stop()
+        runner.answered = runner.requests = 0
+    return rows
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -314,11 +374,15 @@ def _report(
     args: argparse.Namespace,
     backend: Backend,
     measured: list[tuple[ab.Run, Row, Row]],
-    problems: list[str],
+    runner: Runner,
     app_revision: str,
     load_before: str,
     baseline: ab.Baseline | None,
+    peers: list[Row],
+    memory_mb: dict[str, tuple[float, float]],
 ) -> None:
+    problems = runner.problems
+
     def rounds(role: ab.Role) -> list[tuple[ab.Run, Row, Row]]:
         return [(run, closed, opened) for run, closed, opened in measured if run.role == role]
 
@@ -344,17 +408,19 @@ def _report(
 
     roles: list[ab.Role] = ["reference", "baseline", "app"] if baseline else ["reference", "app"]
     table = [row for role in roles for row in medians(role)]
+    table[2:2] = peers  # after the reference's rows; the app's stay last
     print()
     print(console_table(table))
     print()
     v = verdicts(table[0], table[-2], table[-1].result)
-    lines = verdict_lines(v, args.rate)
+    dialect = "sqlite" if backend.database_url.startswith("sqlite") else "postgresql"
+    lines = peer_lines(table[0], peers, table[-2], memory_mb, dialect) + verdict_lines(v, args.rate)
     if baseline:
         lines += ab_lines(baseline.label, args.rate, samples("app"), samples("baseline"), baseline.caveat)
     for line in lines:
         print(line)
     notes = []
-    rows = [row for _, closed, opened in measured for row in (closed, opened)]
+    rows = [row for _, closed, opened in measured for row in (closed, opened)] + peers
     for row in rows:
         if row.result.built_live:
             notes.append(f"{row.result.spec.target} {row.phase}: {row.result.built_live} pushes built live")
@@ -368,6 +434,8 @@ def _report(
                 f"{row.result.spec.target} fixed rate: some sends started up to {row.result.max_late * 1000:.0f} ms "
                 "late (all connections busy); counted in the latency"
             )
+    notes += [f"{failure} (a reference: counted against its goodput, not a failure of the run)"
+              for failure in runner.peer_failures]  # fmt: skip
     for note in notes:
         print(f"note: {note}")
     if problems:

@@ -129,6 +129,9 @@ def run_service(settings: Settings, port: int, workers: int) -> int:
             "8",
             "--timeout",
             "30",
+            # The app is built once in the master and the workers fork from it (wsgi.py): they share its imports
+            # and the help desk's matcher instead of loading their own (bench/RESULTS.md, issue 17: memory).
+            "--preload",
             "wsgi:app",
         ],
         env,

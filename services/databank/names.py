@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import zhconv
-from pypinyin import lazy_pinyin
 
 # Han characters, Latin letters, and the separators names legitimately contain (阿依古丽·买买提, O'Neil, Jean-Luc).
 # zhconv's own lazy loader leaves its dictionary file open (a ResourceWarning); loading it by path closes it.
@@ -55,7 +54,11 @@ def _latin_words(chunk: str) -> list[str]:
 @lru_cache(maxsize=1 << 16)
 def _syllable(char: str) -> str:
     """One Han character's pinyin. A person's name is read character by character (no phrase in it means more than
-    its characters), so a small cache of characters serves every name."""
+    its characters), so a small cache of characters serves every name. pypinyin is imported here, on the first
+    name: its phrase dictionary is about 55 MB per process, and a webhook worker that never reads a name (most never
+    do) should not carry it."""
+    from pypinyin import lazy_pinyin
+
     return lazy_pinyin(char)[0].lower()
 
 

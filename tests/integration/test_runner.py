@@ -110,11 +110,22 @@ def start_runner(var_dir: Path) -> Runner:
         with contextlib.suppress(requests.RequestException):
             web = requests.get(f"{runner.url}/healthz", timeout=2)
             emulator = requests.get(f"{runner.emulator_url}/_emulator/clock", timeout=2)
-            if web.status_code == 200 and emulator.status_code == 200:
+            # gunicorn --preload forks its workers once the app is built, one after another: the first may answer
+            # before the second exists, so the runner is up once both do.
+            if web.status_code == 200 and emulator.status_code == 200 and _gunicorn_count(runner) == 3:
                 return runner
         time.sleep(0.3)
     kill_all(runner, runner.family())
     raise AssertionError(f"the runner did not come up:\n{runner.log()}")
+
+
+def _gunicorn_count(runner: Runner) -> int:
+    """gunicorn processes under the runner now: its master and the workers it has forked so far."""
+    count = 0
+    for process in runner.family():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            count += "gunicorn" in " ".join(process.cmdline())
+    return count
 
 
 def kill_all(runner: Runner, processes: list[psutil.Process]) -> None:
