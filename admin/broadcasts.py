@@ -24,7 +24,7 @@ from core import texts
 from core.errors import ValidationFailed, XiaoyouError
 from models.broadcast import CHANNELS, DRAFT, PAUSED, Broadcast
 from services import staff as staff_service
-from services.broadcasts import compose, control, plan, segments
+from services.broadcasts import campaigns, compose, control, plan, segments
 from services.broadcasts.compose import DraftInput
 
 T = texts.CONSOLE
@@ -50,6 +50,7 @@ def _broadcast_names() -> dict[str, Any]:
         "BC_STATUSES": texts.BROADCAST_STATUS_NAMES,
         "BC_REASONS": texts.BROADCAST_SKIP_REASONS,
         "BC_KINDS": texts.BROADCAST_KIND_NAMES,
+        "bc_campaign": campaigns.label,
     }
 
 

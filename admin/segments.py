@@ -28,7 +28,7 @@ from services.broadcasts import segments
 from services.broadcasts.segments import Filters
 
 T = texts.CONSOLE
-LIST_FIELDS = ("colleges", "majors", "regions", "countries", "cohort_ids")
+LIST_FIELDS = ("colleges", "majors", "regions", "countries", "cohort_ids", "association_ids", "languages")
 CHOICE_FIELDS = ("levels", "card_status")
 NOTICES = {"saved": "segments_saved", "archived": "segments_archived_ok"}
 

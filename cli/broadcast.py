@@ -20,7 +20,7 @@ from cli.common import actor_option, runtime, settings, unit_of_work
 from core import texts
 from core.clock import beijing_minutes
 from services import staff as staff_service
-from services.broadcasts import compose, control, plan
+from services.broadcasts import campaigns, compose, control, plan
 from services.staff.accounts import account_by_username
 from wechat.gateway import build_gateway
 
@@ -68,7 +68,8 @@ def list_cmd(status: str | None, limit: int, as_staff: str | None, actor: str) -
     with unit_of_work(settings()) as session:
         _acting(session, as_staff, actor, "broadcasts.view")
         for b in control.listing(session, status=status, limit=limit):
-            click.echo(f"{b.id}\t{b.status}\t{b.channels}\taudience {b.audience}\t{b.title}")
+            campaign = f"\tcampaign {campaigns.label(b.campaign_key)}" if b.campaign_key else ""
+            click.echo(f"{b.id}\t{b.status}\t{b.channels}\taudience {b.audience}\t{b.title}{campaign}")
 
 
 @broadcast_group.command("show")

@@ -264,6 +264,8 @@ class ScheduleSettings(_Section):
     stats_rollup_seconds: int = Field(300, ge=30, le=86400)
     databank_imports_seconds: int = Field(3, ge=1, le=300)  # look for queued roster imports (the console's)
     broadcasts_send_seconds: int = Field(5, ge=1, le=300)  # start due broadcasts, send a pass of their rows
+    broadcasts_tags_seconds: int = Field(600, ge=1, le=86400)  # delete WeChat tags no broadcast needs any more
+    broadcasts_campaigns: Crontab = "20 0 * * *"  # create due campaign broadcasts (08:20 Beijing time)
 
 
 class LoggingSettings(_Section):
@@ -457,6 +459,64 @@ class InquirySettings(_Section):
         return self
 
 
+# Festival greetings the campaigns know (their dates per year: jobs/campaigns.py; their copy: core/texts.py).
+CAMPAIGN_FESTIVALS = ("new_year", "spring_festival", "dragon_boat", "teachers_day", "mid_autumn", "double_ninth")
+CAMPAIGN_CHANNELS = ("mass", "custom")  # campaign greetings are text: the channels that carry text
+
+
+class CampaignSettings(_Section):
+    """Recurring campaigns (services/broadcasts/campaigns.py, job broadcasts.campaigns): graduation anniversaries and
+    festival greetings, created as broadcasts ``days_ahead`` days before they go, through the usual approval."""
+
+    enabled: bool = False
+    # "Graduated N years ago": one broadcast a year per N, to those who graduated that year, sent on
+    # anniversary_month/anniversary_day (Beijing time).
+    anniversary_years: tuple[int, ...] = (10, 20, 30, 40, 50)
+    anniversary_month: int = Field(6, ge=1, le=12)
+    anniversary_day: int = Field(1, ge=1, le=28)
+    festivals: tuple[str, ...] = CAMPAIGN_FESTIVALS  # the greetings to send, from CAMPAIGN_FESTIVALS
+    days_ahead: int = Field(7, ge=1, le=60)  # created this many days before the send day (time to approve)
+    send_time: str = Field("10:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # Beijing time on the send day
+    channels: tuple[str, ...] = ("mass",)  # fallback order, from CAMPAIGN_CHANNELS
+    # "always": every campaign broadcast waits for a staff member's approval (nobody wrote it); "threshold": only
+    # above broadcasts.approval_threshold, like a broadcast staff wrote.
+    approval: Literal["always", "threshold"] = "always"
+
+    @field_validator("anniversary_years")
+    @classmethod
+    def _years(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for n in value:
+            if not 1 <= n <= 80:
+                raise ValueError(f"{n} is not a number of years from 1 to 80")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a number of years twice")
+        return tuple(sorted(value))
+
+    @field_validator("festivals")
+    @classmethod
+    def _festivals(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if name not in CAMPAIGN_FESTIVALS:
+                raise ValueError(f"unknown festival {name!r}; known: {', '.join(CAMPAIGN_FESTIVALS)}")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a festival twice")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("needs at least one channel")
+        for name in value:
+            if name not in CAMPAIGN_CHANNELS:
+                raise ValueError(
+                    f"{name!r} cannot carry a campaign's text greeting; use {' and/or '.join(CAMPAIGN_CHANNELS)}"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("lists a channel twice")
+        return value
+
+
 class BroadcastSettings(_Section):
     """Broadcasts (services/broadcasts): when a second staff member must approve, and the quiet hours (Beijing time)."""
 
@@ -479,6 +539,10 @@ class BroadcastSettings(_Section):
     send_batch: int = Field(200, ge=1, le=5000)
     claim_lease_seconds: int = Field(120, ge=1, le=540)
     pass_seconds: int = Field(50, ge=1, le=3600)
+    # A finished mass send keeps its WeChat tag until MASSSENDJOBFINISH arrives, or this long after it finished; then
+    # job broadcasts.tags deletes the tag (an account has at most 100).
+    tag_keep_hours: int = Field(24, ge=1, le=720)
+    campaigns: CampaignSettings = CampaignSettings()
 
 
 class AdminSettings(_Section):

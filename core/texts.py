@@ -1833,3 +1833,40 @@ CONSOLE.update(
         "segments_regions_hint": "当前工作所在城市",
     }
 )
+
+# --- broadcasts: WeChat tags and recurring campaigns (services/broadcasts/tags.py, campaigns.py; issue 13) ---------
+BROADCAST_ERRCODES.update({45056: "公众号标签已满（最多 100 个），无法为群发建立标签"})
+CAMPAIGN_FESTIVAL_NAMES = {
+    "new_year": "元旦",
+    "spring_festival": "春节",
+    "dragon_boat": "端午节",
+    "teachers_day": "教师节",
+    "mid_autumn": "中秋节",
+    "double_ninth": "重阳节",
+}
+CAMPAIGN_FESTIVAL_GREETINGS = {
+    "new_year": "新年快乐！母校和校友会祝您在新的一年里身体健康、万事顺意。",
+    "spring_festival": "春节快乐！校友会给您拜年，祝您和家人阖家幸福、新春吉祥。",
+    "dragon_boat": "端午安康！校友会祝您和家人节日平安喜乐。",
+    "teachers_day": "教师节快乐！向曾经教过我们、如今仍在讲台上的老师们致敬，也祝身为教师的校友节日快乐。",
+    "mid_autumn": "中秋快乐！月圆人团圆，校友会祝您和家人团圆美满，欢迎常回母校看看。",
+    "double_ninth": "重阳安康！校友会祝各位老校友健康长寿、福寿安康。",
+}
+CAMPAIGN_ANNIVERSARY_NAME = "毕业{years}周年"
+CAMPAIGN_LABEL = "{name} · {year}"
+CAMPAIGN_ANNIVERSARY_TITLE = "毕业{years}周年问候（{grad_year}届）"
+CAMPAIGN_FESTIVAL_TITLE = "{name}问候（{year}）"
+CAMPAIGN_ANNIVERSARY_GREETING = (
+    "{grad_year}届的校友，您好！{years}年前，您从母校毕业。校友会祝您一切安好，欢迎常回家看看，也欢迎联系当年的同学。"
+)
+CAMPAIGN_SEGMENT_ANNIVERSARY = "{grad_year}届（毕业{years}周年）"
+CAMPAIGN_SEGMENT_FESTIVAL = "节日问候：同意接收推送的校友"
+CAMPAIGN_SEGMENT_DESCRIPTION = "定期活动（毕业周年、节日问候）自动建立"
+CONSOLE.update({"broadcasts_campaign": "定期活动", "broadcasts_campaign_none": "—"})
+SEGMENT_FIELD_NAMES.update({"languages": "微信语言", "association_ids": "地方校友会编号"})
+SEGMENT_ERRORS.update(
+    {
+        "bad_language": "「{value}」不是微信的语言代码（如 zh_CN、zh_TW、en）",
+        "bad_association": "地方校友会编号应为正整数（现在是「{value}」）",
+    }
+)

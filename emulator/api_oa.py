@@ -4,7 +4,9 @@
   a page; like WeChat, the last page still carries a ``next_openid`` and the page after it has ``count`` 0 and no
   ``data``. Batch info takes at most 100 users. Nicknames and avatars are not returned (WeChat stopped in 2021).
 - Tags (https://developers.weixin.qq.com/doc/offiaccount/User_Management/User_Tag_Management.html): 100 tags per
-  account (45056), 20 per user (45059), 50 openids per batch call (40032); a failing batch changes nothing.
+  account (45056), 20 per user (45059), 50 openids per batch call (40032); a failing batch changes nothing. Deleting
+  a tag untags its fans; the system tags (0, 1, 2) cannot be deleted (45058), nor a tag with more than 100,000 fans
+  (45057: untag some first).
 - Menu (https://developers.weixin.qq.com/doc/offiaccount/Custom_Menus/Creating_Custom-Defined_Menu.html): 1–3
   buttons with at most 5 sub-buttons each.
 - QR codes (https://developers.weixin.qq.com/doc/offiaccount/Account_Management/Generating_a_Parametric_QR_Code.html):
@@ -212,10 +214,12 @@ def tags_delete() -> dict[str, Any]:
         state.authorize(token_arg(), "oa")
         payload = _tag_payload(body)
         tag = _editable_tag(state, payload)
+        members = [f for f in state.followers.values() if tag.id in f.tagids]
+        if len(members) > state.config.tag_delete_max_fans:
+            raise WxError(45057)  # untag fans first, until the tag has at most this many
         del state.tags[tag.id]
-        for follower in state.followers.values():
-            if tag.id in follower.tagids:
-                follower.tagids.remove(tag.id)
+        for follower in members:
+            follower.tagids.remove(tag.id)
         return ok()
 
 

@@ -82,6 +82,7 @@ class EmulatorConfig:
     tags_per_user: int = 20
     tag_batch_max: int = 50
     tag_name_max_bytes: int = 30
+    tag_delete_max_fans: int = 100_000  # tags/delete answers 45057 above this many fans
     user_list_page: int = 10000
     user_batch_max: int = 100
 

@@ -27,4 +27,10 @@ def mass_finished(ctx: Context) -> None:
 
 @router.on(event("templatesendjobfinish"))
 def template_finished(ctx: Context) -> None:
-    delivery.template_job_finished(ctx.session, ctx.openid, str(getattr(ctx.message, "status", "") or ""))
+    message = ctx.message
+    delivery.template_job_finished(
+        ctx.session,
+        ctx.openid,
+        str(getattr(message, "status", "") or ""),
+        msg_id=int(getattr(message, "id", 0) or 0) or None,
+    )

@@ -19,8 +19,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.runtime import Runtime
 from core.settings import ScheduleSettings, Settings
+from jobs.campaigns import FESTIVALS
 from services import cards, classes, follower_links, follower_sync, inbound, outbox, stats
+from services.broadcasts import campaigns as broadcast_campaigns
 from services.broadcasts import delivery as broadcast_delivery
+from services.broadcasts import tags as broadcast_tags
 from services.cards import applications as card_applications
 from services.classes import invites as class_invites
 from services.databank import import_jobs
@@ -138,6 +141,25 @@ def send_broadcasts(ctx: JobContext) -> dict[str, int]:
     return counts
 
 
+def create_campaigns(ctx: JobContext) -> broadcast_campaigns.CampaignReport:
+    """Create the campaign broadcasts (anniversaries, festival greetings) whose time to be prepared came; each is
+    confirmed and waits for the approval the rules require (``services.broadcasts.campaigns``)."""
+    rt = ctx.rt
+    with rt.db.session(write=True) as session:
+        report = broadcast_campaigns.run(session, rt.settings, FESTIVALS)
+    if report.created:
+        log.info("campaigns: %s", report)
+    return report
+
+
+def sweep_broadcast_tags(ctx: JobContext) -> broadcast_tags.SweepReport:
+    """Delete the WeChat tags of finished (or cancelled) mass sends, and the orphans a crash left behind."""
+    rt = ctx.rt
+    return broadcast_tags.sweep(
+        lambda: rt.db.session(write=True), ctx.gateway.official, keep_hours=rt.settings.broadcasts.tag_keep_hours
+    )
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         "outbox.deliver",
@@ -213,6 +235,18 @@ JOBS: tuple[JobSpec, ...] = (
         send_broadcasts,
         _every(lambda settings: settings.schedule.broadcasts_send_seconds),
         "start due broadcasts (recipients into the outbox) and send their rows, paced within WeChat's limits",
+    ),
+    JobSpec(
+        "broadcasts.campaigns",
+        create_campaigns,
+        _cron(lambda schedule: schedule.broadcasts_campaigns),
+        "create due anniversary and festival broadcasts (broadcasts.campaigns.*); they wait for approval as ruled",
+    ),
+    JobSpec(
+        "broadcasts.tags",
+        sweep_broadcast_tags,
+        _every(lambda settings: settings.schedule.broadcasts_tags_seconds),
+        "delete the WeChat tags of finished mass sends and the orphans a crash left (an account has at most 100)",
     ),
     JobSpec(
         "databank.imports",

@@ -25,6 +25,7 @@ from wechat.errors import INVALID_TOKEN, SYSTEM_BUSY, map_error
 from wechat.tokens import Fetched, TokenStore
 
 log = logging.getLogger(__name__)
+POOL_SIZE = 64  # pooled connections per host (the sender runs up to broadcasts.send_concurrency = 64 threads)
 
 
 def fetch_token(http: requests.Session, base_url: str, appid: str, secret: str, *, stable: bool, timeout: float) -> Any:
@@ -61,6 +62,10 @@ class GatewayClient(WeChatClient):
         self, appid: str, secret: str, *, base_url: str, tokens: TokenStore, timeout: float, transient_retries: int
     ) -> None:
         super().__init__(appid, secret, timeout=timeout, auto_retry=False)
+        # wechatpy's one requests.Session serves every thread of the process (a broadcast's sender threads too):
+        # keep enough pooled keep-alive connections for them, rather than requests' default of 10.
+        self._http.mount("https://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE))
+        self._http.mount("http://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE))
         self.API_BASE_URL = f"{base_url}/cgi-bin/"
         self.wxa.API_BASE_URL = f"{base_url}/"
         self.base_url = base_url

@@ -6,6 +6,8 @@ mini-program and spent by the sender), ``compose`` (a broadcast's content, valid
 payload of each channel), ``plan`` (reach per channel in the fallback order, who is skipped and why, the ETA under
 today's and tomorrow's quotas), ``control`` (confirmation, approval, schedule and quiet hours, pause, resume, cancel,
 the report and its export), ``delivery`` (the recipients written to the outbox, the rate-limited sender pass with
-per-recipient fallback, mass sends through a WeChat tag, quota pauses, the job-finish events). Like every service,
-these take a SQLAlchemy Session and raise ``core.errors``.
+per-recipient fallback, mass sends through a WeChat tag, quota pauses, the job-finish events), ``tags`` (the
+mass-send tags' names and their deletion once no broadcast needs them), ``campaigns`` (recurring anniversaries and
+festival greetings, each occurrence one broadcast). Like every service, these take a SQLAlchemy Session and raise
+``core.errors``.
 """

@@ -73,10 +73,12 @@ def confirm(
     actor: str,
     now: datetime | None = None,
     usage: dict[str, int] | None = None,
+    threshold: int | None = None,
 ) -> Broadcast:
     """The author (or any composer) confirms a draft: it is planned now, the plan stored; then it waits for
-    approval when the audience exceeds the threshold, else it is scheduled. ``usage``: today's sends per API family
-    so far (``RateLimiter.used_today``), for the plan's ETA."""
+    approval when the audience exceeds the threshold (``broadcasts.approval_threshold``, or ``threshold``: a
+    campaign's 0 means always), else it is scheduled. ``usage``: today's sends per API family so far
+    (``RateLimiter.used_today``), for the plan's ETA."""
     now = now or utcnow()
     broadcast = compose.get(session, broadcast_id, for_update=True)
     if broadcast.status != DRAFT:
@@ -86,7 +88,7 @@ def confirm(
     planned = plan.build(session, settings, broadcast, now=now, usage=usage)
     if planned.reachable == 0:
         raise Conflict("nobody reachable", user_message=E["empty_audience"])
-    threshold = settings.broadcasts.approval_threshold
+    threshold = settings.broadcasts.approval_threshold if threshold is None else threshold
     broadcast.status = AWAITING_APPROVAL if planned.audience > threshold else SCHEDULED
     broadcast.audience = planned.audience
     broadcast.plan_json = json.dumps(planned.as_json(), ensure_ascii=False)

@@ -11,24 +11,30 @@ Owns what happens between "scheduled" and "finished":
   through the broadcast's channel order, and records each row's end (``sent``, ``failed:<errcode>``,
   ``skipped:<reason>``) together with the broadcast's counts in one transaction. 45009 pauses the broadcast until
   00:00 Beijing time. A mass send tags the recipients (50 per call) then sends once with ``clientmsgid=bc<id>``.
+  Batches overlap (the next is claimed and the last recorded while one is being sent) and the limiter's tokens are
+  granted per half second of sending (``wechat.limits.RateLimiter.prefetching``), so neither the database nor Redis
+  paces the sends. A template row keeps WeChat's msgid (``payload_json``); a subscribe message WeChat refuses with
+  43101 zeroes our stale allowance. The tag of a mass send is ``services.broadcasts.tags``'s: at WeChat's 100 tags
+  (45056) it sweeps once and tries again, then fails the mass rows ``failed:45056`` (never a retry loop).
 - Crash safety: rows exist before any send; a row left ``sending`` (or ``tagging``) longer than the claim lease is
   sent again. Template rows carry their key as ``client_msg_id``, so a repeat within WeChat's 10 minutes is a no-op;
   a mass repeat under the same ``clientmsgid`` answers with the first send's msg_id.
-- :func:`mass_job_finished` / :func:`template_job_finished` apply WeChat's job-finished events to the counts.
+- :func:`mass_job_finished` / :func:`template_job_finished` apply WeChat's job-finished events to the counts (a
+  mass send's also lets its tag go; a template's is matched by the user and its msgid).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time as clock
 from collections import defaultdict
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, func, insert, literal, select, tuple_, update
@@ -58,7 +64,7 @@ from models.broadcast import (
 )
 from models.broadcast import FINISHED as BROADCAST_FINISHED
 from models.person import MP_OPENID, OA_OPENID, WeChatIdentity
-from services.broadcasts import plan, segments
+from services.broadcasts import plan, segments, tags
 from services.outbox import PERMANENT_ERRCODES
 from wechat.gateway import Gateway
 
@@ -78,6 +84,9 @@ UNREACHABLE = {
     45015: "window_closed",
     45047: "window_closed",
 }
+NO_SUBSCRIBE_CONSENT = 43101
+# A mass send WeChat refuses for its content (invalid media_id, empty or too long, bad data): its rows end failed.
+MASS_REFUSED = frozenset({40007, 44004, 45002, 47001})
 # Templates' job-finished Status values other than success (WeChat's words → our failed:<reason>).
 TEMPLATE_FAILURES = {"failed:user block": "failed:user_block", "failed: system failed": "failed:system"}
 
@@ -95,6 +104,7 @@ class SenderConfig:
     quiet_end: str
     cs_window_seconds: int
     limits_per_second: dict[str, float] = field(default_factory=dict)
+    tag_keep_hours: int = 24
 
     @classmethod
     def of(cls, settings: Settings) -> SenderConfig:
@@ -116,6 +126,7 @@ class SenderConfig:
             quiet_end=b.quiet_end,
             cs_window_seconds=settings.customer_service.message_window_seconds,
             limits_per_second=per_second,
+            tag_keep_hours=b.tag_keep_hours,
         )
 
 
@@ -130,6 +141,12 @@ def next_beijing_midnight(moment: datetime) -> datetime:
 
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def msgid_payload(msgid: int) -> str:
+    """A sent template row's ``payload_json``: WeChat's msgid (the content is the broadcast's), matched exactly by
+    :func:`template_job_finished`."""
+    return json.dumps({"msgid": int(msgid)})
 
 
 def row_key(broadcast_id: int, openid: str) -> str:
@@ -221,17 +238,21 @@ def start_due(session: Session, settings: Settings, *, now: datetime | None = No
 
 
 class _Pacer:
-    """Spaces calls at most ``rate`` a second across threads (each caller waits for its slot)."""
+    """Spaces calls ``rate`` a second across threads (each caller waits for its slot). Slots missed while every
+    thread was busy (a slow answer, the machine) may be caught up, at most ``catch_up`` seconds of them, so the rate
+    holds on average: over any second at most ``rate * (1 + catch_up)`` calls start. WeChat's own limits are the
+    gateway's (``wechat.limits``), never this."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, catch_up: float = 0.2) -> None:
         self.interval = 1.0 / rate
+        self.catch_up = catch_up
         self.next = clock.monotonic()
         self.lock = threading.Lock()
 
     def wait(self) -> None:
         with self.lock:
             now = clock.monotonic()
-            slot = max(self.next, now)
+            slot = max(self.next, now - self.catch_up)
             self.next = slot + self.interval
         if slot > now:
             clock.sleep(slot - now)
@@ -260,6 +281,8 @@ class _Outcome:
     retry_at: datetime | None = None  # pending: when it may go again
     counted: bool = True  # pending: whether this claim counts as an attempt
     spend: tuple[str, str] | None = None  # a subscribe allowance (mp openid, template id) to spend
+    forfeit: tuple[str, str] | None = None  # WeChat said 43101: our allowance for it is stale, set to 0
+    msgid: int | None = None  # a template message's msgid, kept on the row for TEMPLATESENDJOBFINISH
 
 
 @dataclass
@@ -316,8 +339,15 @@ def _facts(session: Session, openids: list[str], payloads: dict[str, dict[str, A
     return facts
 
 
-def _send_one(gateway: Gateway, batch: _Batch, row: _Row) -> _Outcome:  # noqa: PLR0911, PLR0912 - one ladder
-    """Send one row through the first channel (from its own) that can reach the user; never raises."""
+def _send_one(gateway: Gateway, batch: _Batch, row: _Row) -> _Outcome:
+    """Send one row through the first channel (from its own) that can reach the user; never raises. A subscribe
+    message WeChat refused with 43101 (no consent left at WeChat's end) forfeits our stale allowance."""
+    stale: list[tuple[str, str]] = []
+    outcome = _ladder(gateway, batch, row, stale)
+    return replace(outcome, forfeit=stale[0]) if stale else outcome
+
+
+def _ladder(gateway: Gateway, batch: _Batch, row: _Row, stale: list[tuple[str, str]]) -> _Outcome:  # noqa: PLR0911, PLR0912, PLR0915 - one ladder
     cfg, now = batch.cfg, batch.now
     facts = batch.facts.get(row.openid, _Facts())
     start = batch.channels.index(row.channel) if row.channel in batch.channels else 0
@@ -349,9 +379,10 @@ def _send_one(gateway: Gateway, batch: _Batch, row: _Row) -> _Outcome:  # noqa: 
         batch.pacers["all"].wait()
         if channel in batch.pacers:
             batch.pacers[channel].wait()
+        msgid: int | None = None
         try:
             if channel == TEMPLATE:
-                gateway.official.send_template(
+                msgid = gateway.official.send_template(
                     row.openid,
                     payload["template_id"],
                     payload["data"],
@@ -373,6 +404,8 @@ def _send_one(gateway: Gateway, batch: _Batch, row: _Row) -> _Outcome:  # noqa: 
         except WeChatAPIError as exc:
             if exc.errcode in UNREACHABLE:
                 reason = UNREACHABLE[exc.errcode]
+                if channel == SUBSCRIBE and exc.errcode == NO_SUBSCRIBE_CONSENT and facts.mp_openid:
+                    stale.append((facts.mp_openid, payload["template_id"]))
                 continue
             if exc.errcode in PERMANENT_ERRCODES or row.attempts >= cfg.max_attempts:
                 return _Outcome(f"failed:{exc.errcode}", channel)
@@ -384,7 +417,7 @@ def _send_one(gateway: Gateway, batch: _Batch, row: _Row) -> _Outcome:  # noqa: 
             log.warning("broadcast row %s: %s (attempt %s), again later", row.id, type(exc).__name__, row.attempts)
             return _Outcome(PENDING, row.channel, retry_at=now + timedelta(seconds=cfg.retry_seconds * row.attempts))
         spend = (facts.mp_openid, payload["template_id"]) if channel == SUBSCRIBE and facts.mp_openid else None
-        return _Outcome(SENT, channel, spend=spend)
+        return _Outcome(SENT, channel, spend=spend, msgid=msgid)
     return _Outcome(f"skipped:{reason}", row.channel)
 
 
@@ -403,6 +436,31 @@ def _count_column(status: str) -> str | None:
     return None
 
 
+def _row_extras(  # noqa: PLR0917 - private, one caller
+    session: Session,
+    done: Sequence[int],
+    spends: dict[int, tuple[str, str]],
+    forfeits: dict[int, tuple[str, str]],
+    msgids: dict[int, int],
+    now: datetime,
+) -> None:
+    """What the rows recorded leave besides their status: subscribe allowances (one spent per subscribe message
+    sent; a stale one, 43101, to 0) and each template message's msgid."""
+    kept = [{"id": i, "payload_json": msgid_payload(msgids[i])} for i in done if i in msgids]
+    if kept:
+        session.execute(update(OutboundMessage), kept)
+    for row_id in done:
+        if row_id in spends:
+            spend_allowance(session, *spends[row_id])
+        if row_id in forfeits:
+            mp_openid, template_id = forfeits[row_id]
+            session.execute(
+                update(SubscribeAllowance)
+                .where(SubscribeAllowance.openid == mp_openid, SubscribeAllowance.template_id == template_id)
+                .values(remaining=0, updated_at=now)
+            )
+
+
 def _record(  # noqa: PLR0917 - private, one caller
     session: Session, broadcast_id: int, rows: list[_Row], outcomes: list[_Outcome], now: datetime, quota: bool
 ) -> dict[str, int]:
@@ -410,10 +468,16 @@ def _record(  # noqa: PLR0917 - private, one caller
     another worker took back after our lease ran out (its attempts moved on) is not ours to record."""
     groups: dict[tuple[str, str, datetime | None, bool], list[tuple[int, int]]] = defaultdict(list)
     spends: dict[int, tuple[str, str]] = {}
+    forfeits: dict[int, tuple[str, str]] = {}
+    msgids: dict[int, int] = {}
     for row, outcome in zip(rows, outcomes, strict=True):
         groups[(outcome.status, outcome.channel, outcome.retry_at, outcome.counted)].append((row.id, row.attempts))
         if outcome.spend is not None:
             spends[row.id] = outcome.spend
+        if outcome.forfeit is not None:
+            forfeits[row.id] = outcome.forfeit
+        if outcome.msgid is not None:
+            msgids[row.id] = outcome.msgid
     counts: dict[str, int] = defaultdict(int)
     tally: dict[str, int] = defaultdict(int)
     for (status, channel, retry_at, counted), members in groups.items():
@@ -435,9 +499,7 @@ def _record(  # noqa: PLR0917 - private, one caller
                 .values(**values)
                 .returning(OutboundMessage.id)
             ).all()
-            for row_id in done:
-                if row_id in spends:
-                    spend_allowance(session, *spends[row_id])
+            _row_extras(session, done, spends, forfeits, msgids, now)
             counts[status.split(":")[0] if status != PENDING else PENDING] += len(done)
             column = _count_column(status)
             if column:
@@ -552,10 +614,53 @@ def _quota_pause(session: Session, broadcast_id: int, now: datetime) -> None:
     )
 
 
-def _mass_phase(sessions: SessionFactory, gateway: Gateway, broadcast_id: int, now: datetime, deadline: float) -> str:  # noqa: PLR0911, PLR0912, PLR0915 - the steps in order
+def _create_tag(
+    sessions: SessionFactory, gateway: Gateway, broadcast_id: int, now: datetime, keep_hours: int
+) -> int | None:
+    """A new tag for the broadcast's mass send. At WeChat's 100 tags (45056) the tags no broadcast needs are swept
+    and it tries once more; None when the account is still full (the caller fails the mass rows: no retry loop)."""
+    for attempt in (1, 2):
+        try:
+            return gateway.official.create_tag(tags.tag_name(broadcast_id, now))
+        except WeChatAPIError as exc:
+            if exc.errcode != tags.TOO_MANY_TAGS:
+                raise
+        if attempt == 1:
+            tags.sweep(sessions, gateway.official, keep_hours=keep_hours)
+    log.error(
+        "broadcast %s: the account has 100 WeChat tags and none of them is ours to delete; its mass rows end "
+        "failed:45056 (delete tags in the WeChat admin, then send again)",
+        broadcast_id,
+    )
+    return None
+
+
+def _fail_mass_rows(session: Session, broadcast_id: int, errcode: int) -> int:
+    failed = rowcount(
+        session.execute(
+            update(OutboundMessage)
+            .where(
+                OutboundMessage.broadcast_id == broadcast_id,
+                OutboundMessage.channel == MASS,
+                OutboundMessage.status.in_((PENDING, TAGGED)),
+            )
+            .values(status=f"failed:{errcode}")
+        )
+    )
+    if failed:
+        session.execute(
+            update(Broadcast).where(Broadcast.id == broadcast_id).values(failed_count=Broadcast.failed_count + failed)
+        )
+    return failed
+
+
+def _mass_phase(  # noqa: PLR0911, PLR0912, PLR0915, PLR0917 - the steps in order
+    sessions: SessionFactory, gateway: Gateway, broadcast_id: int, now: datetime, deadline: float, keep_hours: int
+) -> str:
     """Work on the mass turn of a broadcast: recipients over the monthly limit fall back (or end
     ``skipped:mass_limit``), the rest are tagged 50 per call, then one send with ``clientmsgid=bc<id>``. Returns
-    ``done`` (no mass rows left), ``waiting`` (stopped: time, status, quota or rate) or ``busy`` (another worker)."""
+    ``done`` (no mass rows left), ``waiting`` (stopped: time, status, quota or rate) or ``busy`` (another worker).
+    When WeChat's 100 tags are used even after a sweep, the mass rows end ``failed:45056``."""
     month = segments.beijing_month(now)
     with sessions() as session:
         broadcast = session.get(Broadcast, broadcast_id)
@@ -599,7 +704,11 @@ def _mass_phase(sessions: SessionFactory, gateway: Gateway, broadcast_id: int, n
         tag_id = broadcast.mass_tag_id
     try:
         if tag_id is None:
-            created = gateway.official.create_tag(f"xy-bc{broadcast_id}-{int(now.timestamp()) % 100000}")
+            created = _create_tag(sessions, gateway, broadcast_id, now, keep_hours)
+            if created is None:
+                with sessions() as session:
+                    _fail_mass_rows(session, broadcast_id, tags.TOO_MANY_TAGS)
+                return "done"
             with sessions() as session:
                 session.execute(
                     update(Broadcast)
@@ -654,6 +763,11 @@ def _mass_phase(sessions: SessionFactory, gateway: Gateway, broadcast_id: int, n
             _quota_pause(session, broadcast_id, now)
         return "waiting"
     except WeChatAPIError as exc:  # 45011, 45066 (a repeat within a minute), WeChat down: the next pass tries again
+        if exc.errcode in MASS_REFUSED:  # the content itself: no pass would fare better
+            log.error("broadcast %s: WeChat refused the mass send (errcode %s)", broadcast_id, exc.errcode)
+            with sessions() as session:
+                _fail_mass_rows(session, broadcast_id, exc.errcode)
+            return "done"
         log.warning("broadcast %s: mass step not done (errcode %s); next pass", broadcast_id, exc.errcode)
         return "waiting"
     with sessions() as session:
@@ -702,6 +816,22 @@ def _resume_quota_paused(session: Session, now: datetime) -> int:
     )
 
 
+@contextmanager
+def _prefetching(gateway: Gateway, cfg: SenderConfig, batch: int) -> Iterator[None]:
+    """The per-user channels' limiter tokens in grants of what half a second of sending needs (at most a batch): one
+    Redis round trip per grant instead of one per send (``wechat.limits.RateLimiter.prefetching``)."""
+    sizes = {
+        channel: max(1, min(batch, int(min(cfg.rate_per_second, cfg.limits_per_second.get(channel, 1e9)) / 2)))
+        for channel in (TEMPLATE, SUBSCRIBE, CUSTOM)
+    }
+    official, mini = gateway.official.limits, gateway.miniprogram.limits
+    with (
+        official.prefetching({TEMPLATE: sizes[TEMPLATE], CUSTOM: sizes[CUSTOM]}),
+        mini.prefetching({SUBSCRIBE: sizes[SUBSCRIBE]}),
+    ):
+        yield
+
+
 def send_pass(  # noqa: PLR0912, PLR0915 - the pass loop reads top to bottom
     sessions: SessionFactory,
     gateway: Gateway,
@@ -732,58 +862,115 @@ def send_pass(  # noqa: PLR0912, PLR0915 - the pass loop reads top to bottom
         if rate < cfg.rate_per_second:
             pacers[channel] = _Pacer(rate)
     left = budget
-    with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="broadcast-send") as pool:
+    with (
+        _prefetching(gateway, cfg, size),
+        ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="broadcast-send") as pool,
+    ):
         for broadcast_id in ids:
             if left is not None and left <= 0:
                 break
-            while clock.monotonic() < deadline and (left is None or left > 0):
-                moment = fixed_now or utcnow()
-                with sessions() as session:
-                    broadcast = session.get(Broadcast, broadcast_id)
-                    if broadcast is None or broadcast.status != SENDING:
-                        break
-                    if not broadcast.ignore_quiet_hours and plan.in_quiet_hours(settings, moment):
-                        break
-                    mass_open = MASS in _channels(broadcast) and session.scalar(
-                        select(
-                            exists().where(
-                                OutboundMessage.broadcast_id == broadcast_id,
-                                OutboundMessage.channel == MASS,
-                                OutboundMessage.status.in_((PENDING, TAGGING, TAGGED)),
+            # Batches overlap: while one is being sent, the next is claimed (and the one before recorded), so the
+            # threads do not idle through the database steps. A 45009 stops every batch of the broadcast.
+            stop = threading.Event()
+            inflight: _InFlight | None = None
+            while True:
+                batch_now: _InFlight | None = None
+                drained = False
+                if clock.monotonic() < deadline and (left is None or left > 0) and not stop.is_set():
+                    moment = fixed_now or utcnow()
+                    with sessions() as session:
+                        broadcast = session.get(Broadcast, broadcast_id)
+                        ready = broadcast is not None and broadcast.status == SENDING
+                        if ready and broadcast is not None and not broadcast.ignore_quiet_hours:
+                            ready = not plan.in_quiet_hours(settings, moment)
+                        mass_open = (
+                            ready
+                            and broadcast is not None
+                            and MASS in _channels(broadcast)
+                            and session.scalar(
+                                select(
+                                    exists().where(
+                                        OutboundMessage.broadcast_id == broadcast_id,
+                                        OutboundMessage.channel == MASS,
+                                        OutboundMessage.status.in_((PENDING, TAGGING, TAGGED)),
+                                    )
+                                )
                             )
                         )
-                    )
-                if mass_open:
-                    step = _mass_phase(sessions, gateway, broadcast_id, moment, deadline)
-                    if step == "waiting":
-                        break
-                with sessions() as session:
-                    broadcast = session.get(Broadcast, broadcast_id)
-                    assert broadcast is not None
-                    payloads = _payloads(broadcast)
-                    channels = _channels(broadcast)
-                    rows = _claim(session, broadcast_id, size if left is None else min(size, left), moment)
-                if not rows:
-                    with sessions() as session:
-                        if _finish_if_done(session, broadcast_id, moment):
-                            totals["finished"] += 1
+                    if mass_open:
+                        if inflight is not None:
+                            _settle(sessions, inflight, totals)
+                            inflight = None
+                        if (
+                            _mass_phase(sessions, gateway, broadcast_id, moment, deadline, cfg.tag_keep_hours)
+                            == "waiting"
+                        ):
+                            ready = False
+                    if ready:
+                        batch_now = _submit(
+                            sessions, gateway, pool, broadcast_id, size, left, moment, cfg, pacers, stop
+                        )
+                        drained = batch_now is None  # nothing due now: finished, once the last batch is recorded
+                        if batch_now is not None and left is not None:
+                            left -= len(batch_now.rows)
+                if inflight is not None:
+                    _settle(sessions, inflight, totals)
+                inflight = batch_now
+                if inflight is None:
+                    if drained and not stop.is_set():
+                        with sessions() as session:
+                            if _finish_if_done(session, broadcast_id, fixed_now or utcnow()):
+                                totals["finished"] += 1
                     break
-                with sessions() as session:
-                    facts = _facts(session, [r.openid for r in rows], payloads)
-                work = _Batch(broadcast_id, channels, payloads, facts, moment, cfg, pacers)
-                outcomes = list(pool.map(partial(_send_one, gateway, work), rows))
-                quota = work.stop.is_set()
-                with sessions() as session:
-                    counts = _record(session, broadcast_id, rows, outcomes, moment, quota)
-                for name, n in counts.items():
-                    totals[name] += n
-                if left is not None:
-                    left -= len(rows)
-                if quota:
-                    totals["quota_paused"] += 1
-                    log.warning("broadcast %s: WeChat quota used up, paused until 00:00 Beijing time", broadcast_id)
-                    break
+            if stop.is_set():
+                totals["quota_paused"] += 1
+                log.warning("broadcast %s: WeChat quota used up, paused until 00:00 Beijing time", broadcast_id)
     return dict(totals)
+
+
+@dataclass
+class _InFlight:
+    work: _Batch
+    rows: list[_Row]
+    futures: list[Future[_Outcome]]
+
+
+def _submit(  # noqa: PLR0917 - private, the pass's state
+    sessions: SessionFactory,
+    gateway: Gateway,
+    pool: ThreadPoolExecutor,
+    broadcast_id: int,
+    size: int,
+    left: int | None,
+    moment: datetime,
+    cfg: SenderConfig,
+    pacers: dict[str, _Pacer],
+    stop: threading.Event,
+) -> _InFlight | None:
+    """Claim the broadcast's next batch and hand its rows to the sender threads; None when none is due."""
+    with sessions() as session:
+        broadcast = session.get(Broadcast, broadcast_id)
+        assert broadcast is not None
+        payloads = _payloads(broadcast)
+        channels = _channels(broadcast)
+        rows = _claim(session, broadcast_id, size if left is None else min(size, left), moment)
+    if not rows:
+        return None
+    with sessions() as session:
+        facts = _facts(session, [r.openid for r in rows], payloads)
+    work = _Batch(broadcast_id, channels, payloads, facts, moment, cfg, pacers, stop)
+    return _InFlight(work, rows, [pool.submit(_send_one, gateway, work, row) for row in rows])
+
+
+def _settle(sessions: SessionFactory, batch: _InFlight, totals: dict[str, int]) -> None:
+    """Wait for a batch's sends and record every row's end (a 45009 also pauses the broadcast)."""
+    outcomes = [future.result() for future in batch.futures]
+    with sessions() as session:
+        counts = _record(
+            session, batch.work.broadcast_id, batch.rows, outcomes, batch.work.now, batch.work.stop.is_set()
+        )
+    for name, n in counts.items():
+        totals[name] += n
 
 
 # --- WeChat's job-finished events ---------------------------------------------------------------------------------
@@ -805,7 +992,8 @@ def _recount(session: Session, broadcast_id: int) -> dict[str, int]:
 def mass_job_finished(session: Session, msg_id: int, *, sent: int, errors: int) -> int | None:
     """MASSSENDJOBFINISH for our mass send ``msg_id``: WeChat's SentCount and ErrorCount replace our count of mass
     rows sent (its filtered ones become skipped, its errors failed). Idempotent: the counts are recomputed from the
-    rows each time. Returns the broadcast id, or None when the send is not a broadcast's."""
+    rows each time. The broadcast lets go of its tag (``services.broadcasts.tags.sweep`` deletes it at WeChat).
+    Returns the broadcast id, or None when the send is not a broadcast's."""
     broadcast_id = session.scalar(select(Broadcast.id).where(Broadcast.mass_msg_id == msg_id).with_for_update())
     if broadcast_id is None:
         return None
@@ -825,29 +1013,33 @@ def mass_job_finished(session: Session, msg_id: int, *, sent: int, errors: int) 
     counts["sent_count"] -= mass_sent - delivered
     counts["failed_count"] += failed
     counts["skipped_count"] += mass_sent - delivered - failed
-    session.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(**counts))
+    session.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(**counts, mass_tag_id=None))
     return broadcast_id
 
 
-def template_job_finished(session: Session, openid: str, status: str, *, now: datetime | None = None) -> int | None:
-    """TEMPLATESENDJOBFINISH: a failure (user block, system failure) turns the user's latest sent broadcast
-    template row (within a day) into ``failed:<reason>``. Returns the row id changed, or None."""
+def template_job_finished(
+    session: Session, openid: str, status: str, *, msg_id: int | None = None, now: datetime | None = None
+) -> int | None:
+    """TEMPLATESENDJOBFINISH: a failure (user block, system failure) turns the broadcast template row it reports
+    into ``failed:<reason>``: the user's row that carries the event's ``msg_id`` (a template that is not a
+    broadcast's, e.g. an inquiry's answer, matches none); without a msg_id, the user's latest sent one within a day.
+    Returns the row id changed, or None."""
     if status == "success":
         return None
     ended = TEMPLATE_FAILURES.get(status, "failed:job")
-    since = (now or utcnow()) - timedelta(days=1)
-    row = session.execute(
-        select(OutboundMessage.id, OutboundMessage.broadcast_id)
-        .where(
-            OutboundMessage.openid == openid,
-            OutboundMessage.broadcast_id.is_not(None),
-            OutboundMessage.channel == TEMPLATE,
-            OutboundMessage.status == SENT,
-            OutboundMessage.sent_at >= since,
-        )
-        .order_by(OutboundMessage.sent_at.desc(), OutboundMessage.id.desc())
-        .limit(1)
-    ).first()
+    mine = (
+        OutboundMessage.openid == openid,
+        OutboundMessage.broadcast_id.is_not(None),
+        OutboundMessage.channel == TEMPLATE,
+        OutboundMessage.status == SENT,
+    )
+    query = select(OutboundMessage.id, OutboundMessage.broadcast_id).where(*mine)
+    if msg_id:
+        query = query.where(OutboundMessage.payload_json == msgid_payload(msg_id))
+    else:
+        since = (now or utcnow()) - timedelta(days=1)
+        query = query.where(OutboundMessage.sent_at >= since)
+    row = session.execute(query.order_by(OutboundMessage.sent_at.desc(), OutboundMessage.id.desc()).limit(1)).first()
     if row is None:
         return None
     changed = session.execute(

@@ -62,6 +62,7 @@ from core.clock import BEIJING
 from core.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from core.settings import Settings
 from models import Card, ClassCohortRecord, Consent, EducationRecord, Employment, Follower, Person, WeChatIdentity
+from models.association import MEMBER_ACTIVE, AssociationMember
 from models.base import utcnow
 from models.broadcast import CHANNELS, CUSTOM, MASS, SUBSCRIBE, TEMPLATE, MassReceipt, Segment, SubscribeAllowance
 from models.card import CARD_STATUSES
@@ -83,6 +84,7 @@ DESCRIPTION_MAX_CHARS = 255
 MAX_TEMPLATES_PER_REQUEST = 3  # wx.requestSubscribeMessage asks for at most three templates at once
 MAX_ALLOWANCE = 100  # per user and template: a client cannot pile up more than this
 TEMPLATE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+LANGUAGE = re.compile(r"^([A-Za-z]{2,3})(?:[_-]([A-Za-z]{2,4}))?$")  # WeChat's: zh_CN, zh_TW, zh_HK, en, ...
 _SPLIT = re.compile(r"[\n\r,，、;；]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -189,6 +191,8 @@ class Filters(BaseModel):
     card_status: tuple[str, ...] = ()  # CARD_CHOICES: the latest card's status, or none
     follower_status: Literal["any", "subscribed", "unsubscribed"] = "any"
     require_news_consent: bool = True
+    languages: tuple[str, ...] = ()  # the follower's WeChat language (followers.language): zh_CN, en, ...
+    association_ids: tuple[int, ...] = ()  # members (status member) of any of these branch associations
 
     @field_validator("grad_year_from", "grad_year_to", mode="before")
     @classmethod
@@ -238,15 +242,29 @@ class Filters(BaseModel):
             return False
         raise _problem("bad_flag", field=texts.SEGMENT_FIELD_NAMES["require_news_consent"])
 
-    @field_validator("cohort_ids", mode="before")
+    @field_validator("cohort_ids", "association_ids", mode="before")
     @classmethod
-    def _cohorts(cls, value: Any) -> tuple[int, ...]:
+    def _ids(cls, value: Any, info: Any) -> tuple[int, ...]:
         out: list[int] = []
-        for item in _items(value, "cohort_ids"):
+        for item in _items(value, info.field_name):
             if not item.isdigit() or not 0 < int(item) < 2**31:
-                raise _problem("bad_cohort", value=item[:20])
+                code = "bad_cohort" if info.field_name == "cohort_ids" else "bad_association"
+                raise _problem(code, value=item[:20])
             if int(item) not in out:
                 out.append(int(item))
+        return tuple(out)
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _languages(cls, value: Any) -> tuple[str, ...]:
+        out: list[str] = []
+        for item in _items(value, "languages"):
+            found = LANGUAGE.match(item)
+            if found is None:
+                raise _problem("bad_language", value=item[:20])
+            code = found.group(1).lower() + (f"_{found.group(2).upper()}" if found.group(2) else "")
+            if code not in out:
+                out.append(code)
         return tuple(out)
 
     @model_validator(mode="after")
@@ -274,7 +292,12 @@ class Filters(BaseModel):
     def databank_criteria(self) -> bool:
         """Whether it asks anything of the databank: a follower unknown to it then never matches."""
         return bool(
-            self.education_criteria or self.regions or self.countries or self.card_status or self.require_news_consent
+            self.education_criteria
+            or self.regions
+            or self.countries
+            or self.card_status
+            or self.require_news_consent
+            or self.association_ids
         )
 
 
@@ -421,7 +444,7 @@ def beijing_month(now: datetime | None = None) -> str:
     return (now or utcnow()).astimezone(BEIJING).strftime("%Y-%m")
 
 
-def _statement(
+def _statement(  # noqa: PLR0915 - the branches of one statement, built in one place
     filters: Filters | None, *, month: str, template_id: str | None, with_withdrawn: bool, facts_too: bool = True
 ) -> Select[Any]:
     """The segment's followers with their channel facts. ``with_withdrawn``: keep those whose news consent was
@@ -437,7 +460,7 @@ def _statement(
     # Mass receipts this month. A selective segment looks them up (index (month, openid)) for the rows that pass
     # its filter only; a broad one (no education, place or card criterion) counts the month's receipts once, grouped
     # (a CTE, shared by the branches), and hash-joins them: cheaper than a lookup per follower of most followers.
-    selective = bool(f.education_criteria or f.regions or f.countries or f.card_status)
+    selective = bool(f.education_criteria or f.regions or f.countries or f.card_status or f.association_ids)
     receipts = aliased(MassReceipt, name="receipts")
     mass = (
         select(receipts.openid, func.count().label("n"))
@@ -482,6 +505,8 @@ def _statement(
             query = query.outerjoin(mass, mass.c.openid == Follower.openid)
         if f.follower_status != "any":
             query = query.where(Follower.subscribed.is_(f.follower_status == "subscribed"))
+        if f.languages:
+            query = query.where(Follower.language.in_(f.languages))
         return query
 
     def facts(person_id: Any, mp_openid: Any, remaining: Any, withdrawn: Any) -> list[Any]:
@@ -589,6 +614,14 @@ def _person_conditions(  # noqa: PLR0912 - one branch per criterion reads best
         if NO_CARD in f.card_status:
             held = or_(held, ~exists().where(Card.person_id == person_id))
         conditions.append(held)
+    if f.association_ids:
+        conditions.append(
+            exists().where(
+                AssociationMember.person_id == person_id,
+                AssociationMember.association_id.in_(f.association_ids),
+                AssociationMember.status == MEMBER_ACTIVE,
+            )
+        )
     return conditions
 
 

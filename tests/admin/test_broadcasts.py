@@ -187,3 +187,29 @@ def test_a_draft_is_edited_and_a_viewer_reads_but_cannot_compose(console_app: Fl
     assert post(viewer, f"/admin/broadcasts/{bid}/pause", page="/admin/broadcasts").status_code == 403
     assert T["nav_broadcasts"] in listing
     assert viewer.get("/admin/broadcasts/99999").status_code == 404
+
+
+def test_campaign_broadcasts_show_their_campaign_in_the_list(console_app: Flask, signed_in: Any) -> None:
+    from datetime import UTC, datetime
+
+    from jobs.campaigns import FESTIVALS
+    from services.broadcasts import campaigns
+
+    followers(console_app, 2)  # not in the databank, so without the news consent: nobody for the anniversary
+    settings = rt(console_app).settings
+    enabled = settings.broadcasts.model_copy(
+        update={"campaigns": settings.broadcasts.campaigns.model_copy(update={"enabled": True, "festivals": ()})}
+    )
+    with rt(console_app).db.session(write=True) as session:
+        report = campaigns.run(
+            session, settings.model_copy(update={"broadcasts": enabled}), FESTIVALS,
+            now=datetime(2026, 5, 28, 4, 0, tzinfo=UTC),
+        )  # fmt: skip
+    assert len(report.created) == 5 and report.drafts == 5  # nobody has the news consent: left as drafts
+    by_staff = created_id(post(signed_in("officer")[0], "/admin/broadcasts", FORM, page="/admin/broadcasts/new"))
+    viewer, _ = signed_in("viewer")
+    listing = text(viewer.get("/admin/broadcasts"))
+    row = listing.split(f'id="broadcast-{report.created[0]}"')[1].split("</tr>")[0]
+    assert '<td class="campaign">毕业10周年 · 2026</td>' in row and "毕业10周年问候（2016届）" in row
+    staff_row = listing.split(f'id="broadcast-{by_staff}"')[1].split("</tr>")[0]
+    assert f'<td class="campaign">{T["broadcasts_campaign_none"]}</td>' in staff_row

@@ -107,3 +107,21 @@ def test_bad_filters_are_shown_by_field_and_nothing_is_saved(console_app: Flask,
     with console_app.extensions["xiaoyou"].db.session() as session:
         assert len(list(session.scalars(select(Segment)))) == 1
     assert client.get("/admin/segments/999999").status_code == 404
+
+
+def test_language_and_branch_association_filters_in_the_form(console_app: Flask, signed_in: Any) -> None:
+    client, _ = signed_in("officer")
+    refused = post(client, "/admin/segments/new", form(languages="zh_CN\n中文", association_ids="7"),
+                   page="/admin/segments/new")  # fmt: skip
+    assert refused.status_code == 400
+    page = text(refused)
+    assert 'data-field="languages"' in page and "「中文」不是微信的语言代码" in page
+    saved = post(client, "/admin/segments/new", form(languages="zh-cn, en", association_ids="7, 9"),
+                 page="/admin/segments/new")  # fmt: skip
+    assert saved.status_code == 302
+    with console_app.extensions["xiaoyou"].db.session() as session:
+        segment = session.scalars(select(Segment)).one()
+        assert '"languages":["zh_CN","en"]' in segment.filters_json
+        assert '"association_ids":[7,9]' in segment.filters_json
+    listing = text(client.get("/admin/segments"))
+    assert "微信语言：zh_CN、en" in listing and "地方校友会编号：7、9" in listing

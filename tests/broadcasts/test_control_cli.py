@@ -49,8 +49,11 @@ def test_plan_confirm_approve_pause_resume_cancel_from_the_shell(session: Sessio
     b = compose.save_draft(session, DraftInput(title="年会", channels=["mass"], text="年会见"), actor="staff:ann")
     session.commit()
 
+    b.campaign_key = "festival:spring_festival:2027"  # a campaign's broadcast says which one
+    session.commit()
     listed = cli(env, "broadcast", "list", "--as-staff", "vic")
-    assert listed.exit_code == 0 and f"{b.id}\tdraft\tmass\taudience 0\t年会" in listed.output
+    assert listed.exit_code == 0
+    assert f"{b.id}\tdraft\tmass\taudience 0\t年会\tcampaign 春节 · 2027\n" in listed.output
     shown = cli(env, "broadcast", "show", str(b.id))
     assert "[mass] 年会见" in shown.output and "status draft" in shown.output
     planned = cli(env, "broadcast", "plan", str(b.id))

@@ -375,3 +375,74 @@ def test_job_finished_events_are_not_answered(client: Any, user: Any, settings: 
     with db.session() as session:
         assert session.get(Broadcast, bid).sent_count == 1  # type: ignore[union-attr]
     db.dispose()
+
+
+def test_template_job_finished_is_matched_by_openid_and_msgid(
+    client: Any, user: Any, sdb: Database, sgateway: Gateway, sender_settings: Any, emulator: RunningEmulator
+) -> None:
+    """Through the webhook: WeChat's TEMPLATESENDJOBFINISH names the user (FromUserName) and the msgid; only the
+    broadcast row that got that msgid moves, and a template that is not a broadcast's (an inquiry's answer to the
+    same user) moves nothing."""
+    other = ids(1)[0]
+    with sdb.session() as session:
+        add_followers(session, emulator, [user.openid, other])
+        bid = add_broadcast(session)
+    _start(sdb, sender_settings)
+    assert _pass(sdb, sgateway, sender_settings)["sent"] == 2
+    (ours,) = [d["msgid"] for d in emulator.deliveries(user.openid, "template")]
+    answer = sgateway.official.send_template(
+        user.openid, TEMPLATE_ID, {"first": {"value": "答复"}}, client_msg_id="inq:9"
+    )
+    with sdb.session() as session:
+        row = session.scalars(
+            select(OutboundMessage).where(OutboundMessage.broadcast_id == bid, OutboundMessage.openid == user.openid)
+        ).one()
+        assert row.payload_json == delivery.msgid_payload(ours)  # the sender kept WeChat's msgid on the row
+
+    pushed = iter(range(1_700_000_000, 1_700_000_100))  # each push its own CreateTime (the same one is a retry)
+
+    def finished(msgid: int, status: str, created: int | None = None) -> None:
+        fields = user.fields(MsgType="event", Event="TEMPLATESENDJOBFINISH", MsgID=msgid, Status=status,
+                             CreateTime=created or next(pushed))  # fmt: skip
+        response = user.push(fields)
+        assert response.status_code == 200 and response.data in (b"", b"success")
+
+    finished(answer, "failed:user block")  # the inquiry's template: not a broadcast's row
+    assert _rows(sdb, bid) == {"sent": 2}
+    finished(ours, "success")
+    assert _rows(sdb, bid) == {"sent": 2}
+    finished(ours, "failed:user block", created=1_800_000_000)
+    finished(ours, "failed:user block", created=1_800_000_000)  # WeChat repeats a push: nothing more
+    finished(ours, "failed:user block")  # and the same report again: the row is no longer "sent"
+    assert _rows(sdb, bid) == {"sent": 1, "failed:user_block": 1}
+    with sdb.session() as session:
+        failed = session.scalars(select(OutboundMessage).where(OutboundMessage.status == "failed:user_block")).one()
+    assert failed.openid == user.openid
+    b = _broadcast(sdb, bid)
+    assert (b.sent_count, b.failed_count) == (1, 1)
+
+
+def test_the_send_job_starts_due_broadcasts_and_sends_them(
+    sdb: Database, sender_settings: Any, emulator: RunningEmulator
+) -> None:
+    """The scheduler's ``broadcasts.send`` job itself, as ``python -m jobs`` runs it: a due broadcast is started
+    (its rows written) and sent in the same run; one scheduled later waits; the next run finds nothing to do."""
+    from core.runtime import Runtime
+    from jobs import JOBS, JobContext
+
+    with sdb.session() as session:
+        add_followers(session, emulator, ids(25))
+        due = add_broadcast(session)
+        later = add_broadcast(session, scheduled_at=utcnow() + timedelta(days=2))
+    rt = Runtime.build(sender_settings)
+    try:
+        (spec,) = [spec for spec in JOBS if spec.id == "broadcasts.send"]
+        first = spec.func(JobContext(rt))
+        second = spec.func(JobContext(rt))
+    finally:
+        rt.close()
+    assert (first.get("sent"), first.get("finished")) == (25, 1)
+    assert second == {}
+    assert Counter(d["openid"] for d in emulator.deliveries(channel="template")) == Counter(ids(25))
+    assert (_broadcast(sdb, due).status, _broadcast(sdb, later).status) == (FINISHED, "scheduled")
+    assert _rows(sdb, later) == {}

@@ -349,3 +349,67 @@ def test_allowances_add_up_and_are_spent_once(session: Session) -> None:
         segments.record_allowances(session, "mp-1", ["A", "B", "C", "D"])
     with pytest.raises(ValidationFailed):
         segments.record_allowances(session, "mp-1", ["bad id!"])
+
+
+# --- follower language and branch associations -------------------------------------------------------------------
+
+
+def association(session: Session, name: str) -> int:
+    from models.association import Association
+
+    found = Association(kind="regional", name_zh=name, name_en=f"{name} alumni", created_by="staff:ann")
+    session.add(found)
+    session.flush()
+    return found.id
+
+
+def member(session: Session, association_id: int, who: Person, status: str = "member") -> None:
+    from models.association import AssociationMember
+
+    session.add(AssociationMember(association_id=association_id, person_id=who.id, status=status, channel="bot"))
+    session.flush()
+
+
+def test_languages_and_associations_are_parsed_and_refused_precisely() -> None:
+    f = segments.parse_filters({"languages": "zh-cn, EN；zh_TW、en", "association_ids": "3, 1,3"})
+    assert f.languages == ("zh_CN", "en", "zh_TW") and f.association_ids == (3, 1)
+    assert f.association_ids and f.databank_criteria  # membership is the databank's
+    assert not Filters(languages=("en",), require_news_consent=False).databank_criteria  # a follower fact
+    for data, field, words in (
+        ({"languages": "中文"}, "languages", "「中文」不是微信的语言代码"),
+        ({"languages": "english-please"}, "languages", "不是微信的语言代码"),
+        ({"association_ids": "3, 上海"}, "association_ids", "地方校友会编号应为正整数（现在是「上海」）"),
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            segments.parse_filters(data)
+        assert refused.value.fields[0].field == field and words in refused.value.user_message
+
+
+def test_the_followers_language_selects(session: Session) -> None:
+    follower(session, "o-en", person(session, "英")).language = "en"
+    follower(session, "o-cn", person(session, "中")).language = "zh_CN"
+    follower(session, "o-tw", person(session, "台")).language = "zh_TW"
+    follower(session, "o-unknown-en").language = "en"  # not in the databank: fine without databank criteria
+    follower(session, "o-never-fetched", person(session, "空"))  # language None until follower sync fetches it
+    session.flush()
+    everyone = Filters(require_news_consent=False)
+    assert openids(session, everyone.model_copy(update={"languages": ("en",)})) == {"o-en", "o-unknown-en"}
+    assert openids(session, everyone.model_copy(update={"languages": ("zh_CN", "zh_TW")})) == {"o-cn", "o-tw"}
+    assert openids(session, Filters(languages=("en",))) == {"o-en"}  # news consent asks the databank
+    assert segments.count(session, Filters(languages=("en", "zh_CN"))) == 2
+
+
+def test_branch_association_members_only(session: Session) -> None:
+    shanghai, london = association(session, "上海校友会"), association(session, "伦敦校友会")
+    member(session, shanghai, a := person(session, "甲"))
+    member(session, shanghai, b := person(session, "乙"), status="requested")
+    member(session, shanghai, c := person(session, "丙"), status="left")
+    member(session, london, d := person(session, "丁"))
+    member(session, shanghai, e := person(session, "戊", consent="withdrawn"))
+    for openid, who in (("o-a", a), ("o-b", b), ("o-c", c), ("o-d", d), ("o-e", e)):
+        follower(session, openid, who)
+    follower(session, "o-nobody")
+    assert openids(session, Filters(association_ids=(shanghai,))) == {"o-a"}  # withdrawn consent still wins
+    assert openids(session, Filters(association_ids=(shanghai, london))) == {"o-a", "o-d"}
+    assert openids(session, Filters(association_ids=(london,), require_news_consent=False)) == {"o-d"}
+    assert segments.count(session, Filters(association_ids=(999,))) == 0
