@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card bench-console bench-classes bench-inquiries bench-broadcast clean help browser
+.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card bench-console bench-classes bench-inquiries bench-broadcast bench-events clean help browser
 
 help:
 	@echo "make run            serve on http://127.0.0.1:$(PORT) (SQLite + embedded Redis + WeChat emulator)"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-classes  class cohort build, coverage and roster pages at 1,000,000 alumni on PostgreSQL"
 	@echo "make bench-inquiries the help desk: matcher at 2,000 entries, webhook at 300 free-text pushes/s, inbox at 1,000,000 inquiries"
 	@echo "make bench-broadcast a 1,000,000-recipient broadcast: plan + outbox rows, and the sender at 500 sends/s"
+	@echo "make bench-events   2,000 check-ins a minute through card verify, 500 registrations at once for 100 places (BENCH_DATABASE_URL, BENCH_REDIS_URL)"
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +79,9 @@ bench-inquiries: $(VENV)/.dev
 
 bench-broadcast: $(VENV)/.dev
 	$(BIN)/python -m bench.broadcast_bench
+
+bench-events: $(VENV)/.dev
+	$(BIN)/python -m bench.events_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -23,6 +23,7 @@ from bot.router import Dispatcher, Router
 from core.app import EXTENSION, GATEWAY_EXTENSION, build_app
 from core.runtime import Runtime
 from core.settings import Settings, load_settings
+from services.associations import places
 from services.follower_links import FollowLinker
 from services.inquiries import matcher
 from wechat.gateway import LazyGateway
@@ -64,8 +65,10 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[Router] | 
 
 
 def warm_up(app: Flask) -> None:
-    """Load what the first push would otherwise wait for: the knowledge-base matcher (jieba and the entries). A
-    failure (the database not migrated yet) is logged; the first free-text push then loads it."""
+    """Load what the first push would otherwise wait for: the place gazetteer (its arrays, a few megabytes:
+    "上海校友会" and a shared location resolve through it) and the knowledge-base matcher (jieba and the entries).
+    A failure (the database not migrated yet) is logged; the first free-text push then loads it."""
+    places.warm()
     rt: Runtime = app.extensions[EXTENSION]
     try:
         with rt.db.session() as session:

@@ -8,7 +8,8 @@ Modules: ``guard`` (who is signed in; ``require(permission)``), ``auth`` (login,
 ``dashboard.view``, called by ``pages.home``), ``alumni`` (search, a person and data-subject requests, duplicates
 and merges), ``imports`` (roster uploads run by the scheduler, their progress, error reports and rollback), ``cards``
 (review queue, cards list, scanners), ``wechat`` (the official account's menu and the chat simulator), ``classes``
-(class groups: coverage, a cohort, its roster, contact-change reports, vouching; liaison-scoped), ``inquiries``
+(class groups: coverage, a cohort, its roster, contact-change reports, vouching; liaison-scoped), ``associations``
+(the association tree, one association's requests, members and branch admins; branch-admin scoped), ``inquiries``
 (the help desk: inbox, an inquiry and its steps, logging a call, the report, linking one's WeChat), ``knowledge``
 (the help desk's knowledge base: entries, .xlsx import and export, testing a question), ``segments`` (broadcast
 segments: their filters and reach per channel), ``errors`` (the error pages).
@@ -23,11 +24,14 @@ from jinja2 import StrictUndefined
 
 from admin import (  # noqa: F401 - their views attach themselves to the blueprint
     alumni,
+    associations,
     auth,
     broadcasts,
     cards,
     classes,
     errors,
+    event_checkin,
+    events,
     imports,
     inquiries,
     knowledge,

@@ -51,12 +51,16 @@ PAGES = (
     ConsolePage("admin.classes_coverage", "classes.view", "nav_classes", "page_classes"),
     ConsolePage("admin.class_reports", "classes.view", "nav_class_reports", "page_class_reports"),
     ConsolePage("admin.class_vouching", "classes.view", "nav_class_vouching", "page_class_vouching"),
+    # --- associations
+    ConsolePage("admin.associations_list", "associations.view", "nav_associations", "page_associations"),
     # --- the help desk
     ConsolePage("admin.inquiries_inbox", "inquiries.view", "nav_inquiries", "page_inquiries"),
     # --- broadcasts
     ConsolePage("admin.broadcasts_list", "broadcasts.view", "nav_broadcasts", "page_broadcasts"),
     ConsolePage("admin.broadcasts_approvals", "broadcasts.view", "nav_broadcast_approvals", "page_broadcast_approvals"),
     ConsolePage("admin.segments_list", "broadcasts.view", "nav_segments", "page_segments"),
+    # --- events
+    ConsolePage("admin.events_list", "events.view", "nav_events", "page_events"),
     ConsolePage("admin.staff", "staff.view", "nav_staff", "page_staff"),
     ConsolePage("admin.audit_log", "audit.view", "nav_audit", "page_audit"),
     ConsolePage("admin.settings_view", "settings.view", "nav_settings", "page_settings"),

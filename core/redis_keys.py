@@ -37,6 +37,7 @@ named in the table, and the caller passes it.
 | ``databank:import:{job_id}`` | a running import's progress and heartbeat (hash) | ``IMPORT_PROGRESS_TTL``, renewed |
 | ``staff:chat:{account_id}`` | the chat simulator's transcript (list of JSON) | ``CHAT_TRANSCRIPT_TTL``, renewed |
 | ``inquiries:knowledge:version`` | the knowledge base's version (a counter; the matcher reloads when it moves) | none |
+| ``events:checkin-qr:{event_id}:{hash}`` | an event's check-in QR link, for its token | the QR's life - 60 s |
 
 ``{hash}`` is :func:`hashed` of the identifier (an openid, an IP address): keys that are listed or logged never
 carry one in clear. The webhook's keys carry the openid itself: they are read on every push, and an openid is a
@@ -207,3 +208,11 @@ def knowledge_version() -> str:
     """Bumped after every committed change of the knowledge base; each process's matcher compares it (at most once a
     second) with the version it loaded."""
     return f"{PREFIX}:inquiries:knowledge:version"
+
+
+# --- event check-in ----------------------------------------------------------------------------------------------
+
+
+def event_checkin_qr(event_id: int, token: str) -> str:
+    """The link of the event's temporary check-in QR for ``token`` (a renewed token is another key: a new QR)."""
+    return f"{PREFIX}:events:checkin-qr:{event_id}:{hashed(token)}"

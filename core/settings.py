@@ -264,6 +264,7 @@ class ScheduleSettings(_Section):
     stats_rollup_seconds: int = Field(300, ge=30, le=86400)
     databank_imports_seconds: int = Field(3, ge=1, le=300)  # look for queued roster imports (the console's)
     broadcasts_send_seconds: int = Field(5, ge=1, le=300)  # start due broadcasts, send a pass of their rows
+    events_remind_seconds: int = Field(300, ge=30, le=86400)  # queue the day-before reminders of events
     broadcasts_tags_seconds: int = Field(600, ge=1, le=86400)  # delete WeChat tags no broadcast needs any more
     broadcasts_campaigns: Crontab = "20 0 * * *"  # create due campaign broadcasts (08:20 Beijing time)
 
@@ -545,6 +546,15 @@ class BroadcastSettings(_Section):
     campaigns: CampaignSettings = CampaignSettings()
 
 
+class EventSettings(_Section):
+    """Events (services/events): the notices to registrants and the day-before reminders."""
+
+    # Mini-program subscribe-message template for event notices (a promotion from the waitlist, the reminder, a
+    # cancellation) to a mini-program registrant with an allowance left; "" = a customer-service message instead.
+    notice_subscribe_template_id: str = ""
+    remind_before_hours: int = Field(24, ge=1, le=168)  # the reminder goes this long before the event starts
+
+
 class AdminSettings(_Section):
     """The staff console (/admin): sessions, cookies and login lockout. ``secret_key`` is a secret."""
 
@@ -604,6 +614,7 @@ class Settings(BaseSettings):
     classes: ClassesSettings = ClassesSettings()
     inquiries: InquirySettings = InquirySettings()
     broadcasts: BroadcastSettings = BroadcastSettings()
+    events: EventSettings = EventSettings()
     admin: AdminSettings = AdminSettings()
 
     @classmethod

@@ -1834,6 +1834,435 @@ CONSOLE.update(
     }
 )
 
+
+# --- event check-in (services/events/checkin.py, handlers/event_checkin.py, admin/event_checkin.py; issue 14) -------
+# What the desk (the card verify answer, the console) is told; {at} is the check-in time, HH:MM Beijing time.
+CHECKIN_OUTCOMES = {
+    "checked_in": "签到成功（{at}）。",
+    "already": "已于 {at} 签到，无需重复签到。",
+    "not_registered": "持卡人没有报名此活动，请签到台决定是否放行。",
+    "not_confirmed": "此人在候补名单中，名额尚未确认，不能签到。",
+    "card_invalid": "校友卡未通过验证。",
+    "wrong_event": "这不是本活动的报名或签到码。",
+    "event_closed": "活动未发布或已取消，不能签到。",
+    "not_open": "现在不在本活动的签到时间内。",
+}
+CHECKIN_CARD_REFUSED = "校友卡未通过验证：{reason}，不能签到。"
+CHECKIN_CARD_REASONS = {
+    "expired": "二维码已过期或已使用过（请持卡人刷新校友卡）",
+    "revoked": "此卡已注销",
+    "suspended": "此卡已暂停使用",
+    "forged": "二维码无效",
+}
+# What the attendee who scanned the event's check-in QR is told; {title} is the event's title.
+CHECKIN_BOT = {
+    "checked_in": "签到成功！欢迎参加「{title}」（{at}）。",
+    "already": "您已于 {at} 签到「{title}」，无需重复签到。",
+    "not_registered": "没有找到您报名「{title}」的记录，请到签到台办理。",
+    "not_confirmed": "您在「{title}」的候补名单中，名额尚未确认，请到签到台咨询。",
+    "wrong_event": "这个签到码已失效，请扫描活动现场最新的签到二维码。",
+    "event_closed": "这个活动未发布或已取消，无法签到。",
+    "not_open": "「{title}」现在不在签到时间内（活动开始前 6 小时起可以签到）。",
+}
+CHECKIN_BOT_WELCOME = "欢迎关注！{answer}"
+CHECKIN_NAMELESS = "（未留姓名）"
+CHECKIN_QR_CLOSED = "本活动的签到时间已过，不再生成签到二维码。"
+CHECKIN_METHOD_NAMES = {"card": "刷校友卡", "scene": "扫签到码", "desk": "签到台手动"}
+CHECKIN_STATUS_NAMES = {"confirmed": "已确认", "waitlisted": "候补"}
+
+CONSOLE.update(
+    {
+        "checkin_title": "签到台：{title}",
+        "checkin_back": "返回活动",
+        "checkin_when": "活动时间：{starts}",
+        "checkin_counts": "签到统计",
+        "checkin_confirmed": "已确认报名",
+        "checkin_checked_in": "已签到",
+        "checkin_remaining": "尚未签到",
+        "checkin_waitlisted": "候补",
+        "checkin_latest": "最新签到",
+        "checkin_latest_hint": "每 3 秒自动刷新。",
+        "checkin_latest_none": "还没有人签到。",
+        "checkin_time": "签到时间",
+        "checkin_name": "姓名",
+        "checkin_reg": "报名编号",
+        "checkin_state": "状态",
+        "checkin_method": "方式",
+        "checkin_search": "查找报名者并手动签到",
+        "checkin_search_label": "姓名或报名编号",
+        "checkin_search_submit": "查找",
+        "checkin_search_none": "没有找到匹配的报名。",
+        "checkin_do": "签到",
+        "checkin_done_at": "已签到 {at}",
+        "checkin_desk_notice": "报名 {id}：{message}",
+        "checkin_scanners": "本活动的扫码设备",
+        "checkin_scanners_hint": "用这些凭证扫描校友卡二维码时，持卡人会同时签到本活动。",
+        "checkin_qr": "签到二维码",
+        "checkin_qr_hint": "放在入口的屏幕上：参加者用微信扫码即可签到（需已报名）。",
+        "checkin_qr_screen": "全屏显示签到二维码",
+        "checkin_qr_unavailable": "签到二维码暂时无法生成：{reason}",
+        "checkin_qr_renew": "更换签到码（旧二维码立即失效）",
+        "checkin_qr_renewed": "签到码已更换，旧的二维码已失效。",
+        "checkin_screen_title": "扫码签到：{title}",
+        "checkin_screen_hint": "请用微信扫描二维码签到",
+    }
+)
+
+# --- events (services/events, handlers/events.py, miniprogram_api/events.py, admin/events.py) ---------------------
+
+EVENT_ERRORS = {
+    "not_found": "没有找到这个活动。",
+    "cancelled": "这个活动已取消。",
+    "not_open": "活动报名还没有开始。",
+    "not_open_at": "活动报名还没有开始，{at} 开放报名。",
+    "closed": "活动报名已截止。",
+    "full": "活动名额已满，本活动不设候补。",
+    "not_eligible": "这个活动只面向特定校友，您暂不符合报名条件。如已领取校友卡，请确认卡片有效。",
+    "not_registered": "您没有报名这个活动。",
+}
+EVENT_ANSWER_ERRORS = {
+    "unknown": "没有这个报名问题。",
+    "not_text": "回答须为文字。",
+    "required": "请回答“{label}”。",
+    "bad_characters": "“{label}”的回答含有无法识别的字符。",
+    "not_a_choice": "“{label}”请从以下选项中选择：{choices}。",
+    "too_long": "“{label}”的回答最多 {max} 个字。",
+}
+EVENT_FORM_ERRORS = {
+    "title_required": "请填写活动名称。",
+    "title_too_long": "活动名称最多 {max} 个字，且不能含控制字符。",
+    "description_too_long": "活动介绍最多 {max} 个字，且不能含控制字符。",
+    "venue_too_long": "地点最多 {max} 个字。",
+    "ends_before_start": "结束时间须晚于开始时间。",
+    "closes_after_start": "报名截止时间不能晚于活动开始时间。",
+    "opens_after_close": "报名开始时间须早于报名截止时间（未填截止时间时，早于活动开始时间）。",
+    "half_point": "地图位置请同时填写纬度和经度，或都不填。",
+    "point_out_of_range": "纬度须在 -90 到 90 之间，经度须在 -180 到 180 之间。",
+    "capacity": "名额须为 1 到 {max} 之间的整数；不限名额请留空。",
+    "capacity_below_confirmed": "已有 {confirmed} 人报名成功，名额不能少于此数。",
+    "eligibility": "请选择报名范围。",
+    "segment_required": "报名范围为“指定人群”时，请选择一个未归档的人群。",
+    "association": "没有这个校友会。",
+    "association_required": "请选择主办校友会。",
+    "too_many_questions": "报名问题最多 {max} 个。",
+    "question_empty": "第 {n} 个报名问题是空的或含有控制字符。",
+    "question_too_long": "第 {n} 个报名问题或其选项过长（最多 {max} 个字）。",
+    "question_choices": "第 {n} 个报名问题的选项须为 2 到 {max} 个，用“/”分隔。",
+    "publish_past": "活动已经开始，不能再发布。",
+    "bad_time": "时间格式应为 2026-12-31 18:30（北京时间）。",
+    "bad_number": "请填写数字。",
+    "time_required": "请填写活动开始时间。",
+}
+EVENT_STATUS_NAMES = {"draft": "草稿", "published": "已发布", "cancelled": "已取消"}
+EVENT_REG_STATUS_NAMES = {"confirmed": "报名成功", "waitlisted": "候补中", "cancelled": "已取消"}
+EVENT_ELIGIBILITY_NAMES = {"everyone": "所有人", "card_holders": "持有效校友卡的校友", "segment": "指定人群"}
+EVENT_CHANNEL_NAMES = {"bot": "公众号", "miniprogram": "小程序", "console": "后台"}
+EVENT_NOTICES = {
+    "promoted": (
+        "候补成功：您已获得活动「{title}」的名额。\n时间：{time}\n地点：{venue}\n"
+        "如不能参加，请回复“我的活动”取消，把名额让给其他校友。"
+    ),
+    "reminder": (
+        "活动提醒：您报名的「{title}」将于 {time} 开始。\n地点：{venue}\n入场时请出示电子校友卡或扫描现场签到码。"
+    ),
+    "cancelled": "很抱歉，活动「{title}」（{time}）已取消，您的报名随之作废。",
+}
+EVENT_NOTICE_HINTS = {
+    "promoted": "候补成功，您已获得名额",
+    "reminder": "活动即将开始，请准时参加",
+    "cancelled": "活动已取消",
+}
+EVENT_REGISTERED = {
+    "confirmed": "报名成功！「{title}」\n时间：{time}\n地点：{venue}",
+    "waitlisted": "名额已满，您已进入「{title}」的候补名单（第 {position} 位）。有人取消时会按顺序递补并通知您。",
+}
+EVENT_ALREADY = "您已报名「{title}」（{status}）。"
+EVENT_CANCELLED_OK = "已取消「{title}」的报名。"
+EVENT_BOT = {
+    "none": "近期没有可以报名的活动。有新活动时会在这里发布。",
+    "list_head": "近期活动（回复序号查看详情，回复“取消”退出）：",
+    "list_item": "{n}. {title}\n   {time} · {venue}{state}",
+    "state_registered": "（已报名：{status}）",
+    "state_full": "（名额已满，可候补）",
+    "pick_again": "请回复列表中的序号（1-{count}），或回复“取消”退出。",
+    "detail": (
+        "「{title}」\n时间：{time}\n地点：{venue}\n名额：{places}\n{description}\n\n"
+        "回复“报名”报名，回复“返回”看列表，回复“取消”退出。"
+    ),
+    "places_unlimited": "不限",
+    "places_left": "剩余 {left} / {capacity}",
+    "places_full": "已满（{waitlist}）",
+    "waitlist_on": "可候补",
+    "waitlist_off": "不设候补",
+    "detail_action": "请回复“报名”、“返回”或“取消”。",
+    "question": "（{n}/{total}）{label}{choices}{optional}",
+    "question_choices": "\n可选：{choices}",
+    "question_optional": "\n（可回复“跳过”）",
+    "skip": "跳过",
+    "confirm": "请确认报名「{title}」：\n{answers}\n回复“确认”提交，回复“取消”放弃。",
+    "confirm_no_answers": "请确认报名「{title}」（{time}）。回复“确认”提交，回复“取消”放弃。",
+    "confirm_again": "请回复“确认”提交报名，或回复“取消”放弃。",
+    "mine_none": "您目前没有报名的活动。回复“活动”看看近期活动。",
+    "mine_head": "我的活动（回复“取消报名 序号”取消，如“取消报名 1”）：",
+    "mine_item": "{n}. {title}\n   {time} · {status}",
+    "mine_pick": "请回复“取消报名 序号”，序号为 1-{count}。",
+    "not_text": "请回复文字。",
+    "unbound_hint": "\n（部分活动仅限持电子校友卡的校友报名，可在小程序领取校友卡。）",
+    "not_open_state": "（{at} 开放报名）",
+}
+TIMED_OUT["events"] = "上一次活动报名因长时间未回复已结束。如需继续，请重新回复「活动」。"
+EVENT_BOT_WORDS = {
+    "list": ("活动", "活动报名", "近期活动"),
+    "mine": ("我的活动", "我的报名"),
+    "register": ("报名",),
+    "back": ("返回",),
+    "confirm": ("确认", "确定"),
+    "cancel_registration": ("取消报名",),
+}
+EVENT_CONSOLE = {
+    "list_title": "活动",
+    "new": "新建活动",
+    "edit_title": "编辑活动「{title}」",
+    "new_title": "新建活动",
+    "saved": "活动「{title}」已保存。",
+    "published": "活动「{title}」已发布，开放报名。",
+    "cancelled": "活动「{title}」已取消，已通知 {count} 位报名者。",
+    "registration_cancelled": "已取消该报名。",
+    "no_events": "还没有活动。",
+    "col_title": "活动",
+    "col_time": "时间（北京时间）",
+    "col_association": "主办",
+    "col_status": "状态",
+    "col_places": "报名 / 名额",
+    "col_waitlist": "候补",
+    "col_checked_in": "签到",
+    "office": "校友总会",
+    "unlimited": "不限",
+    "field_title": "活动名称",
+    "field_description": "活动介绍",
+    "field_association": "主办校友会",
+    "field_starts_at": "开始时间（北京时间，如 2026-12-31 18:30）",
+    "field_ends_at": "结束时间（可不填）",
+    "field_venue": "地点",
+    "field_latitude": "纬度",
+    "field_longitude": "经度",
+    "field_capacity": "名额（不限请留空）",
+    "field_waitlist": "名额满后允许候补",
+    "field_opens": "报名开始（可不填：发布即开放）",
+    "field_closes": "报名截止（可不填：活动开始即截止）",
+    "field_eligibility": "报名范围",
+    "field_segment": "人群",
+    "field_questions": "报名问题（每行一个；行首加 * 为必答；选项写在冒号后，用 / 分隔，如“*参加人数：1/2/3”）",
+    "save": "保存",
+    "publish": "发布",
+    "cancel_event": "取消活动",
+    "cancel_confirm": "确定取消这个活动并通知所有报名者？",
+    "edit": "编辑",
+    "back": "返回活动列表",
+    "registrations": "报名名单",
+    "waitlist": "候补名单",
+    "no_registrations": "还没有人报名。",
+    "col_name": "姓名",
+    "col_channel": "渠道",
+    "col_registered_at": "报名时间",
+    "col_answers": "回答",
+    "col_checkin": "签到",
+    "reveal": "显示全名",
+    "export": "导出签到表（.xlsx）",
+    "checkin_desk": "签到台",
+    "chart_title": "各活动签到人数",
+    "unknown_person": "未绑定校友",
+    "cancel_registration": "取消报名",
+    "reminders_sent": "活动提醒已于 {at} 发送",
+    "map_point": "地图位置",
+    "form_errors": "请修改下面标出的内容。",
+    "reveal_reason": "查看全名的原因（将记入审计日志）",
+    "reveal_reason_required": "请填写查看全名的原因。",
+    "revealed": "本页显示全名，已记入审计日志。",
+    "position": "候补顺序",
+    "status_filter_all": "全部",
+    "registration_window": "报名时间",
+    "window_default": "发布后至活动开始",
+    "eligibility": "报名范围",
+    "questions": "报名问题",
+    "no_questions": "无",
+    "created_by": "创建人",
+    "chart_desc": "最近 {count} 个已发布活动的签到人数，按活动时间排列",
+    "chart_mark": "{title}：签到 {checked} 人",
+    "confirmed_of": "{confirmed} / {capacity}",
+    "answers_none": "-",
+}
+EVENT_EXPORT_HEADER = ("序号", "姓名", "状态", "渠道", "报名时间", "签到时间", "签到方式", "回答")
+EVENT_CHECKIN_METHOD_NAMES = {"card": "校友卡", "scene": "扫码", "desk": "签到台", "": ""}
+CONSOLE.update({"nav_events": "活动", "page_events": "创建和发布活动，查看报名、候补和签到，导出签到表"})
+
+
+# --- associations (issue 14: the directory, finding one's association, joining with consent, the console pages)
+ASSOCIATION_KIND_NAMES = {
+    "headquarters": "校友总会",
+    "regional": "地方校友会",
+    "overseas": "海外校友会",
+    "college": "院系校友会",
+    "industry": "行业校友会",
+}
+ASSOCIATION_POLICY_NAMES = {"open": "直接加入", "approval": "审核后加入", "closed": "暂不接收新会员"}
+ASSOCIATION_STATUS_NAMES = {"requested": "待审核", "member": "会员", "declined": "未通过", "left": "已退出"}
+ASSOCIATION_SCOPE_NAMES = {"city": "城市", "province": "省份", "country": "国家/地区"}
+ASSOCIATION_ERRORS = {
+    "not_found": "没有找到这个校友会（可能已停止运作）。",
+    "name_zh": "请填写中文名称（64 字以内）。",
+    "name_en": "请填写英文名称（128 个字符以内）。",
+    "kind": "类型只能是校友总会、地方校友会、海外校友会、院系校友会或行业校友会。",
+    "join_policy": "入会方式只能是直接加入、审核后加入或暂不接收新会员。",
+    "contact": "联系方式不超过 255 个字符。",
+    "point": "位置请同时填写纬度（-90 到 90）和经度（-180 到 180），或都不填。",
+    "parent": "上级校友会不存在。",
+    "parent_loop": "上级校友会不能是它自己或它的下级。",
+    "name_taken": "已有名为「{name}」的校友会。",
+    "region_kind": "范围类型只能是城市、省份或国家/地区。",
+    "region": "请填写范围名称（64 字以内），如「上海」「河南」「英国」。",
+    "member_not_found": "没有找到这条入会记录。",
+    "not_requested": "这条入会申请已处理过。",
+    "consent_withdrawn": "该校友已撤回向本会介绍其信息的同意，不能批准。",
+    "status": "状态只能是待审核、会员、未通过或已退出。",
+    "no_account": "没有这个工作人员账号（或已停用）。",
+    "not_branch_admin": "账号 {username} 没有「分会管理员」角色，请先在工作人员页面为其添加该角色。",
+    "no_appointment": "没有这条任命记录。",
+    "bad_id": "编号应为正整数。",
+    "bad_number": "请填写数字。",
+    "near": "near 应为「纬度,经度」，如 31.23,121.47（纬度 -90 到 90，经度 -180 到 180）。",
+    "city": "city 应为 1 到 40 个字的地名，如「上海」或「London」。",
+    "near_and_city": "请只提供 near 或 city 其中之一。",
+    "near_or_city": "请提供 near（纬度,经度）或 city（地名）。",
+    "place_unknown": "没有找到「{words}」这个地方，请换个写法（如「上海」「London」）。",
+}
+ASSOCIATION_CONSENT = (
+    "加入「{association}」需要您同意：校友办将您的姓名、院系和毕业年份介绍给该会负责人，用于联系您、开展校友活动。"
+    "您可随时回复「退出校友会」撤回同意，撤回后不再向该会介绍您的信息。"
+)
+ASSOCIATION_CONSENT_ABROAD = (
+    "加入「{association}」需要您同意：校友办将您的姓名、院系和毕业年份提供给该会负责人，用于联系您、开展校友活动。"
+    "【个人信息出境提示】该会在中国境外处理数据，您的上述信息将传输至境外，由该会（联系方式：{contact}）"
+    "按其所在地法律保护；您可向其查阅、更正或删除，并可随时回复「退出校友会」撤回同意，撤回后不再向该会提供您的信息。"
+)
+ASSOCIATION_NEEDS_PERSON = (
+    "加入校友会需要先核验校友身份：请在小程序「校友卡」中申请校友卡（绑定校友档案），通过后再来加入。"
+)
+ASSOCIATION_CLOSED = "「{association}」目前暂不接收新会员。如需联系，请回复「提问」留言给校友办。"
+ASSOCIATION_NOT_MEMBER = "您没有加入这个校友会。"
+# The introduction: a template message to the branch admins (the staff work-notice template), by member status.
+ASSOCIATION_INTRO_TITLE = {
+    "requested": "有校友申请加入{association}，请审核",
+    "member": "有校友加入了{association}",
+}
+ASSOCIATION_INTRO_REMARK = "校友已同意向本会介绍其信息。请在管理后台「校友会」中查看并联系。"
+ASSOCIATION_APPROVED = "您加入「{association}」的申请已通过。联系方式：{contact}"
+ASSOCIATION_DECLINED = "很抱歉，「{association}」未通过您的入会申请。如有疑问请回复「提问」联系校友办。"
+# The bot (handlers/associations.py, docs/flows/associations.md).
+ASSOCIATION_FOUND = (
+    "{place}的校友会：\n{choices}\n回复「加入」加入第一个，或回复编号加入对应的校友会；回复「取消」结束。"
+)
+ASSOCIATION_FOUND_ONE = "{place}的校友会：\n{choices}\n回复「加入」或「1」申请加入；回复「取消」结束。"
+ASSOCIATION_CHOICE = "{n}. {name}（{how}）\n   联系方式：{contact}"
+ASSOCIATION_HOW = {
+    "city": "负责{place}",
+    "province": "负责{province}",
+    "country": "负责{country}",
+    "nearest": "距您约 {km} 公里",
+}
+ASSOCIATION_NO_CONTACT = "请通过校友办联系"
+ASSOCIATION_NONE = (
+    "{place}附近暂时还没有校友会。校友办已记下您的所在地：当地成立校友会时会通知您；"
+    "您也可以回复「提问」留言，校友办会帮您联系附近的校友。"
+)
+ASSOCIATION_HERE = "您所在地"
+ASSOCIATION_ASK_WHERE = "请告诉我您所在的城市（如「上海」「伦敦」「London」），或发送您的位置（点「+」→「位置」）。"
+ASSOCIATION_UNKNOWN_PLACE = "没有找到「{words}」这个地方。"
+ASSOCIATION_BAD_CHOICE = "请回复「加入」或 1 到 {count} 的编号；也可以发送其他城市名。回复「取消」结束。"
+ASSOCIATION_CONSENT_PROMPT = "{notice}\n回复「同意」加入，回复「不同意」放弃。"
+ASSOCIATION_BAD_CONSENT = "请回复「同意」或「不同意」。"
+ASSOCIATION_NOT_CONSENTED = "好的，没有加入，也没有向该会提供您的信息。"
+ASSOCIATION_NOT_TEXT = "请用文字回复，或发送位置。"
+ASSOCIATION_JOINED = {
+    "member": "您已加入「{association}」。联系方式：{contact}",
+    "requested": "已向「{association}」提交入会申请，审核后会通知您。",
+}
+ASSOCIATION_JOINED_BEFORE = {
+    "member": "您已经是「{association}」的会员了。联系方式：{contact}",
+    "requested": "您加入「{association}」的申请正在审核中，审核后会通知您。",
+}
+ASSOCIATION_INTRODUCED = "我们已把您介绍给该会负责人。"
+ASSOCIATION_NOT_INTRODUCED = "该会负责人会在管理后台看到您的信息。"
+ASSOCIATION_LEAVE_NONE = "您没有加入任何校友会。回复「找校友会」查找您所在地的校友会。"
+ASSOCIATION_LEAVE_ASK = "您加入了以下校友会，回复编号退出并撤回同意：\n{choices}\n回复「取消」结束。"
+ASSOCIATION_LEAVE_BAD = "请回复 1 到 {count} 的编号，或回复「取消」结束。"
+ASSOCIATION_LEFT = "已退出「{association}」，并撤回了向该会介绍您信息的同意，今后不会再向该会提供您的信息。"
+TIMED_OUT["association"] = "上一次查找校友会因长时间未回复已结束。如需继续，请重新回复「找校友会」或发送位置。"
+CONSOLE.update(
+    {
+        "nav_associations": "校友会",
+        "page_associations": "校友会组织、会员与入会申请",
+        "associations_title": "校友会",
+        "associations_new": "新建校友会",
+        "associations_edit_title": "编辑「{name}」",
+        "associations_name_zh": "中文名称",
+        "associations_name_en": "英文名称",
+        "associations_kind": "类型",
+        "associations_parent": "上级校友会",
+        "associations_no_parent": "（无）",
+        "associations_contact": "对外联系方式",
+        "associations_policy": "入会方式",
+        "associations_abroad": "境外数据控制者（加入时提示个人信息出境）",
+        "associations_abroad_short": "境外",
+        "associations_latitude": "纬度",
+        "associations_longitude": "经度",
+        "associations_description": "简介",
+        "associations_save": "保存",
+        "associations_archive": "停止运作（归档）",
+        "associations_archived": "已归档",
+        "associations_regions": "负责范围",
+        "associations_region_add": "添加范围",
+        "associations_region_remove": "移除",
+        "associations_no_regions": "尚未设置负责范围（只按距离匹配）。",
+        "associations_members": "会员",
+        "associations_requests": "入会申请",
+        "associations_count_members": "会员 {count}",
+        "associations_count_requests": "待审核 {count}",
+        "associations_empty": "还没有校友会。",
+        "associations_none_in_scope": "您还没有被任命为任何校友会的管理员。",
+        "associations_member_name": "姓名",
+        "associations_member_channel": "来源",
+        "associations_member_at": "申请时间",
+        "associations_member_introduced": "已介绍",
+        "associations_member_not_introduced": "未发送（负责人未绑定微信）",
+        "associations_consent_withdrawn": "（已撤回同意）",
+        "associations_approve": "批准",
+        "associations_decline": "拒绝",
+        "associations_no_members": "暂无。",
+        "associations_more": "更多",
+        "associations_reveal": "显示姓名",
+        "associations_reveal_reason": "查看原因（必填，将记入审计日志）",
+        "associations_reveal_needs_reason": "请填写查看原因。",
+        "associations_admins": "分会管理员",
+        "associations_admin_username": "工作人员账号（需有「分会管理员」角色）",
+        "associations_appoint": "任命",
+        "associations_relieve": "解除",
+        "associations_no_admins": "尚未任命管理员：入会申请只在本页显示。",
+        "associations_admin_wechat": "已绑定微信",
+        "associations_admin_no_wechat": "未绑定微信",
+        "associations_done_created": "校友会已创建。",
+        "associations_done_saved": "已保存。",
+        "associations_done_archived": "已归档。",
+        "associations_done_region": "负责范围已更新。",
+        "associations_done_approved": "已批准，并已通知校友。",
+        "associations_done_declined": "已拒绝，并已通知校友。",
+        "associations_done_appointed": "已任命。",
+        "associations_done_relieved": "已解除任命。",
+        "associations_back": "返回校友会列表",
+    }
+)
+
+
 # --- broadcasts: WeChat tags and recurring campaigns (services/broadcasts/tags.py, campaigns.py; issue 13) ---------
 BROADCAST_ERRCODES.update({45056: "公众号标签已满（最多 100 个），无法为群发建立标签"})
 CAMPAIGN_FESTIVAL_NAMES = {
@@ -1870,3 +2299,4 @@ SEGMENT_ERRORS.update(
         "bad_association": "地方校友会编号应为正整数（现在是「{value}」）",
     }
 )
+

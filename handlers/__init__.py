@@ -7,11 +7,14 @@ the fallback last. The app factory hands ``ROUTERS`` to ``bot/`` (which never im
 
 from handlers import (
     ask,
+    associations,
     broadcast_events,
     card,
     classes,
     conversations,
     desk,
+    event_checkin,
+    events,
     fallback,
     help,
     location,
@@ -22,8 +25,11 @@ from handlers import (
 ROUTERS = [
     conversations.router,
     staff_link.router,  # a staff member's scan to link their WeChat, whatever conversation they are in
+    event_checkin.router,  # a scan of an event's check-in QR at the door, whatever conversation they are in
     ask.router,
     classes.router,  # before subscription: a follow through a class invite is recorded and answered there
+    events.router,  # 活动 / 我的活动 and the registration conversation: before the help desk's free text
+    associations.router,  # before the desk: "上海校友会" / "in London" ask for an association, not a question
     help.router,
     card.router,
     subscription.router,

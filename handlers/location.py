@@ -1,4 +1,6 @@
-"""Location: a shared location (message) or the periodic location report (event) is kept for branch routing."""
+"""Location: a shared location (message) is kept for branch routing and answered with the association for that place
+(``handlers/associations.py``: the associations found, their contacts and a join choice); the periodic location
+report (event) is only kept."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from bot.context import Context
 from bot.filters import event, msg_type
 from bot.replies import Reply
 from bot.router import Router
-from core import texts
 from core.errors import ValidationFailed
+from handlers import associations
 from services import followers
 
 router = Router("location")
@@ -23,7 +25,7 @@ def shared_location(ctx: Context) -> Reply:
         followers.record_location(ctx.session, ctx.openid, lat, lng, datetime.fromtimestamp(int(ctx.message.time), UTC))
     except ValidationFailed as exc:
         return Reply(exc.user_message)
-    return Reply(texts.LOCATION_SAVED.format(lat=lat, lng=lng))
+    return associations.offer_at(ctx, lat, lng)
 
 
 @router.on(event("location"))

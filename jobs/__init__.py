@@ -27,6 +27,7 @@ from services.broadcasts import tags as broadcast_tags
 from services.cards import applications as card_applications
 from services.classes import invites as class_invites
 from services.databank import import_jobs
+from services.events import notices as event_notices
 from services.inquiries import reminders as inquiry_reminders
 from wechat.gateway import Gateway, LazyGateway
 
@@ -160,6 +161,15 @@ def sweep_broadcast_tags(ctx: JobContext) -> broadcast_tags.SweepReport:
     )
 
 
+def remind_events(ctx: JobContext) -> event_notices.RemindReport:
+    """Queue the day-before reminders of events in the outbox (each registration once; the outbox job sends them)."""
+    with ctx.rt.db.session(write=True) as session:
+        report = event_notices.remind_due(session, ctx.rt.settings.events)
+    if report.reminded:
+        log.info("event reminders: %s", report)
+    return report
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         "outbox.deliver",
@@ -254,5 +264,11 @@ JOBS: tuple[JobSpec, ...] = (
         _every(lambda settings: settings.schedule.databank_imports_seconds),
         "run the oldest roster import queued from the console; mark imports whose runner died interrupted",
         max_instances=2,
+    ),
+    JobSpec(
+        "events.remind",
+        remind_events,
+        _every(lambda settings: settings.schedule.events_remind_seconds),
+        "queue the day-before reminders of events for their confirmed registrants (each once), sent by the outbox",
     ),
 )

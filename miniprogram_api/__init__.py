@@ -15,12 +15,22 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from miniprogram_api import applications, card, classes, inquiries, scanners, sessions, subscriptions
+from miniprogram_api import (
+    applications,
+    associations,
+    card,
+    classes,
+    events,
+    inquiries,
+    scanners,
+    sessions,
+    subscriptions,
+)
 from miniprogram_api.context import runtime
 from miniprogram_api.spec import API, PREFIX
 
 blueprint = Blueprint("miniprogram_api", __name__, url_prefix=PREFIX)
-for _resource in (sessions, applications, card, scanners, classes, inquiries, subscriptions):
+for _resource in (sessions, applications, card, scanners, classes, inquiries, subscriptions, events, associations):
     blueprint.register_blueprint(_resource.bp)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
 
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 
@@ -120,10 +120,32 @@ class VerifyRequest(_Body):
     token: Annotated[str, text(256, 1)]
 
 
+class CheckinView(BaseModel):
+    outcome: Literal[
+        "checked_in", "already", "not_registered", "not_confirmed", "card_invalid", "wrong_event", "event_closed",
+        "not_open",
+    ]  # fmt: skip
+    message: str = Field(description="what the desk is told, e.g. already checked in at 09:12")
+    event_id: int
+    registration_id: int | None = None
+    checked_in_at: datetime | None = Field(None, description="checked_in: now; already: the earlier check-in")
+
+
 class VerifyResult(BaseModel):
     result: Literal["valid", "expired", "revoked", "suspended", "forged"]
     holder_name: str | None = Field(None, description="only when valid")
     card_status: str | None = Field(None, description="only when valid")
+    checkin: CheckinView | None = Field(
+        None, description="only for a scanner scoped to an event (services/events/checkin.py): the holder's check-in"
+    )
+
+    @model_serializer(mode="wrap")
+    def _no_checkin_for_other_desks(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """An unscoped scanner's answer is exactly what it always was: no ``checkin`` key at all."""
+        out: dict[str, object] = handler(self)
+        if out.get("checkin") is None:
+            out.pop("checkin", None)
+        return out
 
 
 # --- class cohorts and groups (miniprogram_api/classes.py) ---------------------------------------------------------

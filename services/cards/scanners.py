@@ -4,7 +4,9 @@ A desk holds a scanner credential (``<id>.<secret>``, shown once; only its SHA-2
 token to :func:`verify`, which answers valid / expired / revoked / suspended / forged. A valid token is claimed so it
 verifies only once (a replay within its minute answers "expired"); "forged" answers are rate-limited per scanner;
 every answer is queued for the scan log (``services/cards/scan_queue.py``). The hot path of a busy desk: one indexed
-query (scanner, card and holder together) and one Redis round trip. No Flask here.
+query (scanner, card and holder together) and one Redis round trip. No Flask here. A credential scoped to an event's
+door (``event_id``) verifies exactly the same way; its answer also names the scanner, its event and (when valid) the
+holder, for ``services/events/checkin.py`` to check the holder in.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ _SCAN = (
     select(
         ScannerCredential.secret_sha256,
         ScannerCredential.revoked_at,
+        ScannerCredential.event_id,
         Card.id.label("card_id"),
+        Card.person_id,
         Card.status,
         Card.version,
         Card.expires_at,
@@ -53,18 +57,22 @@ _SCAN = (
 # --- credentials ----------------------------------------------------------------------------------------------
 
 
-def create_scanner(session: Session, *, label: str, actor: str) -> tuple[ScannerCredential, str]:
-    """A new scanner credential. The returned secret ("<id>.<random>") is shown once; only its hash is kept."""
+def create_scanner(
+    session: Session, *, label: str, actor: str, event_id: int | None = None
+) -> tuple[ScannerCredential, str]:
+    """A new scanner credential. The returned secret ("<id>.<random>") is shown once; only its hash is kept.
+    ``event_id``: scoped to that event's door (its scans also check the holder in, ``services.events.checkin``)."""
     label = label.strip()
     if not 1 <= len(label) <= 64:
         raise ValidationFailed("a scanner label is 1 to 64 characters")
     secret = secrets.token_urlsafe(32)
     scanner = ScannerCredential(
-        label=label, secret_sha256=hashlib.sha256(secret.encode()).hexdigest(), created_by=actor
+        label=label, secret_sha256=hashlib.sha256(secret.encode()).hexdigest(), created_by=actor, event_id=event_id
     )
     session.add(scanner)
     session.flush()
-    audit.record(session, actor=actor, action="card.scanner.create", scanner_id=scanner.id)
+    detail = {"event_id": event_id} if event_id is not None else {}
+    audit.record(session, actor=actor, action="card.scanner.create", scanner_id=scanner.id, **detail)
     return scanner, f"{scanner.id}.{secret}"
 
 
@@ -98,6 +106,10 @@ class Verification:
     holder_name: str | None = None  # only when valid
     card_status: str | None = None  # only when valid
     flush_due: bool = False  # a batch of scans is queued: the caller runs scan_queue.flush_one_batch after answering
+    # For services.events.checkin: the scanner, its event when it is scoped to one, and the holder (only when valid).
+    scanner_id: int | None = None
+    event_id: int | None = None
+    person_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +151,9 @@ def verify(
             scan_queue.entry(sid, card_id, EXPIRED, now),
         )
         queued = abs(claimed)
-        answer = Verification(VALID, row.name, row.status) if claimed > 0 else Verification(EXPIRED)
+        answer = (
+            Verification(VALID, row.name, row.status, person_id=row.person_id) if claimed > 0 else Verification(EXPIRED)
+        )
     else:
         pipe = client.pipeline(transaction=False)
         scan_queue.enqueue(pipe, scan_queue.entry(sid, card_id, answer.result, now))
@@ -151,7 +165,7 @@ def verify(
         queued = int(replies[0])
         if answer.result == FORGED and int(replies[2]) > settings.forged_per_scanner:
             raise RateLimited("too many forged codes from this scanner")
-    return replace(answer, flush_due=queued >= scan_queue.SCAN_BATCH)
+    return replace(answer, flush_due=queued >= scan_queue.SCAN_BATCH, scanner_id=sid, event_id=row.event_id)
 
 
 def _judge(card: _CardState, signed: SignedToken, now: datetime) -> Verification:

@@ -268,7 +268,8 @@ def test_the_dashboard_is_home_for_the_roles_that_hold_it(
     page = text(client.get("/admin/"))
     assert ('id="dashboard-tiles"' in page) is dashboard
     assert ('id="tile-reviews"' in page and 'href="/admin/cards/review">' in page) is review_link
-    pages_of_its_own = dashboard or role == "class_liaison"  # a liaison's home lists the class-group pages
+    # A liaison's home lists the class-group pages; a branch admin's their associations' and events' pages.
+    pages_of_its_own = dashboard or role in ("class_liaison", "branch_admin")
     assert ("您的角色目前没有可用的页面" in page) is not pages_of_its_own
 
 

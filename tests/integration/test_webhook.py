@@ -80,7 +80,7 @@ def test_location_message_and_report_are_stored(user: WeChatUser, rt: Runtime) -
     fields = user.fields(
         MsgType="location", Location_X="31.2304", Location_Y="121.4737", Scale=15, Label="上海", MsgId=9001
     )
-    assert user.reply(fields)["Content"] == texts.LOCATION_SAVED.format(lat=31.2304, lng=121.4737)
+    assert user.reply(fields)["Content"] == texts.ASSOCIATION_NONE.format(place="上海")  # none in this test
     assert user.event("LOCATION", Latitude="39.9042", Longitude="116.4074", Precision="30") == {}
     with rt.db.session() as s:
         f = s.scalar(select(Follower).where(Follower.openid == user.openid))
