@@ -6,12 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint chat migrate config bench-webhook bench-import bench-card bench-console bench-classes bench-inquiries bench-broadcast bench-events clean help browser
+.PHONY: run test lint chat migrate config messages bench-webhook bench-import bench-card bench-console bench-classes bench-inquiries bench-broadcast bench-events clean help browser
 
 help:
 	@echo "make run            serve on http://127.0.0.1:$(PORT) (SQLite + embedded Redis + WeChat emulator)"
 	@echo "make test           ruff, then pytest (TEST_DATABASE_URL / TEST_REDIS_URL for PostgreSQL / Redis)"
 	@echo "make lint           ruff and mypy"
+	@echo "make messages       bring translations/ in line with core/texts/zh.py (new texts untranslated, changed ones fuzzy)"
 	@echo "make chat           talk to the running bot as WeChat would"
 	@echo "make bench-webhook  webhook throughput, goodput, CPU and memory against a bare echo and WeRoBot (bench/RESULTS.md)"
 	@echo "make bench-import   a 1,000,000-row roster import and search on PostgreSQL (BENCH_DATABASE_URL)"
@@ -41,6 +42,9 @@ migrate: $(VENV)/.runtime
 
 config: $(VENV)/.runtime
 	$(BIN)/python -m cli config show
+
+messages: $(VENV)/.runtime
+	$(BIN)/python -m cli i18n update
 
 chat: $(VENV)/.runtime
 	PORT=$(PORT) $(BIN)/python -m cli chat --emulator http://127.0.0.1:$${EMULATOR_PORT:-8950}

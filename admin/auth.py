@@ -7,7 +7,9 @@ a full session under a new token. Each view calls one service (``services.staff`
 
 from __future__ import annotations
 
-from flask import make_response, redirect, render_template, request, url_for
+from urllib.parse import urlsplit
+
+from flask import abort, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from admin.blueprint import bp
@@ -20,7 +22,7 @@ from admin.guard import (
     set_session_cookie,
     signed_in,
 )
-from core import texts
+from core import i18n, texts
 from core.errors import LoginFailed, LoginLocked
 from services import staff as staff_service
 from services.staff import accounts, sessions, totp
@@ -28,6 +30,7 @@ from services.staff import login as login_service
 from services.staff.sessions import StaffSession
 
 T = texts.CONSOLE
+LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 Page = Response | str | tuple[str, int]
 NOTICES = {
     "expired": "session_expired",
@@ -181,6 +184,40 @@ def enrol_submit() -> Page:
         return page, failure.status
     response = make_response(render_template("admin/recovery_codes.html", codes=codes))
     set_session_cookie(response, sessions.promote(rt.redis, rt.settings.admin, pending))
+    return response
+
+
+def _same_host_path(referrer: str | None) -> str:
+    """The path (with its query) of a Referer on this console's own host, else ''."""
+    if not referrer:
+        return ""
+    parts = urlsplit(referrer)
+    if parts.netloc != request.host:
+        return ""
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@bp.get("/language/<tag>")
+def language(tag: str) -> Response:
+    """The console's language switch, a plain link: a preference remembered in a cookie for the console's paths
+    (no credential, so no CSRF token is needed), then back to the console page it was chosen on (``next``, else the
+    Referer of this host; never elsewhere)."""
+    chosen = i18n.normalise(tag)
+    if chosen is None:
+        abort(400, description=T["language_unknown"])
+    target = request.args.get("next") or _same_host_path(request.referrer)
+    if not target.startswith("/admin") or target.startswith("//"):  # never an open redirect
+        target = url_for("admin.home")
+    response = redirect(target)
+    response.set_cookie(
+        i18n.COOKIE,
+        chosen,
+        max_age=LANGUAGE_COOKIE_SECONDS,
+        path="/admin",
+        secure=runtime().settings.admin_cookie_secure,
+        httponly=True,
+        samesite="Lax",
+    )
     return response
 
 

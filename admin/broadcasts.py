@@ -332,7 +332,7 @@ def broadcasts_report(broadcast_id: int) -> Page:
         broadcast = compose.get(session, broadcast_id)
         found = control.report(session, broadcast_id)
         title = broadcast.title
-    return render_template("broadcasts/report.html", r=found, title=title, errcode=texts.broadcast_errcode)
+    return render_template("broadcasts/report.html", r=found, title=title, errcode=compose.errcode_text)
 
 
 @bp.get("/broadcasts/<int:broadcast_id>/report.xlsx")

@@ -33,6 +33,7 @@ class Context:
     media: Callable[[], MediaUploader] | None = None
     # The process's Redis (the knowledge-base matcher watches its version there); None in tests that route alone.
     redis: redis.Redis | None = None
+    language: str = "zh_CN"  # what the user reads (core.i18n), chosen by the pipeline before routing
     state_changed: bool = field(default=False, init=False)
 
     @property

@@ -53,7 +53,7 @@ from bot.protocol import Push
 from bot.replies import FollowUp, Reply, fits_passively
 from bot.router import Dispatcher
 from bot.state import ConversationState
-from core import texts
+from core import i18n, texts
 from core.db import Database
 from core.errors import Busy
 from core.settings import Settings
@@ -217,15 +217,22 @@ class Pipeline:
                     event=push.event or None,
                     received_at=sent_at,
                 )
-                followers.note_push(session, push.openid, push.msg_type, push.event or None, sent_at)
+                language = followers.note_push(session, push.openid, push.msg_type, push.event or None, sent_at)
                 ctx = Context(
-                    push=push, session=session, settings=self.settings, state=state, media=self.media, redis=self.redis
+                    push=push,
+                    session=session,
+                    settings=self.settings,
+                    state=state,
+                    media=self.media,
+                    redis=self.redis,
+                    language=language,
                 )
-                reply, status, route_name = self._route(ctx)
-                owed = self._owed(ctx)
-                outcome, queued = self._finish(
-                    session, push, race, reply=reply, status=status, route_name=route_name, owed=owed
-                )
+                with i18n.use(language):  # every text the handler and the hook read, in the user's language
+                    reply, status, route_name = self._route(ctx)
+                    owed = self._owed(ctx)
+                    outcome, queued = self._finish(
+                        session, push, race, reply=reply, status=status, route_name=route_name, owed=owed
+                    )
         except IntegrityError:
             # Another delivery committed first (Redis had lost the claim): nothing here ran; answer what it answered.
             metrics.DEDUPE_HITS.labels("database").inc()

@@ -17,6 +17,7 @@ from cli.chat import chat_loop
 from cli.classes import classes_group
 from cli.common import settings as _settings
 from cli.demo import demo_group
+from cli.i18n import i18n_group
 from cli.runner import run_service
 from cli.staff import staff_group
 from cli.wechat import wechat_group
@@ -95,4 +96,5 @@ main.add_command(broadcast_group)
 main.add_command(card_group)
 main.add_command(classes_group)
 main.add_command(demo_group)
+main.add_command(i18n_group)
 main.add_command(staff_group)

@@ -22,8 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from core import i18n, texts
 from core import logging as xy_logging
-from core import texts
 from core.errors import FieldProblem, XiaoyouError
 from core.runtime import Runtime
 from core.settings import Settings
@@ -78,6 +78,29 @@ def size_text(n_bytes: int) -> str:
     return texts.API_SIZE_KB.format(size=round(n_bytes / 1024, 1))
 
 
+def _choose_language(app: Flask) -> None:
+    """Every request reads its texts in one language (core.i18n): the console's switch (a cookie), else the client's
+    Accept-Language (the mini-program sends its user's), else Chinese. The webhook's pushes choose again per user,
+    in the pipeline. The answer says which (Content-Language)."""
+
+    @app.before_request
+    def _language() -> None:
+        accepted = request.accept_languages.best_match(i18n.ACCEPTED_TAGS)
+        g.language = i18n.choose(request.cookies.get(i18n.COOKIE), accepted)
+        g.language_token = i18n.activate(g.language)
+
+    @app.after_request
+    def _content_language(response: Response) -> Response:
+        response.headers["Content-Language"] = "en" if g.get("language") == "en" else "zh-CN"
+        return response
+
+    @app.teardown_request
+    def _language_done(_exc: BaseException | None) -> None:
+        token = g.pop("language_token", None)
+        if token is not None:
+            i18n.deactivate(token)
+
+
 def build_app(settings: Settings, rt: Runtime | None = None) -> Flask:
     xy_logging.configure(settings.logging.level)
     app = Flask("xiaoyou")
@@ -86,6 +109,8 @@ def build_app(settings: Settings, rt: Runtime | None = None) -> Flask:
     hops = settings.http.trusted_proxies
     if hops:  # the client's address and scheme as the trusted proxies saw them (http.trusted_proxies)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+    _choose_language(app)
 
     @app.before_request
     def _request_id() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core import texts
+from core import i18n, texts
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class FieldProblem:
 class XiaoyouError(Exception):
     code = "internal_error"
     status = 500
-    user_message = texts.ERROR_INTERNAL
+    user_message = i18n.Text(lambda: texts.ERROR_INTERNAL)
     fields: tuple[FieldProblem, ...] = ()  # the refused fields, when the error is about an input's fields
 
     def __init__(self, detail: str = "", *, user_message: str | None = None) -> None:
@@ -40,7 +40,7 @@ class ValidationFailed(XiaoyouError):
 
     code = "validation_failed"
     status = 400
-    user_message = texts.ERROR_VALIDATION
+    user_message = i18n.Text(lambda: texts.ERROR_VALIDATION)
 
     def __init__(
         self, detail: str = "", *, user_message: str | None = None, fields: Sequence[FieldProblem] = ()
@@ -52,19 +52,19 @@ class ValidationFailed(XiaoyouError):
 class NotFound(XiaoyouError):
     code = "not_found"
     status = 404
-    user_message = texts.ERROR_NOT_FOUND
+    user_message = i18n.Text(lambda: texts.ERROR_NOT_FOUND)
 
 
 class Conflict(XiaoyouError):
     code = "conflict"
     status = 409
-    user_message = texts.ERROR_CONFLICT
+    user_message = i18n.Text(lambda: texts.ERROR_CONFLICT)
 
 
 class RateLimited(XiaoyouError):
     code = "rate_limited"
     status = 429
-    user_message = texts.ERROR_RATE_LIMITED
+    user_message = i18n.Text(lambda: texts.ERROR_RATE_LIMITED)
 
 
 class Busy(XiaoyouError):
@@ -72,7 +72,7 @@ class Busy(XiaoyouError):
 
     code = "busy"
     status = 503
-    user_message = texts.BUSY
+    user_message = i18n.Text(lambda: texts.BUSY)
 
 
 # --- the official-account push protocol -------------------------------------------------------------------------
@@ -184,7 +184,7 @@ class InvalidLoginCode(WeChatAPIError):
 
     code = "invalid_login_code"
     status = 401
-    user_message = texts.ERROR_LOGIN_CODE
+    user_message = i18n.Text(lambda: texts.ERROR_LOGIN_CODE)
 
 
 class WeChatUnavailable(WeChatAPIError):
@@ -248,7 +248,7 @@ class Unauthenticated(XiaoyouError):
 
     code = "unauthenticated"
     status = 401
-    user_message = texts.ERROR_UNAUTHENTICATED
+    user_message = i18n.Text(lambda: texts.ERROR_UNAUTHENTICATED)
 
 
 class ScannerUnauthenticated(Unauthenticated):
@@ -256,7 +256,7 @@ class ScannerUnauthenticated(Unauthenticated):
     ``unauthenticated`` (what desks already handle), but the desk is told its credential is not valid: logging in
     again, the session's advice, would not help it."""
 
-    user_message = texts.ERROR_SCANNER_CREDENTIAL
+    user_message = i18n.Text(lambda: texts.ERROR_SCANNER_CREDENTIAL)
 
 
 class UnsupportedEvidence(ValidationFailed):
@@ -264,7 +264,7 @@ class UnsupportedEvidence(ValidationFailed):
 
     code = "unsupported_evidence"
     status = 415
-    user_message = texts.CARD_EVIDENCE_UNSUPPORTED
+    user_message = i18n.Text(lambda: texts.CARD_EVIDENCE_UNSUPPORTED)
 
 
 # --- the staff console --------------------------------------------------------------------------------------------
@@ -274,14 +274,14 @@ class LoginFailed(Unauthenticated):
     """A console login that did not succeed: one answer for "no such user", "wrong password" and "disabled"."""
 
     code = "login_failed"
-    user_message = texts.CONSOLE["login_failed"]
+    user_message = i18n.Text(lambda: texts.CONSOLE["login_failed"])
 
 
 class LoginLocked(RateLimited):
     """Too many failed console logins for this username or from this address; tries wait for the window to pass."""
 
     code = "login_locked"
-    user_message = texts.CONSOLE["login_locked"]
+    user_message = i18n.Text(lambda: texts.CONSOLE["login_locked"])
 
 
 class Forbidden(XiaoyouError):
@@ -289,4 +289,4 @@ class Forbidden(XiaoyouError):
 
     code = "forbidden"
     status = 403
-    user_message = texts.CONSOLE["error_403"]
+    user_message = i18n.Text(lambda: texts.CONSOLE["error_403"])

@@ -460,7 +460,7 @@ class InquirySettings(_Section):
         return self
 
 
-# Festival greetings the campaigns know (their dates per year: jobs/campaigns.py; their copy: core/texts.py).
+# Festival greetings the campaigns know (their dates per year: jobs/campaigns.py; their copy: core/texts/zh.py).
 CAMPAIGN_FESTIVALS = ("new_year", "spring_festival", "dragon_boat", "teachers_day", "mid_autumn", "double_ninth")
 CAMPAIGN_CHANNELS = ("mass", "custom")  # campaign greetings are text: the channels that carry text
 

@@ -17,6 +17,7 @@ from handlers import (
     events,
     fallback,
     help,
+    language,
     location,
     staff_link,
     subscription,
@@ -24,6 +25,7 @@ from handlers import (
 
 ROUTERS = [
     conversations.router,
+    language.router,  # "English" / "中文": a switch of language, whatever conversation they are in
     staff_link.router,  # a staff member's scan to link their WeChat, whatever conversation they are in
     event_checkin.router,  # a scan of an event's check-in QR at the door, whatever conversation they are in
     ask.router,

@@ -37,7 +37,7 @@ MAX_OFFERED = 3
 JOIN_WORDS = frozenset({"加入", "加入校友会", "是", "好", "好的", "确定", "join", "yes", "y"})
 AGREE = frozenset({"同意", "我同意", "是", "好", "好的", "确定", "agree", "yes", "y"})
 DISAGREE = frozenset({"不同意", "不", "否", "不要", "放弃", "disagree", "no", "n"})
-LEAVE_WORDS = keyword("退出校友会", "退会", "撤回校友会同意")
+LEAVE_WORDS = keyword("退出校友会", "退会", "撤回校友会同意", "leave association")
 
 
 def _normal(text: str) -> str:
@@ -82,7 +82,9 @@ def _how(match: finder.Match, place: places.Place) -> str:
     if match.by == finder.BY_DISTANCE:
         return texts.ASSOCIATION_HOW["nearest"].format(km=round(match.distance_km or 0))
     return texts.ASSOCIATION_HOW[match.by].format(
-        place=place.city or place.label, province=place.province or "", country=places.country_name(place.country) or ""
+        place=place.city_label or place.label,
+        province=place.province_label or "",
+        country=places.country_name(place.country) or "",
     )
 
 

@@ -19,7 +19,7 @@ router = Router("card")
 MENU_KEY = "CARD"
 
 
-@router.on(keyword("校友卡", "电子校友卡", "card") | menu_key(MENU_KEY))
+@router.on(keyword("校友卡", "电子校友卡", "card", "alumni card", "my card") | menu_key(MENU_KEY))
 def show_card(ctx: Context) -> Reply:
     found = card_applications.status_for_official_account(ctx.session, ctx.openid)
     link = {

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 NAME = "join_class"
 MENU_KEY = "CLASS_JOIN"
-ENTRY_WORDS = keyword("加入班级群", "班级群", "加入班级")
+ENTRY_WORDS = keyword("加入班级群", "班级群", "加入班级", "join class group", "class group")
 FIRST_YEAR = 1920
 YEARS_AHEAD = 8  # a doctoral student who started this year graduates in about this many years
 MAX_CHOICES = 20  # a numbered list longer than this is hard to read on a phone

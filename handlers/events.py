@@ -27,7 +27,7 @@ from bot.context import Context
 from bot.conversation import Conversation
 from bot.filters import keyword, msg_type
 from bot.replies import Reply
-from core import texts
+from core import i18n, texts
 from core.errors import ValidationFailed, XiaoyouError
 from models import Event, EventRegistration
 from models.base import utcnow
@@ -37,15 +37,24 @@ from services.events.eligibility import eligible
 
 NAME = "events"
 MAX_CHOICES = 10
-WORDS = texts.EVENT_BOT_WORDS
-LIST_WORDS = keyword(*WORDS["list"])
-MINE_WORDS = keyword(*WORDS["mine"])
-_NUMBER = re.compile(r"(\d{1,3})[.、。]?")
-_CANCEL_N = re.compile("(?:" + "|".join(map(re.escape, WORDS["cancel_registration"])) + r")\s*(\d{1,3})")
 
 
 def _normal(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().lower()
+
+
+# The words the conversation understands, in every language at once: a user may type either, whatever they read.
+def _in_every_language(key: str) -> frozenset[str]:
+    return frozenset(_normal(w) for words in i18n.in_each_language(lambda: texts.EVENT_BOT_WORDS[key]) for w in words)
+
+
+WORDS = {key: _in_every_language(key) for key in texts.EVENT_BOT_WORDS}
+LIST_WORDS = keyword(*WORDS["list"])
+MINE_WORDS = keyword(*WORDS["mine"])
+_NUMBER = re.compile(r"(\d{1,3})[.、。]?")
+_CANCEL_N = re.compile(
+    "(?:" + "|".join(map(re.escape, sorted(WORDS["cancel_registration"]))) + r")\s*(\d{1,3})", re.IGNORECASE
+)
 
 
 def _number(text: str) -> int | None:

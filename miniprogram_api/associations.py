@@ -153,7 +153,7 @@ def find(query: AssociationQuery) -> AssociationList:
     if place is None:
         return AssociationList(associations=[], message=E["place_unknown"].format(words=query.city or ""))
     label = place.label or texts.ASSOCIATION_HERE
-    seen = PlaceView(city=place.city, province=place.province, country=place.country, label=label)
+    seen = PlaceView(city=place.city_label, province=place.province_label, country=place.country, label=label)
     with runtime().db.session() as session:
         matches = finder.find(session, place, limit=MAX_FOUND)
         found = [_view(m.association, m) for m in matches]

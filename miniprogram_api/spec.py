@@ -7,7 +7,7 @@ shape, and describe the same models in OpenAPI. pydantic 2 writes JSON Schema 20
 schema dialect, so the document comes from ``models_json_schema`` directly and cannot drift from what is enforced.
 
 A refused body or query answers 400 with one :class:`~core.errors.FieldProblem` per field: pydantic's error types
-become our own stable problem codes (``schemas.FieldProblemCode``), worded from the templates in ``core/texts.py``.
+become our own stable problem codes (``schemas.FieldProblemCode``), worded from the templates in ``core/texts/zh.py``.
 """
 
 from __future__ import annotations

@@ -30,3 +30,5 @@ class Follower(Base):
     # WeChat's language of the user (user info API: zh_CN, zh_TW, en, ...), None until fetched; the bot answers in it
     # and broadcast segments filter by it.
     language: Mapped[str | None] = mapped_column(String(16))
+    # What the user chose by writing "English" or "中文" (core.i18n.LANGUAGES); it wins over ``language``.
+    language_choice: Mapped[str | None] = mapped_column(String(8))

@@ -1,4 +1,5 @@
-"""The follower record: follows, unfollows, last interaction (the customer-service window) and last location."""
+"""The follower record: follows, unfollows, last interaction (the customer-service window), last location, and the
+language the bot answers in (the user's choice, else WeChat's language of the user, else their databank record)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from sqlalchemy import Table, bindparam, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core import i18n
 from core.errors import ValidationFailed
-from models import Follower
+from models import EducationRecord, Follower, Person, WeChatIdentity
+from models.person import OA_OPENID
 
 SCENE_MAX = 64
 # The console's test followers (services.chat_simulator) have openids that start with this. WeChat's openids are 28
@@ -61,17 +64,60 @@ def _touch_statement(dialect: str) -> Any:
     return stmt.on_conflict_do_update(
         index_elements=[table.c.openid],
         set_={"last_interaction_at": case((current.is_(None) | (current < later), later), else_=current)},
-    )
+    ).returning(table.c.language_choice, table.c.language)
 
 
-def touch(session: Session, openid: str, at: datetime) -> None:
-    """Note that the user just wrote to us or used the menu: one upsert, since it runs on every push.
+def touch(session: Session, openid: str, at: datetime) -> tuple[str | None, str | None]:
+    """Note that the user just wrote to us or used the menu: one upsert, since it runs on every push. Returns the
+    follower's language choice and WeChat language, read by the same statement (no second round trip).
 
     A user we have no row for (they followed before Xiaoyou existed) gets one; ``last_interaction_at`` only moves
     forward (pushes can arrive out of order).
     """
     connection = session.connection()
-    connection.execute(_touch_statement(connection.dialect.name), {"openid": openid, "at": at})
+    row = connection.execute(_touch_statement(connection.dialect.name), {"openid": openid, "at": at}).one()
+    return row[0], row[1]
+
+
+def choose_language(session: Session, openid: str, language: str) -> Follower:
+    """The user asked for ``language`` (one of ``core.i18n.LANGUAGES``): it wins over WeChat's from now on."""
+    if language not in i18n.LANGUAGES:
+        raise ValueError(f"unknown language {language!r}")
+    follower = _get_or_create(session, openid)
+    follower.language_choice = language
+    return follower
+
+
+def _record_language(session: Session, openid: str) -> str | None:
+    """English for a person the databank records as an international graduate or of a nationality other than
+    China; None when the follower is not bound to a person or the record says nothing."""
+    person = (
+        select(Person.id, Person.nationality)
+        .join(WeChatIdentity, WeChatIdentity.person_id == Person.id)
+        .where(WeChatIdentity.kind == OA_OPENID, WeChatIdentity.value == openid)
+    )
+    found = session.execute(person).first()
+    if found is None:
+        return None
+    international = session.scalar(
+        select(EducationRecord.id).where(EducationRecord.person_id == found.id, EducationRecord.international).limit(1)
+    )
+    nationality = (found.nationality or "").strip().lower()
+    if international is not None or (nationality and nationality not in CHINESE_NATIONALITIES):
+        return "en"
+    return None
+
+
+CHINESE_NATIONALITIES = frozenset({"中国", "中华人民共和国", "china", "cn", "chn", "prc", "chinese"})
+
+
+def language_for(session: Session, openid: str, choice: str | None, wechat: str | None) -> str:
+    """The language to answer ``openid`` in: their choice, else WeChat's language of the user (when we have it in
+    both languages), else their databank record, else the source language. Only the last asks the database."""
+    chosen = i18n.normalise(choice) or i18n.normalise(wechat)
+    if chosen is None and wechat is None:
+        chosen = _record_language(session, openid)
+    return chosen or i18n.SOURCE
 
 
 def record_location(session: Session, openid: str, latitude: float, longitude: float, at: datetime) -> Follower:
@@ -99,8 +145,14 @@ def interaction_kind(msg_type: str, event: str | None) -> str | None:
     return "event" if (event or "") in WINDOW_EVENTS else None
 
 
-def note_push(session: Session, openid: str, msg_type: str, event: str | None, at: datetime) -> None:
-    """Every push from a user passes here before routing: messages, clicks, follows and scans are interactions."""
+def note_push(session: Session, openid: str, msg_type: str, event: str | None, at: datetime) -> str:
+    """Every push from a user passes here before routing: messages, clicks, follows and scans are interactions.
+    Returns the language to answer in (:func:`language_for`)."""
     if msg_type == "event" and (event or "") in NOT_INTERACTIONS:
-        return
-    touch(session, openid, at)
+        found = session.execute(
+            select(Follower.language_choice, Follower.language).where(Follower.openid == openid)
+        ).first()
+        choice, wechat = found if found is not None else (None, None)
+    else:
+        choice, wechat = touch(session, openid, at)
+    return language_for(session, openid, choice, wechat)

@@ -43,13 +43,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from core import i18n
 from services.databank.names import MAX_LABEL, label_key
 
 EARTH_RADIUS_KM = 6371.0088
 CITY_WITHIN_KM = 50.0  # a shared point farther than this from any listed city names its country only
 METRO_KM = 25.0  # within this, a shared point belongs to the largest city (a district of Shanghai is Shanghai)
 DATA_FILE = Path(__file__).with_name("places_data.bin.gz")  # made by places_build
-FORMAT = 1  # of the data file; places_build writes it, load refuses another
+FORMAT = 2  # of the data file; places_build writes it, load refuses another
 NO_PROVINCE = 255  # a city's province number when it is not in China or not in PROVINCES
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _SUFFIXES_ZH = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市")
@@ -98,6 +99,8 @@ class Place:
 
     city: str | None = None  # its display name (Chinese when GeoNames has one)
     province: str | None = None
+    city_en: str | None = None  # the same in English (GeoNames' name; a province's pinyin name)
+    province_en: str | None = None
     country: str | None = None  # ISO 3166-1 alpha-2
     latitude: float | None = None
     longitude: float | None = None
@@ -107,8 +110,19 @@ class Place:
 
     @property
     def label(self) -> str:
-        """The most precise name known, for an answer ("伦敦", "河南", "英国")."""
+        """The most precise name known, for an answer, in the reader's language ("伦敦", "河南", "英国"; "London",
+        "Henan", "United Kingdom")."""
+        if i18n.current() == "en":
+            return self.city_en or self.province_en or country_name(self.country) or ""
         return self.city or self.province or country_name(self.country) or ""
+
+    @property
+    def city_label(self) -> str | None:
+        return self.city_en if i18n.current() == "en" else self.city
+
+    @property
+    def province_label(self) -> str | None:
+        return self.province_en if i18n.current() == "en" else self.province
 
 
 _SPACE = re.compile(r"\s+")
@@ -177,8 +191,10 @@ class _Gazetteer:
         "keys",
         "latitude",
         "longitude",
+        "name_en_off",
         "name_off",
         "names",
+        "names_en",
         "population",
         "province",
     )
@@ -214,6 +230,8 @@ class _Gazetteer:
         self.province: array[int] = sections["province"]  # a number into PROVINCES, or NO_PROVINCE
         self.name_off: array[int] = sections["name_off"]  # character offsets into ``names``
         self.names: str = sections["names"].decode()
+        self.name_en_off: array[int] = sections["name_en_off"]  # character offsets into ``names_en``
+        self.names_en: str = sections["names_en"].decode()
         self.city_key_off: array[int] = sections["city_key_off"]
         self.city_keys: array[int] = sections["city_keys"]  # key numbers, city by city
         self.key_off: array[int] = sections["key_off"]
@@ -257,6 +275,9 @@ class _Gazetteer:
     def name(self, city: int) -> str:
         return self.names[self.name_off[city] : self.name_off[city + 1]]
 
+    def name_en(self, city: int) -> str:
+        return self.names_en[self.name_en_off[city] : self.name_en_off[city + 1]]
+
     def city_names(self, city: int) -> frozenset[str]:
         keys, off = self.keys, self.key_off
         numbers = self.city_keys[self.city_key_off[city] : self.city_key_off[city + 1]]
@@ -294,11 +315,14 @@ def warm() -> None:
 
 
 def country_name(code: str | None) -> str | None:
-    """A country's Chinese name (its English one where ISO's translation has none)."""
+    """A country's name in the reader's language: Chinese (its English one where ISO's translation has none) or
+    English."""
     if not code:
         return None
     country = _gazetteer().countries.get(code)
-    return (country.name_zh or country.name_en) if country is not None else code
+    if country is None:
+        return code
+    return country.name_en if i18n.current() == "en" else (country.name_zh or country.name_en)
 
 
 def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
@@ -321,6 +345,8 @@ def _of_city(city: int, latitude: float | None = None, longitude: float | None =
     return Place(
         city=g.name(city),
         province=province[1] if province else None,
+        city_en=g.name_en(city),
+        province_en=province[2] if province else None,
         country=country,
         latitude=g.latitude[city] if latitude is None else latitude,
         longitude=g.longitude[city] if longitude is None else longitude,
@@ -331,11 +357,13 @@ def _of_city(city: int, latitude: float | None = None, longitude: float | None =
 
 
 def _of_province(province: tuple[str, str, str, float, float]) -> Place:
-    code, zh, _en, lat, lng = province
+    code, zh, en, lat, lng = province
     keys = _province_keys(province)
     return Place(
         city=zh if code in MUNICIPALITIES else None,
         province=zh,
+        city_en=en if code in MUNICIPALITIES else None,
+        province_en=en,
         country="CN",
         latitude=lat,
         longitude=lng,

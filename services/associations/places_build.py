@@ -90,7 +90,8 @@ def _countries(cache: Any) -> list[list[Any]]:
 
 
 def _cities(cache: Any) -> list[dict[str, Any]]:
-    """Each GeoNames city, in GeoNames' order: display name, country, admin1, point, population, folded names."""
+    """Each GeoNames city, in GeoNames' order: display name (and GeoNames' English one), country, admin1, point,
+    population, folded names."""
     cities: list[dict[str, Any]] = []
     for row in cache.get_cities().values():
         alternates = [str(a) for a in row.get("alternatenames") or () if a]
@@ -109,6 +110,7 @@ def _cities(cache: Any) -> list[dict[str, Any]]:
         cities.append(
             {
                 "name": _display_zh(han) or row["name"],
+                "name_en": row["name"],  # GeoNames' own name, for a reader of English
                 "country": row["countrycode"],
                 "admin1": str(row.get("admin1code") or ""),
                 "latitude": float(row["latitude"]),
@@ -175,6 +177,10 @@ def generate() -> bytes:
     name_off = [0]
     for name in names:
         name_off.append(name_off[-1] + len(name))
+    names_en = [cities[i]["name_en"] for i in order]
+    name_en_off = [0]
+    for name in names_en:
+        name_en_off.append(name_en_off[-1] + len(name))
     city_keys = [sorted(key_id[k] for k in cities[i]["keys"]) for i in order]
     city_key_off = [0]
     for ids in city_keys:
@@ -191,6 +197,8 @@ def generate() -> bytes:
         ("province", "B", _section("B", (_province(cities[i], provinces) for i in order))),
         ("name_off", "I", _section("I", name_off)),
         ("names", "s", "".join(names).encode()),
+        ("name_en_off", "I", _section("I", name_en_off)),
+        ("names_en", "s", "".join(names_en).encode()),
         ("city_key_off", "I", _section("I", city_key_off)),
         ("city_keys", "I", _section("I", (k for ids in city_keys for k in ids))),
         ("key_off", "I", _section("I", key_off)),

@@ -40,6 +40,16 @@ from models.broadcast import CHANNELS, CUSTOM, DRAFT, MASS, SUBSCRIBE, TEMPLATE,
 from services.databank import audit
 
 E = texts.BROADCAST_ERRORS
+
+
+def errcode_text(errcode: int | str) -> str:
+    """WeChat's errcode in words, in the reader's language (for the test send and the delivery report)."""
+    try:
+        return str(texts.BROADCAST_ERRCODES.get(int(errcode), texts.BROADCAST_ERRCODE_OTHER))
+    except ValueError:
+        return str(texts.BROADCAST_ERRCODE_NETWORK if errcode == "network" else texts.BROADCAST_ERRCODE_OTHER)
+
+
 KINDS = ("text", "news", "template")
 TITLE_MAX = 120  # Broadcast.title
 TEXT_MAX_BYTES = 2048  # a customer-service text (the fallback of a mass text) holds at most 2,048 bytes of UTF-8
@@ -511,7 +521,7 @@ def test_send(
     except WeChatAPIError as exc:
         raise Conflict(
             f"test send failed: {exc.errcode}",
-            user_message=E["test_failed"].format(errcode=exc.errcode, reason=texts.broadcast_errcode(exc.errcode)),
+            user_message=E["test_failed"].format(errcode=exc.errcode, reason=errcode_text(exc.errcode)),
         ) from exc
     audit.record(session, actor=actor, action="broadcast.test_sent", broadcast_id=broadcast.id, channel=channel)
     return channel

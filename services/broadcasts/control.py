@@ -311,7 +311,7 @@ def export_xlsx(session: Session, broadcast_id: int, out: IO[bytes] | str, *, ac
     for channel, count in sorted(found.sent_by_channel.items()):
         sheet.append([x["sent"], texts.BROADCAST_CHANNEL_NAMES.get(channel, channel), count])
     for errcode, count in sorted(found.failed_by_errcode.items()):
-        sheet.append([x["failed"], f"{errcode} {texts.broadcast_errcode(errcode)}", count])
+        sheet.append([x["failed"], f"{errcode} {compose.errcode_text(errcode)}", count])
     for reason, count in sorted(found.skipped_by_reason.items()):
         sheet.append([x["skipped"], texts.BROADCAST_SKIP_REASONS.get(reason, reason), count])
     book.save(out)

@@ -86,7 +86,7 @@ class CheckIn:
 
     @property
     def message(self) -> str:
-        """The answer for the desk or the attendee (core/texts.py)."""
+        """The answer for the desk or the attendee (core/texts/zh.py)."""
         if self.outcome == CARD_INVALID:
             return texts.CHECKIN_CARD_REFUSED.format(reason=texts.CHECKIN_CARD_REASONS.get(self.card_result or "", ""))
         return texts.CHECKIN_OUTCOMES[self.outcome].format(at=self._at())

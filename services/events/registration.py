@@ -34,7 +34,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import texts
+from core import i18n, texts
 from core.db import rowcount
 from core.errors import Conflict, NotFound, XiaoyouError
 from core.settings import EventSettings
@@ -60,24 +60,24 @@ class EventUnavailable(Conflict):
     """The event was cancelled (or is otherwise not taking registrations)."""
 
     code = "event_unavailable"
-    user_message = texts.EVENT_ERRORS["cancelled"]
+    user_message = i18n.Text(lambda: texts.EVENT_ERRORS["cancelled"])
 
 
 class RegistrationNotOpen(Conflict):
     code = "registration_not_open"
-    user_message = texts.EVENT_ERRORS["not_open"]
+    user_message = i18n.Text(lambda: texts.EVENT_ERRORS["not_open"])
 
 
 class RegistrationClosed(Conflict):
     code = "registration_closed"
-    user_message = texts.EVENT_ERRORS["closed"]
+    user_message = i18n.Text(lambda: texts.EVENT_ERRORS["closed"])
 
 
 class EventFull(Conflict):
     """No place left and the event keeps no waitlist."""
 
     code = "event_full"
-    user_message = texts.EVENT_ERRORS["full"]
+    user_message = i18n.Text(lambda: texts.EVENT_ERRORS["full"])
 
 
 class NotEligible(XiaoyouError):
@@ -85,7 +85,7 @@ class NotEligible(XiaoyouError):
 
     code = "not_eligible"
     status = 403
-    user_message = texts.EVENT_ERRORS["not_eligible"]
+    user_message = i18n.Text(lambda: texts.EVENT_ERRORS["not_eligible"])
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from core import texts
+from core import i18n, texts
 from core.clock import beijing_minutes
 from core.errors import NotFound, ValidationFailed, WeChatAPIError, XiaoyouError
 from core.settings import Settings
@@ -88,7 +88,7 @@ class MediaExpired(XiaoyouError):
 
     code = "media_expired"
     status = 410
-    user_message = texts.INQUIRY_MEDIA_EXPIRED
+    user_message = i18n.Text(lambda: texts.INQUIRY_MEDIA_EXPIRED)
 
 
 # --- the answer's text --------------------------------------------------------------------------------------------

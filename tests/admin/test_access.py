@@ -26,6 +26,7 @@ PUBLIC = {
     "admin.enrol_qr",
     "admin.enrol_submit",
     "admin.logout",
+    "admin.language",
     "admin.static",
 }
 

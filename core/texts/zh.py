@@ -1,7 +1,10 @@
-"""Every piece of user-facing copy, in one place so staff can proofread it.
+"""Every piece of user-facing copy, written in Chinese, in one place so staff can proofread it.
 
 Nothing else in the code base writes a sentence a user reads. Keep each text short: a passive reply must stay
-under 2,048 bytes, and a phone screen is small.
+under 2,048 bytes, and a phone screen is small. Code reads these through ``core.texts`` (``texts.NAME``), which
+answers in the reader's language; the English of each constant is in ``translations/en/LC_MESSAGES/messages.po``
+(``make messages`` adds a new or changed text there, untranslated; ``make test`` fails until it is translated).
+Placeholders (``{name}``) must stay the same in every language.
 """
 
 from __future__ import annotations
@@ -385,6 +388,8 @@ CONSOLE = {
     "nav_settings": "系统设置",
     "signed_in_as": "当前用户",
     "logout": "退出登录",
+    "language_switch": "English",  # the console's language switch offers the other language, in that language
+    "language_unknown": "不支持这种语言。",
     "logout_everywhere": "退出所有设备",
     # login
     "login_title": "登录",
@@ -1736,12 +1741,8 @@ CONSOLE.update(
 )
 
 
-def broadcast_errcode(errcode: int | str) -> str:
-    """WeChat's errcode in words (for the test send and the delivery report)."""
-    try:
-        return BROADCAST_ERRCODES.get(int(errcode), "其他错误")
-    except ValueError:
-        return "网络错误" if errcode == "network" else "其他错误"
+BROADCAST_ERRCODE_OTHER = "其他错误"  # an errcode BROADCAST_ERRCODES does not name (services.broadcasts.compose)
+BROADCAST_ERRCODE_NETWORK = "网络错误"  # no answer from WeChat at all
 
 
 # --- broadcast segments and subscribe consents (services/broadcasts/segments.py, admin/segments.py,
@@ -2300,3 +2301,5 @@ SEGMENT_ERRORS.update(
     }
 )
 
+# --- language (handlers/language.py; issue 15) ------------------------------------------------------------------------
+LANGUAGE_SWITCHED = "好的，以后用中文回复您。回复「English」可切换为英文。"
