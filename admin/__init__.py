@@ -35,6 +35,7 @@ from admin import (  # noqa: F401 - their views attach themselves to the bluepri
     imports,
     inquiries,
     knowledge,
+    outreach,
     pages,
     segments,
     wechat,

@@ -59,6 +59,7 @@ PAGES = (
     ConsolePage("admin.broadcasts_list", "broadcasts.view", "nav_broadcasts", "page_broadcasts"),
     ConsolePage("admin.broadcasts_approvals", "broadcasts.view", "nav_broadcast_approvals", "page_broadcast_approvals"),
     ConsolePage("admin.segments_list", "broadcasts.view", "nav_segments", "page_segments"),
+    ConsolePage("admin.outreach_report", "broadcasts.view", "nav_outreach", "page_outreach"),
     # --- events
     ConsolePage("admin.events_list", "events.view", "nav_events", "page_events"),
     ConsolePage("admin.staff", "staff.view", "nav_staff", "page_staff"),

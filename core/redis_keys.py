@@ -38,6 +38,7 @@ named in the table, and the caller passes it.
 | ``staff:chat:{account_id}`` | the chat simulator's transcript (list of JSON) | ``CHAT_TRANSCRIPT_TTL``, renewed |
 | ``inquiries:knowledge:version`` | the knowledge base's version (a counter; the matcher reloads when it moves) | none |
 | ``events:checkin-qr:{event_id}:{hash}`` | an event's check-in QR link, for its token | the QR's life - 60 s |
+| ``outreach:await:{hash}`` | an outreach greeting awaiting its answer (the campaign key) | ``OUTREACH_AWAIT_TTL`` |
 
 ``{hash}`` is :func:`hashed` of the identifier (an openid, an IP address): keys that are listed or logged never
 carry one in clear. The webhook's keys carry the openid itself: they are read on every push, and an openid is a
@@ -216,3 +217,13 @@ def knowledge_version() -> str:
 def event_checkin_qr(event_id: int, token: str) -> str:
     """The link of the event's temporary check-in QR for ``token`` (a renewed token is another key: a new QR)."""
     return f"{PREFIX}:events:checkin-qr:{event_id}:{hashed(token)}"
+
+
+# --- outreach to international graduates (issue 15) -------------------------------------------------------------
+
+OUTREACH_AWAIT_TTL = 30 * 86400  # a greeting's "where are you now?" waits a month for its answer
+
+
+def outreach_awaiting(openid: str) -> str:
+    """A follower sent the outreach greeting and not answered yet: holds the campaign key."""
+    return f"{PREFIX}:outreach:await:{hashed(openid)}"

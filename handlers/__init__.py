@@ -19,6 +19,7 @@ from handlers import (
     help,
     language,
     location,
+    outreach,
     staff_link,
     subscription,
 )
@@ -31,6 +32,7 @@ ROUTERS = [
     ask.router,
     classes.router,  # before subscription: a follow through a class invite is recorded and answered there
     events.router,  # 活动 / 我的活动 and the registration conversation: before the help desk's free text
+    outreach.router,  # the answer to an outreach greeting ("in Toronto"): before associations would take it
     associations.router,  # before the desk: "上海校友会" / "in London" ask for an association, not a question
     help.router,
     card.router,

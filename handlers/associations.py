@@ -6,6 +6,8 @@ alumni"; ``places.place_words``), only when the words name a place the gazetteer
 校友会" or "In what year…" still reach the help desk; or a shared location (``handlers/location.py`` records it
 and calls :func:`offer_at`). Steps:
 
+- no place named ("找校友会"): the current city of the follower's databank record
+  (``finder.profile_place``) is looked at first, and the offer says so; without one, or with none found there:
 - ``where``: no place named yet: a city, province or country typed bare ("伦敦", "河南"), or a location;
 - ``offer``: the associations found (``services.associations.finder``: region scope, then the nearest), numbered,
   each with its contact; 加入 / 1 picks the first, a number another; another place or location looks again;
@@ -123,7 +125,20 @@ def _typed(ctx: Context, words: str) -> Reply:
 
 
 def asked(ctx: Context) -> Reply:
-    return _typed(ctx, places.place_words(ctx.text) or "")
+    words = places.place_words(ctx.text) or ""
+    if not words:  # no place named: the databank record's current city first, before asking for one
+        place = finder.profile_place(ctx.session, person_id_for_follower(ctx.session, ctx.openid))
+        if place is not None:
+            return _from_profile(ctx, place)
+    return _typed(ctx, words)
+
+
+def _from_profile(ctx: Context, place: places.Place) -> Reply:
+    said = texts.ASSOCIATION_FROM_PROFILE.format(place=place.label)
+    if finder.responsible(ctx.session, place) is None:  # none there: say so, and ask where else (step ``where``)
+        _restart(ctx, "where")
+        return Reply(said + texts.ASSOCIATION_NONE.format(place=place.label) + "\n" + texts.ASSOCIATION_ASK_WHERE)
+    return Reply(said + _offer(ctx, place).text + "\n" + texts.ASSOCIATION_ELSEWHERE)
 
 
 def where_answer(ctx: Context) -> Reply:

@@ -1,5 +1,6 @@
 """``/associations`` and ``/me/associations``: find the association answering for a place (``near=lat,lng`` or
-``city=``), join one with consent, see and leave one's own (``services.associations``).
+``city=``, else the current city of the caller's databank record: ``finder.profile_place``), join one with consent,
+see and leave one's own (``services.associations``).
 
 The caller is whoever the session says. Finding is open to every signed-in user; joining needs their WeChat
 identity bound to a databank person (403 otherwise: verify through the card application first), and
@@ -16,6 +17,7 @@ from typing import Annotated
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from core import texts
 from core.errors import FieldProblem, ValidationFailed
@@ -26,6 +28,7 @@ from miniprogram_api.spec import API
 from models.association import Association, AssociationMember
 from services.associations import finder, membership, places
 from services.cards.lifecycle import person_id_for
+from services.mp_sessions import MpUser
 
 bp = Blueprint("associations", __name__)
 E = texts.ASSOCIATION_ERRORS
@@ -65,6 +68,9 @@ class AssociationView(BaseModel):
 
 class AssociationList(BaseModel):
     place: PlaceView | None = Field(None, description="the place understood; null: the city was not recognised")
+    from_profile: bool = Field(
+        False, description="true: neither near nor city was given, the place is the caller's databank record's city"
+    )
     associations: list[AssociationView]
     message: str | None = Field(None, description="when none is found: what to tell the user")
 
@@ -106,10 +112,18 @@ def _place(query: AssociationQuery) -> places.Place | None:
         raise ValidationFailed("near and city", user_message=E["near_and_city"], fields=[problem])
     if query.near:
         return places.resolve_point(*_point(query.near))
-    if query.city:
-        return places.resolve_text(query.city)
-    problem = FieldProblem(None, "required", E["near_or_city"])
-    raise ValidationFailed("neither near nor city", user_message=E["near_or_city"], fields=[problem])
+    return places.resolve_text(query.city or "")
+
+
+def _profile_place(session: Session, user: MpUser) -> places.Place:
+    """Neither near nor city: the caller's databank record's city, or a 400 saying why there is none."""
+    person_id = person_id_for(session, mp_openid=user.openid, unionid=user.unionid)
+    place = finder.profile_place(session, person_id)
+    if place is None:
+        message = texts.ASSOCIATION_NO_PROFILE_PLACE["unbound" if person_id is None else "no_city"]
+        raise ValidationFailed("neither near nor city, no profile city", user_message=message,
+                               fields=[FieldProblem(None, "required", message)])  # fmt: skip
+    return place
 
 
 def _view(association: Association, match: finder.Match | None = None) -> AssociationView:
@@ -145,20 +159,23 @@ def _mine(member: AssociationMember, association: Association, consented: bool) 
            summary="The associations answering for a place: its region scope (city, province, country), else the "
                    "nearest by distance",
            query=AssociationQuery, response=AssociationList, auth="session",
-           notes={400: "neither near nor city, both, or near is not latitude,longitude within range: error.fields "
-                       "says which"})  # fmt: skip
+           notes={400: "both near and city, or near is not latitude,longitude within range; or neither, and the "
+                       "caller has no databank record bound or no current city in it the finder knows (without "
+                       "near or city the record's city is used: from_profile): error.fields and error.message say "
+                       "which"})  # fmt: skip
 def find(query: AssociationQuery) -> AssociationList:
-    current_user()
-    place = _place(query)
-    if place is None:
-        return AssociationList(associations=[], message=E["place_unknown"].format(words=query.city or ""))
-    label = place.label or texts.ASSOCIATION_HERE
-    seen = PlaceView(city=place.city_label, province=place.province_label, country=place.country, label=label)
+    user = current_user()
+    from_profile = not query.near and not query.city
     with runtime().db.session() as session:
+        place = _profile_place(session, user) if from_profile else _place(query)
+        if place is None:
+            return AssociationList(associations=[], message=E["place_unknown"].format(words=query.city or ""))
+        label = place.label or texts.ASSOCIATION_HERE
+        seen = PlaceView(city=place.city_label, province=place.province_label, country=place.country, label=label)
         matches = finder.find(session, place, limit=MAX_FOUND)
         found = [_view(m.association, m) for m in matches]
     message = None if found else texts.ASSOCIATION_NONE.format(place=label)
-    return AssociationList(place=seen, associations=found, message=message)
+    return AssociationList(place=seen, from_profile=from_profile, associations=found, message=message)
 
 
 @API.route(bp, "POST", "/associations/<int:association_id>/join",

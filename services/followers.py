@@ -3,6 +3,7 @@ language the bot answers in (the user's choice, else WeChat's language of the us
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
@@ -118,6 +119,27 @@ def language_for(session: Session, openid: str, choice: str | None, wechat: str 
     if chosen is None and wechat is None:
         chosen = _record_language(session, openid)
     return chosen or i18n.SOURCE
+
+
+def language_of(session: Session, openid: str) -> str:
+    """The language to write to ``openid`` in outside a push (a job, a staff action): :func:`language_for` on what
+    their follower row holds (nothing for someone who never wrote to us: their databank record then decides)."""
+    return languages_of(session, [openid])[openid]
+
+
+def languages_of(session: Session, openids: Iterable[str]) -> dict[str, str]:
+    """:func:`language_of` for many openids: one query for their follower rows, then the record only for those
+    WeChat has told us nothing about."""
+    wanted = sorted(set(openids))
+    found: dict[str, tuple[str | None, str | None]] = {}
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(Follower.openid, Follower.language_choice, Follower.language).where(
+                Follower.openid.in_(wanted[start : start + 500])
+            )
+        )
+        found.update({row[0]: (row[1], row[2]) for row in rows})
+    return {openid: language_for(session, openid, *found.get(openid, (None, None))) for openid in wanted}
 
 
 def record_location(session: Session, openid: str, latitude: float, longitude: float, at: datetime) -> Follower:

@@ -17,23 +17,25 @@ WELCOME = (
     "· 回复「校友卡」查看或申请电子校友卡\n"
     "· 回复「提问」向校友办提问\n"
     "· 回复「加入班级群」找到您的班级群\n"
-    "· 发送位置，了解附近的校友组织\n"
-    "· 回复「帮助」查看全部功能"
+    "· 发送位置，找到当地校友会\n"
+    "· 回复「活动」查看近期活动\n"
+    "· 回复「帮助」查看全部功能\n"
+    "Reply “English” for English."
 )
 
 HELP = (
     "我可以帮您：\n"
     "1. 校友卡 —— 查看或申请电子校友卡\n"
     "2. 提问 —— 给校友办留言，工作人员会尽快回复\n"
-    "3. 发送位置 —— 记录所在城市，便于联系当地校友会\n"
+    "3. 找校友会 —— 或发送位置、回复城市（如「上海校友会」），找到并加入当地校友会\n"
     "4. 加入班级群 —— 按毕业年份找到您的班级群\n"
-    "5. 取消 —— 随时退出当前操作\n"
-    "回复对应文字即可。"
+    "5. 活动 —— 查看和报名近期活动；我的活动 —— 查看或取消报名\n"
+    "6. 取消 —— 随时退出当前操作\n"
+    "回复对应文字即可。Reply “English” for English."
 )
 
 FALLBACK = "抱歉，我还不太明白您的意思。回复「帮助」查看我能做什么，或回复「提问」给校友办留言。"
 
-LOCATION_SAVED = "已记录您的位置（{lat:.2f}, {lng:.2f}）。当地校友会开放后，我们会第一时间告诉您。"
 
 ASK_START = "请直接输入您想咨询校友办的问题（{max_chars} 字以内）。\n回复「取消」可随时退出。"
 ASK_NOT_TEXT = "请用文字描述您的问题，或回复「取消」退出。"
@@ -2303,3 +2305,50 @@ SEGMENT_ERRORS.update(
 
 # --- language (handlers/language.py; issue 15) ------------------------------------------------------------------------
 LANGUAGE_SWITCHED = "好的，以后用中文回复您。回复「English」可切换为英文。"
+
+# --- outreach (issue 15) ----------------------------------------------------------------------------------------------
+OUTREACH_GREETING = (
+    "校友您好！母校正在联系在海外的校友。您现在在哪里？请直接回复您所在的城市和国家（例如「伦敦，英国」），"
+    "我们会为您更新校友档案，并介绍当地的校友会。"
+)
+OUTREACH_SEGMENT = "国际校友联络：{low}–{high}届"
+OUTREACH_SEGMENT_DESCRIPTION = "国际校友联络活动自动建立（国际学生的教育经历、同意接收推送）"
+OUTREACH_BATCH_LABEL = "校友本人回复所在地（{campaign}）"
+OUTREACH_THANKS = "谢谢！已记下您现在在{place}。"
+OUTREACH_NOT_RECORDED = "谢谢！您的微信还没有绑定校友身份，所在地暂未记入档案；可先通过「校友卡」完成认证。"
+OUTREACH_CANNOT_RECORD = "您的校友档案暂时无法更新，请联系校友会。"
+OUTREACH_UNPLACED = "抱歉，没能识别「{words}」是哪里。"
+OUTREACH_ASK_AGAIN = "请回复您现在所在的城市和国家，例如「伦敦，英国」或「Toronto」；回复「取消」结束。"
+OUTREACH_NOT_TEXT = "请用文字回复您现在所在的城市和国家；回复「取消」结束。"
+OUTREACH_NO_POINT = "如需联系当地校友会，可回复「{place}校友会」。"
+OUTREACH_ERRORS = {"years": "请填写起止毕业年份"}
+CONSOLE.update(
+    {
+        "nav_outreach": "国际校友联络",
+        "page_outreach": "按届别联络国际学生校友，统计回复者所在国家与届别",
+        "outreach_title": "国际校友联络",
+        "outreach_launch": "发起联络",
+        "outreach_year_from": "起始届别",
+        "outreach_year_to": "截止届别",
+        "outreach_launched": "已建立联络推送（{status}），{awaiting}位校友等待回复。",
+        "outreach_responders": "回复者共{count}人",
+        "outreach_chart_title": "回复者所在国家",
+        "outreach_chart_desc": "各国家的回复人数（每人按最近一次回复计）",
+        "outreach_chart_mark": "{country}：{count}人",
+        "outreach_col_country": "国家",
+        "outreach_col_year": "届别",
+        "outreach_col_count": "人数",
+        "outreach_none": "还没有校友回复",
+        "outreach_unknown_year": "未知",
+    }
+)
+SEGMENT_FIELD_NAMES.update({"international": "国际学生"})
+
+# --- associations: the profile's current city finds the association (services/associations/finder.profile_place,
+# handlers/associations.py, miniprogram_api/associations.py)
+ASSOCIATION_NO_PROFILE_PLACE = {
+    "unbound": "请提供 near（纬度,经度）或 city（地名）：您的微信尚未绑定校友档案，无法按档案中的所在城市查找。",
+    "no_city": "请提供 near（纬度,经度）或 city（地名）：您的校友档案中没有可用于查找的所在城市。",
+}
+ASSOCIATION_FROM_PROFILE = "按您校友档案中的所在城市（{place}）查找：\n"
+ASSOCIATION_ELSEWHERE = "如要查其他地方，请回复城市名或发送位置。"

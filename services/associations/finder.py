@@ -9,6 +9,10 @@
 
 Archived associations are never found. :func:`find` returns every match in that order (the responsible one first,
 then the wider ones), so the bot can offer a city branch and its province's.
+
+Where to look, when the user names no place and shares no location: :func:`profile_place`, the current city of
+their databank record (the newest current employment's city, else its country), for the bot's 找校友会 and the
+mini-program's ``GET /associations`` alike.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models import Employment, Person
 from models.association import SCOPE_CITY, SCOPE_COUNTRY, SCOPE_PROVINCE, Association, AssociationRegion
+from models.person import ACTIVE
+from services.associations import places
 from services.associations.places import Place, haversine_km
 
 NEAREST_WITHIN_KM = 500.0
@@ -82,3 +89,30 @@ def responsible(session: Session, place: Place) -> Match | None:
     """The one association answering for ``place`` (the first of :func:`find`), or None."""
     matches = find(session, place, limit=1)
     return matches[0] if matches else None
+
+
+def profile_place(session: Session, person_id: int | None) -> Place | None:
+    """The place of ``person_id``'s databank record: the city of their newest current employment, resolved as if
+    typed (``places.resolve_text``); its country instead when the city is missing or unknown, or lies in another
+    country than the one recorded (a Cambridge recorded in 美国 is not the English one). None for no person, a
+    record that is not active or whose processing is restricted (it is then not used), or no place the gazetteer
+    knows."""
+    if person_id is None:
+        return None
+    person = session.get(Person, person_id)
+    if person is None or person.status != ACTIVE or person.restricted:
+        return None
+    job = session.execute(
+        select(Employment.city, Employment.country)
+        .where(Employment.person_id == person_id, Employment.current.is_(True))
+        .where(Employment.city.is_not(None) | Employment.country.is_not(None))
+        .order_by(Employment.created_at.desc(), Employment.id.desc())
+        .limit(1)
+    ).first()
+    if job is None:
+        return None
+    city = places.resolve_text(job.city) if job.city and job.city.strip() else None
+    country = places.resolve_text(job.country) if job.country and job.country.strip() else None
+    if city is not None and (country is None or country.country is None or country.country == city.country):
+        return city
+    return country or city

@@ -35,7 +35,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import texts
+from core import i18n, texts
 from core.clock import beijing_minutes
 from core.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 from models import Consent, EducationRecord, OutboundMessage, Person, StaffAccount
@@ -53,7 +53,7 @@ from models.association import (
     AssociationMember,
 )
 from models.base import utcnow
-from services import outbox
+from services import followers, outbox
 from services.associations.scope import ensure_in_scope
 from services.databank import audit
 from services.databank.privacy import ensure_processable, grant_consent, has_consent, withdraw_consent
@@ -329,10 +329,12 @@ def decide(
     member.decided_at, member.decided_by = utcnow(), actor[:64]
     association = session.get(Association, member.association_id)
     assert association is not None
-    if member.openid:
-        said = (texts.ASSOCIATION_APPROVED if approve else texts.ASSOCIATION_DECLINED).format(
-            association=association.name_zh, contact=association.contact or "-"
-        )
+    if member.openid:  # told in their language (not the deciding admin's), the branch under its name in it
+        with i18n.use(followers.language_of(session, member.openid)) as language:
+            said = (texts.ASSOCIATION_APPROVED if approve else texts.ASSOCIATION_DECLINED).format(
+                association=association.name_en if language == "en" else association.name_zh,
+                contact=association.contact or "-",
+            )
         key = f"{DECISION_KEY}{member.id}:{member.status}:{member.consent_id}"
         outbox.enqueue(session, key, member.openid, [{"msgtype": "text", "content": said}])
     audit.record(

@@ -193,6 +193,7 @@ class Filters(BaseModel):
     require_news_consent: bool = True
     languages: tuple[str, ...] = ()  # the follower's WeChat language (followers.language): zh_CN, en, ...
     association_ids: tuple[int, ...] = ()  # members (status member) of any of these branch associations
+    international: bool | None = None  # an education record as an international student (None: either)
 
     @field_validator("grad_year_from", "grad_year_to", mode="before")
     @classmethod
@@ -286,6 +287,7 @@ class Filters(BaseModel):
             or self.majors
             or self.levels
             or self.cohort_ids
+            or self.international is not None
         )
 
     @property
@@ -595,6 +597,8 @@ def _person_conditions(  # noqa: PLR0912 - one branch per criterion reads best
             education.append(EducationRecord.major_folded.in_(f.majors))
         if f.levels:
             education.append(EducationRecord.level.in_(f.levels))
+        if f.international is not None:
+            education.append(EducationRecord.international.is_(f.international))
         if f.cohort_ids:
             placed = ClassCohortRecord.education_record_id == EducationRecord.id
             education += [placed, ClassCohortRecord.cohort_id.in_(f.cohort_ids)]

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import texts
+from core import i18n, texts
 from core.errors import NotFound
 from models.base import utcnow
 from models.classes import ClassCohort, ClassGroup
@@ -71,9 +71,10 @@ def remind_expiring(session: Session, *, days_before: int, now: datetime | None 
         for liaison in liaisons.current(session, group.cohort_id, today=now.date()):
             if not liaison.openid:
                 continue
-            content = texts.CLASS_QR_REMINDER[liaison.language].format(
-                group=group.name, cohort=cohort.label if cohort else "", days=days
-            )
+            with i18n.use(liaison.language):  # the liaison's, whatever the job's or request's language
+                content = texts.CLASS_QR_REMINDER[liaison.language].format(
+                    group=group.name, cohort=cohort.label if cohort else "", days=days
+                )
             key = f"class-qr-reminder:{group.id}:{liaison.id}"
             outbox.enqueue(session, key, liaison.openid, [{"msgtype": "text", "content": content}])
         group.reminded_at = now

@@ -21,7 +21,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
-from core import texts
+from core import i18n, texts
 from core.errors import KeyUnavailable, NotFound, WeChatAPIError
 from models import ClassCohort, ClassGroup, ClassLiaison, ClassMembership
 from services import outbox
@@ -187,8 +187,9 @@ def _notices(serving: list[ClassLiaison], outcome: JoinOutcome, state_: str) -> 
         if not liaison.openid:
             continue
         language = liaison.language if liaison.language in texts.CLASS_JOIN_LIAISON_NOTICE else "zh"
-        status = texts.CLASS_JOIN_LIAISON_STATUS[language][state_]
-        content = texts.CLASS_JOIN_LIAISON_NOTICE[language].format(cohort=outcome.cohort.label, status=status)
+        with i18n.use(language):  # the liaison's, not the language of the classmate whose push queued it
+            status = texts.CLASS_JOIN_LIAISON_STATUS[language][state_]
+            content = texts.CLASS_JOIN_LIAISON_NOTICE[language].format(cohort=outcome.cohort.label, status=status)
         found.append(Notice(liaison.openid, content, f"class-join-notice:{outcome.membership.id}:{liaison.id}"))
     return found
 

@@ -25,7 +25,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import texts
+from core import i18n, texts
 from core.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from models import ClassCohort, ContactChangeReport, Person, utcnow
 from models.classes import REPORT_APPLIED, REPORT_PENDING, REPORT_REJECTED
@@ -152,9 +152,10 @@ def _tell_liaisons(session: Session, report: ContactChangeReport, cohort: ClassC
         if not liaison.openid:
             continue
         language = liaison.language if liaison.language in texts.CONTACT_CHANGE_NOTICE else "zh"
-        content = texts.CONTACT_CHANGE_NOTICE[language].format(
-            cohort=cohort.label, name=name, kind=texts.CONTACT_CHANGE_KINDS[language][report.kind]
-        )
+        with i18n.use(language):  # the liaison's, not the language of the classmate whose request queued it
+            content = texts.CONTACT_CHANGE_NOTICE[language].format(
+                cohort=cohort.label, name=name, kind=texts.CONTACT_CHANGE_KINDS[language][report.kind]
+            )
         key = f"class-contact-report:{report.id}:{liaison.id}"
         outbox.enqueue(session, key, liaison.openid, [{"msgtype": "text", "content": content}])
 

@@ -9,6 +9,8 @@ the user has an allowance left for it (``subscribe_allowances``, spent here with
 **subscribe message**; anyone else reachable on the official account (the registration's openid, or the person's
 bound one) gets a **customer-service** text (WeChat refuses it outside the 48-hour window: the row then ends
 ``failed:45015``, as an inquiry answer's does). A mini-program registrant with neither sees it in the app.
+The text is written in the recipient's language (``services.followers.language_of``); the subscribe template's
+fields stay in Chinese, the language its template is registered in on the WeChat platform.
 
 The reminders (:func:`remind_due`, the ``events.remind`` job) are idempotent: a registration is reminded once
 (``reminded_at`` set by a conditional UPDATE before its row is queued, in one transaction), and the event records
@@ -24,7 +26,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core import texts
+from core import i18n, texts
 from core.clock import beijing_minutes
 from core.db import rowcount
 from core.settings import EventSettings
@@ -32,7 +34,7 @@ from models import WeChatIdentity
 from models.base import utcnow
 from models.event import EVENT_PUBLISHED, REG_CONFIRMED, REG_LIVE, Event, EventRegistration
 from models.person import OA_OPENID
-from services import outbox
+from services import followers, outbox
 from services.broadcasts import segments
 
 KEY_PREFIX = "event-notice:"
@@ -102,7 +104,9 @@ def queue(
         return outbox.SUBSCRIBE
     openid = _oa_openid(session, registration)
     if openid:
-        outbox.enqueue(session, key, openid, [{"msgtype": "text", "content": _text(event, kind)}])
+        with i18n.use(followers.language_of(session, openid)):
+            content = _text(event, kind)
+        outbox.enqueue(session, key, openid, [{"msgtype": "text", "content": content}])
         return outbox.CUSTOM
     return None
 

@@ -24,6 +24,10 @@ The event's ``delivery`` goes: ``queued`` → ``sent``; or ``held`` → ``notifi
 → ``shown``; or ``queued`` → ``notified_subscribe`` / ``in_app``; or ``failed:<errcode>`` (the user unfollowed,
 blocked the account, …); or ``recorded``. ``delivered_at`` is when it reached the user (or was recorded).
 
+Whatever the user reads is written in their language (``services.followers.language_of``): the answer's header and
+part markers, and the template notice's own lines (``first``, ``remark``: free text around the template's fields).
+The subscribe message's fields stay in Chinese, the language its template is registered in on the WeChat platform.
+
 Also :func:`fetch_media`: a chat image or voice of the transcript, fetched from WeChat for staff (temporary media is
 kept 3 days; after that :class:`MediaExpired`).
 """
@@ -48,7 +52,7 @@ from core.errors import NotFound, ValidationFailed, WeChatAPIError, XiaoyouError
 from core.settings import Settings
 from models import Inquiry, InquiryEvent, OutboundMessage, utcnow
 from models.inquiry import REPLY
-from services import outbox
+from services import followers, outbox
 from services.ports import MediaDownloader, Messenger, MiniProgramPort, TemplateSender
 
 log = logging.getLogger(__name__)
@@ -160,10 +164,16 @@ def chat_parts(inquiry_id: int, body: str) -> list[str]:
     return [p.rstrip() + texts.INQUIRY_ANSWER_PART.format(n=n, total=total) for n, p in enumerate(pieces, 1)]
 
 
-def _check_length(settings: Settings, inquiry: Inquiry, body: str) -> None:
+def _user_language(session: Session, inquiry: Inquiry) -> str:
+    """The language the answer is written to the user in (its header, part markers and notice lines)."""
+    return followers.language_of(session, inquiry.openid) if inquiry.openid else i18n.SOURCE
+
+
+def _check_length(session: Session, settings: Settings, inquiry: Inquiry, body: str) -> None:
     if inquiry.channel == CHAT:
         max_parts = settings.customer_service.messages_per_user_message
-        parts = len(chat_parts(inquiry.id, body))
+        with i18n.use(_user_language(session, inquiry)):  # split as it will be sent; the refusal is for staff
+            parts = len(chat_parts(inquiry.id, body))
         if parts > max_parts:
             part_chars = (CS_TEXT_MAX_BYTES - _marker_bytes(99)) // 3  # Chinese characters are 3 bytes in UTF-8
             raise ValidationFailed(
@@ -191,8 +201,11 @@ def _queue_part(
 ) -> bool:
     """Queue part ``n`` (0-based) of the answer; False when there is no such part. The row carries its fallback
     (the template message to queue if the window is closed), so whoever sends it needs no settings."""
-    parts = chat_parts(inquiry.id, event.body or "")
-    if n >= len(parts) or inquiry.openid is None:
+    if inquiry.openid is None:
+        return False
+    with i18n.use(_user_language(session, inquiry)):
+        parts = chat_parts(inquiry.id, event.body or "")
+    if n >= len(parts):
         return False
     payload: dict[str, Any] = {"msgtype": "text", "content": parts[n]}
     if fallback is not None:
@@ -243,7 +256,7 @@ def reply(
     if inquiry is None:
         raise NotFound(f"inquiry {inquiry_id}")
     body = _clean(body)
-    _check_length(settings, inquiry, body)
+    _check_length(session, settings, inquiry, body)
     event = InquiryEvent(inquiry_id=inquiry.id, kind=REPLY, actor=actor, body=body, at=now)
     session.add(event)
     if inquiry.answered_at is None:
@@ -253,7 +266,8 @@ def reply(
         event.delivery = QUEUED
         fallback = None
         if settings.inquiries.answer_template_id:
-            fallback = _template_payload(settings, inquiry, _key(event.id, "template"), now)
+            with i18n.use(_user_language(session, inquiry)):
+                fallback = _template_payload(settings, inquiry, _key(event.id, "template"), now)
         _queue_part(session, inquiry, event, 0, fallback)
     elif inquiry.channel == MINIPROGRAM and inquiry.openid:
         if settings.inquiries.answer_subscribe_template_id:

@@ -40,7 +40,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import texts
+from core import i18n, texts
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.settings import InquirySettings, Settings
 from models import Inquiry, InquiryEvent, Person, StaffAccount, utcnow
@@ -61,7 +61,7 @@ from models.inquiry import (
     REOPEN,
     REPLY,
 )
-from services import outbox
+from services import followers, outbox
 from services.databank import audit
 from services.databank.keys import Keyring
 from services.staff.accounts import roles_of
@@ -617,7 +617,8 @@ def close(session: Session, inquiry_id: int, *, resolution: str, actor: str, now
     if inquiry.channel == "wechat" and inquiry.openid:
         # The user learns the outcome and how to rate it (the first digit they send rates it: handlers/desk.py).
         # A customer-service message: outside their 48-hour window it fails (45015) and shows so in the outbox.
-        notice = texts.DESK_CLOSED_NOTICE.format(number=inquiry.id, resolution=text)
+        with i18n.use(followers.language_of(session, inquiry.openid)):  # the user's language, not staff's
+            notice = texts.DESK_CLOSED_NOTICE.format(number=inquiry.id, resolution=text)
         outbox.enqueue(session, f"inquiry-closed:{event.id}", inquiry.openid, [{"msgtype": "text", "content": notice}])
     return inquiry
 

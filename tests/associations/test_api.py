@@ -12,9 +12,10 @@ import schemathesis
 from sqlalchemy import select
 
 from core import texts
-from models import Consent
+from models import Consent, Employment
 from models.association import JOIN_APPROVAL, JOIN_CLOSED, JOIN_OPEN
 from services.associations import directory, places
+from services.databank.privacy import restrict
 from tests.card import conftest as card
 from tests.card.conftest import CLAIM_ZHANG
 from tests.card.test_api_contract import fuzz_operation
@@ -79,10 +80,46 @@ def test_find_by_city_in_zh_and_en_and_by_point(mp_user: Any, branches: dict[str
     assert unknown["place"] is None and unknown["message"] == E["place_unknown"].format(words="火星")
 
 
+def _works_in(db: Any, person_id: int, city: str | None, country: str | None, *, current: bool = True) -> None:
+    with db.session() as session:
+        session.add(Employment(person_id=person_id, employer="某公司", city=city, country=country, current=current))
+
+
+def test_without_near_or_city_the_records_current_city_finds_the_association(
+    mp_user: Any, db: Any, alumni: dict[str, int], branches: dict[str, int]
+) -> None:
+    zhang = _bound(mp_user, 1, CLAIM_ZHANG)
+    nothing = zhang.get("/associations")  # bound, but the record has no city yet
+    assert nothing.status_code == 400, nothing.json
+    assert nothing.json["error"]["message"] == texts.ASSOCIATION_NO_PROFILE_PLACE["no_city"]
+    assert [(f["field"], f["problem"]) for f in nothing.json["error"]["fields"]] == [(None, "required")]
+
+    _works_in(db, alumni["张晓明"], "伦敦", "英国", current=False)  # a past job: not where they are
+    _works_in(db, alumni["张晓明"], "郑州市", "中国")
+    found = zhang.get("/associations")
+    assert found.status_code == 200, found.json
+    assert found.json["from_profile"] is True
+    assert found.json["place"] == {"city": "郑州", "province": "河南", "country": "CN", "label": "郑州"}
+    assert [a["name_zh"] for a in found.json["associations"]] == ["河南校友会"]
+    named = zhang.get("/associations?city=伦敦").json  # a place named still wins over the record
+    assert named["from_profile"] is False and [a["name_zh"] for a in named["associations"]] == ["英国校友会"]
+
+    _works_in(db, alumni["张晓明"], "Cambridge", "美国")  # not the English Cambridge: the recorded country
+    abroad = zhang.get("/associations").json
+    assert abroad["place"]["country"] == "US" and abroad["place"]["city"] is None
+    assert abroad["associations"] == [] and abroad["message"] == texts.ASSOCIATION_NONE.format(place="美国")
+
+    with db.session() as session:  # processing restricted at their request: the record is not used
+        restrict(session, alumni["张晓明"], restricted=True, actor="staff:t")
+    refused = zhang.get("/associations")
+    assert refused.status_code == 400
+    assert refused.json["error"]["message"] == texts.ASSOCIATION_NO_PROFILE_PLACE["no_city"]
+
+
 @pytest.mark.parametrize(
     ("query", "field", "problem", "message"),
     [
-        ("", None, "required", E["near_or_city"]),
+        ("", None, "required", texts.ASSOCIATION_NO_PROFILE_PLACE["unbound"]),  # and no record to look in
         ("near=31,121&city=上海", None, "invalid", E["near_and_city"]),
         ("near=abc", "near", "invalid", E["near"]),
         ("near=31.2", "near", "invalid", E["near"]),

@@ -12,14 +12,14 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.state import RedisStateStore
 from core import texts
 from core.runtime import Runtime
 from core.settings import Settings
 from emulator.testing import RunningEmulator
-from models import Consent, Inquiry, OutboundMessage, Person, WeChatIdentity
+from models import Consent, Employment, Inquiry, OutboundMessage, Person, WeChatIdentity
 from models.association import JOIN_APPROVAL, JOIN_OPEN, MEMBER_LEFT, AssociationMember
 from services import outbox, staff
 from services.associations import admins, directory, membership, places
@@ -188,6 +188,37 @@ def test_typed_cities_in_zh_and_en_and_a_bare_place_after_asking(bot: Bot) -> No
     assert user.say("洛阳") == offer("洛阳", choice(1, "河南校友会", "负责河南"))  # another place: look again
     assert user.say("取消") == texts.CANCELLED
     assert {uk, henan} and bot.members() == []
+
+
+def test_asking_without_a_place_looks_at_the_records_current_city_first(bot: Bot) -> None:
+    uk = bot.association("英国校友会", ("country", "英国"), kind="overseas", abroad=True, contact="uk@alumni.example")
+    bot.association("河南校友会", ("province", "河南"), latitude=34.75, longitude=113.63)
+    user = bot.alumnus("oProfileLi0000000000000001", person="李娜")
+    with bot.rt.db.session() as s:
+        li = s.scalars(select(Person.id).where(Person.name == "李娜")).one()
+        s.add(Employment(person_id=li, employer="某律所", city="成都", country="中国"))
+    # The record's city has no association: said so, then asked where (step where), as before.
+    none_there = texts.ASSOCIATION_NONE.format(place="成都") + "\n" + texts.ASSOCIATION_ASK_WHERE
+    assert user.say("找校友会") == texts.ASSOCIATION_FROM_PROFILE.format(place="成都") + none_there
+    assert bot.step(user.openid) == "where"
+    assert user.say("郑州") == offer("郑州", choice(1, "河南校友会", "负责河南"))
+    assert user.say("取消") == texts.CANCELLED
+
+    with bot.rt.db.session() as s:  # they moved: the record's current city now has one
+        s.execute(update(Employment).where(Employment.person_id == li).values(current=False))
+        s.add(Employment(person_id=li, employer="某公司", city="郑州市", country="中国"))
+    assert user.say("找校友会") == (
+        texts.ASSOCIATION_FROM_PROFILE.format(place="郑州")
+        + offer("郑州", choice(1, "河南校友会", "负责河南"))
+        + "\n"
+        + texts.ASSOCIATION_ELSEWHERE
+    )
+    assert bot.step(user.openid) == "offer"
+    assert user.say("伦敦") == offer("伦敦", choice(1, "英国校友会", "负责英国", "uk@alumni.example"))
+    assert user.say("取消") == texts.CANCELLED
+    # A follower with no record bound is asked where, as before.
+    assert bot.alumnus("oProfileNone00000000000001").say("找校友会") == texts.ASSOCIATION_ASK_WHERE
+    assert uk and bot.members() == []
 
 
 def test_no_association_found_says_so_and_what_the_office_does(bot: Bot) -> None:

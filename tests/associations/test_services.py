@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import texts
+from core import i18n, texts
 from core.db import Database
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.settings import Settings
-from models import AuditEntry, Consent, OutboundMessage, Person
+from models import AuditEntry, Consent, Employment, OutboundMessage, Person
 from models.association import (
     INTRODUCTION_PURPOSE,
     JOIN_APPROVAL,
@@ -30,7 +30,7 @@ from models.association import (
     MEMBER_REQUESTED,
     AssociationMember,
 )
-from services import staff
+from services import followers, staff
 from services.associations import admins, directory, finder, membership, places
 from services.associations.scope import scope
 from services.databank import importer
@@ -207,6 +207,36 @@ def test_region_scope_city_then_province_then_country_then_the_nearest(session: 
     assert point is not None and point.association.id == shanghai and point.by == finder.BY_DISTANCE
 
 
+def test_the_profile_place_is_the_current_employments_city_else_its_country(
+    session: Session, people: dict[str, int]
+) -> None:
+    zhang = people["张伟"]
+    assert finder.profile_place(session, None) is None and finder.profile_place(session, zhang) is None
+
+    def works_in(city: str | None, country: str | None, *, current: bool = True) -> None:
+        session.add(Employment(person_id=zhang, employer="x", city=city, country=country, current=current))
+        session.flush()
+
+    works_in("北京", "中国", current=False)  # a past job is not where they are
+    assert finder.profile_place(session, zhang) is None
+    works_in(None, "英国")  # a country alone
+    place = finder.profile_place(session, zhang)
+    assert place is not None and (place.city, place.country) == (None, "GB")
+    works_in("Shanghai", None)  # the newest current job wins; an English city name resolves as typed
+    place = finder.profile_place(session, zhang)
+    assert place is not None and (place.city, place.province, place.country) == ("上海", "上海", "CN")
+    works_in("Cambridge", "美国")  # a city in another country than the one recorded: the country
+    place = finder.profile_place(session, zhang)
+    assert place is not None and (place.city, place.country) == (None, "US")
+    works_in("火星城", None)  # a city the gazetteer does not know, and no country
+    assert finder.profile_place(session, zhang) is None
+    works_in("火星城", "英国")  # unknown city: its country
+    place = finder.profile_place(session, zhang)
+    assert place is not None and place.country == "GB"
+    restrict(session, zhang, restricted=True, actor="staff:t")  # processing restricted: not used
+    assert finder.profile_place(session, zhang) is None
+
+
 # --- joining --------------------------------------------------------------------------------------------------------
 
 
@@ -312,7 +342,10 @@ def test_decisions_within_a_branch_admins_scope_only(session: Session, people: d
     within = scope(session, admin, ["branch_admin"])
     assert within == frozenset({beijing})
     in_beijing = membership.join(session, beijing, person_id=people["张伟"], channel="bot", consent=True, openid="oZw")
-    in_shanghai = membership.join(session, shanghai, person_id=people["张伟"], channel="bot", consent=True)
+    in_shanghai = membership.join(
+        session, shanghai, person_id=people["张伟"], channel="bot", consent=True, openid="oZwEnglish"
+    )
+    followers.choose_language(session, "oZwEnglish", "en")
     with pytest.raises(Forbidden):
         membership.decide(session, in_shanghai.member.id, approve=True, actor="staff:bj_admin", within=within)
     decided = membership.decide(session, in_beijing.member.id, approve=False, actor="staff:bj_admin", within=within)
@@ -323,6 +356,10 @@ def test_decisions_within_a_branch_admins_scope_only(session: Session, people: d
         membership.decide(session, in_beijing.member.id, approve=True, actor="staff:t", within=None)
     approved = membership.decide(session, in_shanghai.member.id, approve=True, actor="staff:t", within=None)
     assert approved.status == MEMBER_ACTIVE
+    [told_en] = session.scalars(select(OutboundMessage).where(OutboundMessage.openid == "oZwEnglish")).all()
+    with i18n.use("en"):  # the alumnus reads English: told so, the branch under its English name
+        expected = texts.ASSOCIATION_APPROVED.format(association="上海校友会 EN", contact="021-1234")
+    assert json.loads(told_en.payload_json)["content"] == expected != texts.ASSOCIATION_APPROVED
 
 
 def test_only_branch_admin_accounts_are_appointed_and_relieving_ends_the_scope(session: Session) -> None:

@@ -23,7 +23,7 @@ import segno
 from sqlalchemy import delete, select
 
 from bot.state import RedisStateStore
-from core import texts
+from core import i18n, texts
 from core.runtime import Runtime
 from core.settings import Settings
 from emulator.testing import RunningEmulator, wait_for
@@ -303,6 +303,22 @@ def test_without_a_usable_qr_the_liaisons_contact_and_each_liaison_is_told_in_th
         told = s.scalars(select(OutboundMessage.openid).order_by(OutboundMessage.id)).all()
     assert told == [LIAISON_OPENID, DEPUTY_OPENID]
     assert len(liaison.texts_received()) == 1 and len(deputy.texts_received()) == 1
+
+
+def test_a_classmate_who_reads_english_leaves_the_liaison_told_in_their_own_language(bot: Bot) -> None:
+    bot.register_group(SOFTWARE_1501, qr_expires_at=utcnow() - timedelta(minutes=1))
+    bot.appoint(SOFTWARE_1501, "张老师", contact="微信号 zhang1501", openid=LIAISON_OPENID)
+    liaison = bot.alumnus(LIAISON_OPENID)
+    liaison.say("帮助")
+    user = bot.alumnus("oJoinEnglish0000000000000001")
+    user.say("English")
+    with i18n.use("en"):  # the classmate's push is answered in English…
+        walk_to_confirmation(user)
+        assert user.say("是").endswith(texts.CLASS_JOIN_LIAISON_TOLD)
+    status = texts.CLASS_JOIN_LIAISON_STATUS["zh"]["waiting"]  # …and the liaison, who reads Chinese, is told in it
+    assert wait_for(liaison.texts_received, timeout=10) == [
+        texts.CLASS_JOIN_LIAISON_NOTICE["zh"].format(cohort=SOFTWARE_1501, status=status)
+    ]
 
 
 def test_no_group_and_no_liaison_the_office_follows_up(bot: Bot) -> None:

@@ -20,7 +20,7 @@ from core.settings import Settings
 from emulator.testing import RunningEmulator
 from jobs import JOBS, JobContext
 from models import Event, EventRegistration, OutboundMessage, utcnow
-from services import outbox
+from services import followers, outbox
 from services.broadcasts import segments
 from services.events import catalog, notices, registration
 from services.events.registration import Registrant
@@ -85,6 +85,24 @@ def test_a_promotion_reaches_the_user_as_a_customer_service_message(
     assert delivery["message"]["text"]["content"].startswith("候补成功：您已获得活动「校友篮球赛」的名额")
     assert emulator.deliveries("o_first") == []
     assert run_outbox(edb, gw, event_settings) == {}  # sent once
+
+
+def test_a_follower_who_reads_english_is_promoted_in_english(
+    edb: Database, gw: Gateway, event_settings: Settings, emulator: RunningEmulator
+) -> None:
+    open_window(emulator, gw, "o_en")
+    with edb.session() as session:
+        followers.choose_language(session, "o_en", "en")
+        event_id = make_event(session, capacity=1, title="Alumni basketball").id
+        registration.register(session, event_id, Registrant(None, oa_openid="o_zh"), channel="bot")
+        registration.register(session, event_id, Registrant(None, oa_openid="o_en"), channel="bot")
+    with edb.session(write=True) as session:  # a staff cancellation: no push, so no language of its own
+        registration.cancel(session, event_id, Registrant(None, oa_openid="o_zh"), settings=event_settings.events)
+    assert run_outbox(edb, gw, event_settings) == {"sent": 1}
+    [delivery] = emulator.deliveries("o_en", "custom")
+    content = delivery["message"]["text"]["content"]
+    assert content.startswith("Good news: you're off the waitlist and have a place at “Alumni basketball”.")
+    assert "候补" not in content
 
 
 def test_a_miniprogram_registrant_with_an_allowance_gets_a_subscribe_message(
@@ -165,9 +183,11 @@ def test_a_cancelled_event_tells_everyone_registered(session: Session, event_set
     event = make_event(session, capacity=1, title="取消的活动")
     for who in ("o1", "o2"):
         registration.register(session, event.id, Registrant(None, oa_openid=who), channel="bot")
+    followers.choose_language(session, "o2", "en")
     catalog.cancel_event(session, event.id, actor="staff:test", settings=event_settings.events)
     catalog.cancel_event(session, event.id, actor="staff:test", settings=event_settings.events)  # twice: once
     rows = list(session.scalars(select(OutboundMessage).order_by(OutboundMessage.openid)))
     assert [r.openid for r in rows] == ["o1", "o2"]
-    assert all("已取消" in json.loads(r.payload_json)["content"] for r in rows)
+    contents = [json.loads(r.payload_json)["content"] for r in rows]
+    assert "已取消" in contents[0] and contents[1].startswith("We're sorry: “取消的活动”")
     assert notices.remind_due(session, event_settings.events).reminded == 0  # a cancelled event is not reminded

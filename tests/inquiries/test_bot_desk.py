@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.state import RedisStateStore
-from core import redis_keys, texts
+from core import i18n, redis_keys, texts
 from core.runtime import Runtime
 from core.settings import Settings
 from emulator.testing import RunningEmulator, wait_for
@@ -254,6 +254,21 @@ def test_closing_tells_the_user_and_one_digit_rates_it_once(office: Desk) -> Non
     assert rated.rating == 5
     assert user.say("1") != texts.DESK_RATED.format(number=inquiry.id, rating=1)  # once
     assert office.inquiries(user.openid)[0].rating == 5
+
+
+def test_a_user_who_reads_english_gets_the_answer_and_the_closing_notice_in_english(office: Desk) -> None:
+    user = office.alumnus("oDeskEnglish0000000000000001")
+    user.say("English")
+    user.say("我想申请校友会场地举办毕业十周年聚会")
+    [inquiry] = office.inquiries(user.openid)
+    office.answer(inquiry.id, "Yes: please send us the venue form.")  # staff act in the console, in Chinese
+    office.close(inquiry.id, "Venue booked.")
+    office.run_outbox()
+    with i18n.use("en"):
+        answer = texts.INQUIRY_ANSWER_HEADER.format(number=inquiry.id) + "Yes: please send us the venue form."
+        notice = texts.DESK_CLOSED_NOTICE.format(number=inquiry.id, resolution="Venue booked.")
+    assert notice != texts.DESK_CLOSED_NOTICE.format(number=inquiry.id, resolution="Venue booked.")
+    assert wait_for(lambda: user.texts_received() == [answer, notice], timeout=10), user.texts_received()
 
 
 def test_two_users_at_once_each_get_their_own_answer_and_inquiry(office: Desk) -> None:

@@ -13,14 +13,14 @@ import pytest
 import redis
 from sqlalchemy import func, select, update
 
-from core import texts
+from core import i18n, texts
 from core.db import Database
 from core.errors import NotFound, ValidationFailed
 from core.settings import Settings
 from emulator.testing import RunningEmulator, openid
 from models import Inquiry, InquiryEvent, OutboundMessage, utcnow
 from models.inquiry import MESSAGE
-from services import outbox
+from services import followers, outbox
 from services.inquiries import delivery
 from services.inquiries.delivery import CS_TEXT_MAX_BYTES, MediaExpired, Senders
 from tests.gateway.conftest import cache, emulator, gateway_settings  # noqa: F401 - fixtures
@@ -145,6 +145,36 @@ def test_answer_inside_the_window_reaches_the_user_as_a_customer_service_message
     assert event(db, second).delivery == "sent"
     assert inquiry(db, inquiry_id).answered_at == first_answer  # the first answer's time stays
     assert texts_sent(emulator)[-1] == header + "补充：也可以邮寄办理。"
+
+
+def test_a_follower_who_reads_english_gets_the_answer_and_its_notice_in_english(
+    db: Database,
+    desk_settings: Settings,
+    gw: Gateway,
+    senders: Senders,
+    emulator: RunningEmulator,  # noqa: F811
+) -> None:
+    emulator.add_followers(ALICE)
+    open_window(emulator, gw)
+    with db.session() as session:
+        followers.choose_language(session, ALICE, "en")
+    inquiry_id = file(db)
+    event_id = answer(db, desk_settings, inquiry_id, "Bring your ID card to the alumni office.")
+    assert delivery.send_now(db.session, senders, desk_settings, event_id) == "sent"
+    with i18n.use("en"):
+        header = texts.INQUIRY_ANSWER_HEADER.format(number=inquiry_id)
+        hint = texts.INQUIRY_ANSWER_NOTICE_HINT
+    assert header != texts.INQUIRY_ANSWER_HEADER.format(number=inquiry_id)  # a translation, not the Chinese
+    assert texts_sent(emulator) == [header + "Bring your ID card to the alumni office."]
+
+    bob = openid(3)  # reads English too, but has not written for 48 hours: the template notice, in English
+    emulator.add_followers(bob)
+    with db.session() as session:
+        followers.choose_language(session, bob, "en")
+    held = answer(db, desk_settings, file(db, who=bob), "Bring your ID card.")
+    assert delivery.send_now(db.session, senders, desk_settings, held) == "notified_template"
+    [notice] = emulator.deliveries(bob, "template")
+    assert notice["message"]["data"]["remark"]["value"] == hint != texts.INQUIRY_ANSWER_NOTICE_HINT
 
 
 def test_a_long_answer_goes_in_numbered_parts_in_order_split_at_paragraphs(
