@@ -229,23 +229,7 @@ def test_raising_the_capacity_promotes_from_the_waitlist(session) -> None:
 
 def _race(db: Database, event_id: int, registrants: list[Registrant]) -> list[Any]:
     """Every registrant registers at the same instant, each in its own thread with its own session."""
-    barrier = threading.Barrier(len(registrants))
-    outcomes: list[Any] = [None] * len(registrants)
-
-    def one(n: int) -> None:
-        barrier.wait()
-        try:
-            with db.session(write=True) as session:
-                outcomes[n] = registration.register(session, event_id, registrants[n], channel="miniprogram").status
-        except Exception as exc:
-            outcomes[n] = exc
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(len(registrants))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return outcomes
+    return _race_with(db, event_id, registrants, threading.Barrier(len(registrants)))
 
 
 @pytest.mark.parametrize("waitlist", [True, False])
@@ -304,6 +288,7 @@ def test_a_freed_place_goes_to_the_waitlist_head_not_to_a_newcomer_racing_for_it
 
 
 def _race_with(db: Database, event_id: int, registrants: list[Registrant], barrier: threading.Barrier) -> list[Any]:
+    """Like ``_race``, with a barrier the caller shares with other threads (a cancellation racing them)."""
     outcomes: list[Any] = [None] * len(registrants)
 
     def one(n: int) -> None:
