@@ -35,6 +35,7 @@ from models import Association, Event, EventRegistration, Segment
 from models.event import ELIGIBILITIES, EVENT_STATUSES, REG_CONFIRMED, REG_WAITLISTED
 from services import staff as staff_service
 from services.associations.scope import ensure_in_scope, scope
+from services.broadcasts import segments
 from services.databank import audit
 from services.databank.keys import mask
 from services.events import catalog, registration
@@ -234,7 +235,7 @@ def _form_page(
     with runtime().db.session() as session:
         allowed = _scope(session)
         associations = _associations(session, allowed)
-        segments = list(session.scalars(select(Segment).where(Segment.archived_at.is_(None)).order_by(Segment.name)))
+        live_segments = segments.list_segments(session)
     page = render_template(
         "events/form.html",
         event_id=event_id,
@@ -242,7 +243,7 @@ def _form_page(
         errors=errors or {},
         associations=associations,
         office_allowed=allowed is None,
-        segments=segments,
+        segments=live_segments,
         eligibilities=ELIGIBILITIES,
     )
     return _with_status(page, status)
