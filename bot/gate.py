@@ -6,9 +6,10 @@ state. A retry learns in the same round trip that the push is taken, and what wa
 the lock is taken (another push of the same user is being answered), the claim still holds and the caller waits
 for the lock with :meth:`PushGate.lock`, which reads the state only once it holds the lock.
 
-:meth:`PushGate.leave`, after the database has committed the push: write or clear the conversation state, release
-the lock if this push still owns it (compare-and-delete: a lock that expired and was taken by another push is left
-alone), and remember the answer for retries.
+:meth:`PushGate.leave`, after the database has committed the push: open the user's customer-service window (the
+write ``wechat.limits.CustomerServiceTracker`` defines: the messages the push queued go out through it), write or
+clear the conversation state, release the lock if this push still owns it (compare-and-delete: a lock that expired
+and was taken by another push is left alone), and remember the answer for retries.
 
 The gate owns the push's Redis: the claim (``bot/dedupe.py``) and the Redis conversation store (``bot/state.py``),
 built here over one client, so the scripts and the slow paths can never look at different servers. The scripts
@@ -26,6 +27,7 @@ import redis
 from bot.dedupe import PENDING, PushDedupe
 from bot.state import ConversationState, RedisStateStore, StateStore, decode, encode, lock_token, ttl_seconds
 from core import redis_keys
+from wechat.limits import HashWrite
 
 # KEYS: claim, lock, state. ARGV: pending marker, claim TTL (s), lock token, lock TTL (ms).
 # Returns {0, remembered} for a push already claimed, {1, 0} when the lock is taken, {1, 1, state} otherwise.
@@ -39,9 +41,14 @@ end
 return {1, 1, redis.call('GET', KEYS[3])}
 """
 
-# KEYS: lock, state, claim. ARGV: lock token, state action (keep|set|clear), state JSON, state TTL (s), answer,
-# claim TTL (s). The state is written while the lock is still held; then the lock goes, if it is still ours.
+# KEYS: lock, state, claim[, customer-service window]. ARGV: lock token, state action (keep|set|clear), state JSON,
+# state TTL (s), answer, claim TTL (s), window TTL (s), then the window's field/value pairs. The state is written while
+# the lock is still held; then the lock goes, if it is still ours.
 LEAVE = """
+if KEYS[4] then
+  redis.call('HSET', KEYS[4], unpack(ARGV, 8))
+  redis.call('EXPIRE', KEYS[4], ARGV[7])
+end
 if ARGV[2] == 'set' then
   redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
 elseif ARGV[2] == 'clear' then
@@ -101,9 +108,11 @@ class PushGate:
         answer: str,
         changed: bool = False,
         state: ConversationState | None = None,
+        window: HashWrite | None = None,
     ) -> None:
-        """If the state ``changed``, write ``state`` (or clear it, for None); release the lock if ``token`` holds it;
-        remember ``answer`` (the reply's JSON, or ``""`` for ``success``) for retries."""
+        """Open the customer-service ``window`` if given; if the state ``changed``, write ``state`` (or clear it, for
+        None); release the lock if ``token`` holds it; remember ``answer`` (the reply's JSON, or ``""`` for
+        ``success``) for retries."""
         action = ("set" if state is not None else "clear") if changed else "keep"
         keys = [redis_keys.user_lock(openid), redis_keys.conversation(openid), redis_keys.push(dedupe_key)]
         args: list[str | int] = [
@@ -114,4 +123,8 @@ class PushGate:
             answer,
             self.dedupe.ttl,
         ]
+        if window is not None:
+            keys.append(window.key)
+            args.append(window.ttl_seconds)
+            args += [item for pair in window.fields.items() for item in pair]
         self._leave(keys=keys, args=args)

@@ -1,13 +1,14 @@
 """From an opened push to a reply: dedupe, the per-user lock, conversation state, routing, the deadline.
 
-Order (docs/architecture.md, "Where a push goes"), with Redis in three round trips (``bot/gate.py``): in the request
+Order (docs/architecture.md, "Where a push goes"), with Redis in two round trips (``bot/gate.py``): in the request
 thread, claim the push, take the user's lock and read the conversation state, in one script → (worker thread) in
 one transaction: the inbound log row (its unique key is the durable claim, so even when Redis lost the claim a
 second delivery stops there, before its handler runs), route, handler (in a savepoint), the outcome → commit →
-note the customer-service window (and queue a follow for its unionid) → write the state, release the lock and
-remember the reply, in one script. The request thread waits ``reply_deadline_seconds`` for the worker; past that
-WeChat gets ``success`` and the reply goes out as a customer-service message through the outbox. A handler that
-raises is rolled back to its savepoint and the user gets an apology; a valid push never gets an error page.
+open the customer-service window, write the state, release the lock and remember the reply, in one script → queue
+a follow for its unionid and hand the outbox rows the push queued to a sender task (they go through that window).
+The request thread waits ``reply_deadline_seconds`` for the worker; past that WeChat gets ``success`` and the reply
+goes out as a customer-service message through the outbox. A handler that raises is rolled back to its savepoint and
+the user gets an apology; a valid push never gets an error page.
 
 A reply's follow-ups (``Reply.then``: an image after the text, a notice to someone else) are queued in the outbox in
 the same transaction as the push, under keys derived from it (or their own), so they are sent once and retried by
@@ -59,6 +60,7 @@ from core.errors import Busy
 from core.settings import Settings
 from services import followers, inbound, outbox
 from services.ports import MediaUploader, Messenger
+from wechat.limits import HashWrite
 
 log = logging.getLogger(__name__)
 
@@ -177,11 +179,13 @@ class Pipeline:
     # --- the worker -------------------------------------------------------------------------------------------
 
     def _work(self, push: Push, race: _Race, entry: Entry) -> Outcome:
-        """Runs the push under the user's lock, then leaves through the gate: state, unlock, remembered answer."""
+        """Runs the push under the user's lock, then leaves through the gate (window, state, unlock, remembered
+        answer), then starts what the committed push owes WeChat."""
         ctx: Context | None = None
+        queued: list[int] | None = None  # the outbox rows of a committed push; None when nothing was committed
         try:
             state = entry.state if entry.locked else self.gate.lock(push.openid, entry.token)
-            outcome, ctx = self._locked_work(push, race, state)
+            outcome, ctx, queued = self._locked_work(push, race, state)
         except Busy:
             # Only after lock_wait_seconds: something is badly stuck. Give the claim back so a retry can try again.
             log.error("user lock still busy after %.0fs", self.settings.conversation.lock_wait_seconds)
@@ -196,14 +200,23 @@ class Pipeline:
         answer = outcome.reply.to_json() if outcome.reply else ""
         changed = ctx is not None and ctx.state_changed
         state = ctx.state if ctx is not None else None
+        window = self._window(push) if queued is not None else None
         try:
-            self.gate.leave(push.dedupe_key, push.openid, entry.token, answer=answer, changed=changed, state=state)
+            self.gate.leave(
+                push.dedupe_key, push.openid, entry.token, answer=answer, changed=changed, state=state, window=window
+            )
         except RedisError:
             # The answer still goes out: the lock expires on its own, and a retry is stopped by the log row.
-            log.exception("Redis unavailable after answering a push")
+            log.exception("Redis unavailable after answering a push; later messages to the user may be refused")
+        if queued is not None:
+            self._after_leave(push, queued)
         return outcome
 
-    def _locked_work(self, push: Push, race: _Race, state: ConversationState | None) -> tuple[Outcome, Context | None]:
+    def _locked_work(
+        self, push: Push, race: _Race, state: ConversationState | None
+    ) -> tuple[Outcome, Context | None, list[int] | None]:
+        """The push's transaction. Returns its outcome, its context and the outbox rows it queued (None for a
+        delivery another one had already committed: nothing here ran)."""
         sent_at = datetime.fromtimestamp(int(push.message.time), UTC)
         try:
             with self.db.session(write=True) as session:
@@ -239,9 +252,8 @@ class Pipeline:
             with self.db.session() as session:
                 prior = inbound.prior_outcome(session, push.dedupe_key)
             reply_json = prior.reply_json if prior else None
-            return Outcome(Reply.from_json(reply_json) if reply_json else None, "duplicate"), None
-        self._after_commit(push, queued)
-        return outcome, ctx
+            return Outcome(Reply.from_json(reply_json) if reply_json else None, "duplicate"), None, None
+        return outcome, ctx, queued
 
     def _route(self, ctx: Context) -> tuple[Reply | None, str, str | None]:
         """Resolve and run the handler in a savepoint; returns (reply, status, route name). A handler that raises
@@ -315,21 +327,18 @@ class Pipeline:
             ids += outbox.enqueue(session, key, follow_up.openid or push.openid, [follow_up.payload])
         return ids
 
-    def _after_commit(self, push: Push, queued: list[int]) -> None:
-        """WeChat side effects, only once the database has the push (still under the user's lock)."""
+    def _window(self, push: Push) -> HashWrite | None:
+        """The customer-service window this push opens (a message, or a click, follow or scan), written by the gate's
+        ``leave`` with the rest of the push's way out."""
         kind = followers.interaction_kind(push.msg_type, push.event or None)
-        if kind is not None:
-            self._record_interaction(push.openid, kind)  # first: the window the messages below go through
+        return self.messenger().interaction(push.openid, kind) if kind is not None else None
+
+    def _after_leave(self, push: Push, queued: list[int]) -> None:
+        """WeChat side effects, only once the database has the push and the window is open."""
         if self.on_follow is not None and push.event in followers.FOLLOW_EVENTS:
             self._queue_link(self.on_follow, push.openid)
         if queued:
             self._send_soon(queued)
-
-    def _record_interaction(self, openid: str, kind: str) -> None:
-        try:
-            self.messenger().record_interaction(openid, kind)
-        except RedisError:
-            log.exception("could not record the customer-service window; later messages may be refused")
 
     def _queue_link(self, hook: FollowHook, openid: str) -> None:
         """Queue the follower for their unionid; WeChat is asked off this thread, so the welcome never waits."""

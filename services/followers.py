@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, select
+from sqlalchemy import Table, bindparam, case, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -89,22 +89,33 @@ def choose_language(session: Session, openid: str, language: str) -> Follower:
     return follower
 
 
+# Built once, run on the connection: this probe runs on every push of a follower whose WeChat language is not known
+# (until the follow linker or the nightly sync has it), and building the ORM selects each time cost more than the
+# rest of the push's language choice (bench/RESULTS.md, issue 17).
+_PERSONS = cast(Table, Person.__table__)
+_IDENTITIES = cast(Table, WeChatIdentity.__table__)
+_EDUCATION = cast(Table, EducationRecord.__table__)
+_RECORD_PROBE = (
+    select(
+        _PERSONS.c.nationality,
+        exists()
+        .where(_EDUCATION.c.person_id == _PERSONS.c.id, _EDUCATION.c.international.is_(True))
+        .label("international"),
+    )
+    .select_from(_PERSONS.join(_IDENTITIES, _IDENTITIES.c.person_id == _PERSONS.c.id))
+    .where(_IDENTITIES.c.kind == OA_OPENID, _IDENTITIES.c.value == bindparam("openid"))
+    .limit(1)
+)
+
+
 def _record_language(session: Session, openid: str) -> str | None:
     """English for a person the databank records as an international graduate or of a nationality other than
-    China; None when the follower is not bound to a person or the record says nothing."""
-    person = (
-        select(Person.id, Person.nationality)
-        .join(WeChatIdentity, WeChatIdentity.person_id == Person.id)
-        .where(WeChatIdentity.kind == OA_OPENID, WeChatIdentity.value == openid)
-    )
-    found = session.execute(person).first()
+    China; None when the follower is not bound to a person or the record says nothing. One indexed query."""
+    found = session.connection().execute(_RECORD_PROBE, {"openid": openid}).first()
     if found is None:
         return None
-    international = session.scalar(
-        select(EducationRecord.id).where(EducationRecord.person_id == found.id, EducationRecord.international).limit(1)
-    )
     nationality = (found.nationality or "").strip().lower()
-    if international is not None or (nationality and nationality not in CHINESE_NATIONALITIES):
+    if found.international or (nationality and nationality not in CHINESE_NATIONALITIES):
         return "en"
     return None
 

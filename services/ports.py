@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from wechat.limits import HashWrite
 from wechat.miniprogram import Session as MiniProgramSession
 from wechat.official_account import FollowerInfo, FollowerPage, QRCode
 
@@ -17,6 +18,11 @@ class Messenger(Protocol):
 
     def record_interaction(self, openid: str, kind: str) -> None:
         """The user just wrote (``message``) or clicked, followed or scanned (``event``): the window opens."""
+        ...
+
+    def interaction(self, openid: str, kind: str) -> HashWrite:
+        """What :meth:`record_interaction` would write to Redis, for a caller that writes it in a script of its own
+        (the webhook, together with the rest of a push's way out)."""
         ...
 
 

@@ -223,6 +223,17 @@ class RateLimiter:
         return int(self.redis.get(redis_keys.wechat_day_count(self.appid, family, beijing_day())) or 0)
 
 
+@dataclass(frozen=True)
+class HashWrite:
+    """Fields to set on a Redis hash and its new TTL: what :meth:`CustomerServiceTracker.record` writes, handed to a
+    caller that sends it in a script of its own (the webhook's ``bot.gate.PushGate.leave``: one round trip fewer on
+    every push)."""
+
+    key: str
+    fields: dict[str, str]
+    ttl_seconds: int
+
+
 class CustomerServiceTracker:
     """Knows, per user, whether WeChat would accept a customer-service message now."""
 
@@ -235,14 +246,20 @@ class CustomerServiceTracker:
     def key(self, openid: str) -> str:
         return redis_keys.wechat_cs_window(self.appid, openid)
 
-    def record(self, openid: str, kind: str, at: float | None = None) -> None:
-        """``kind`` is ``message`` (a user message: opens the 48-hour window) or ``event`` (click, follow, scan)."""
+    def interaction(self, openid: str, kind: str, at: float | None = None) -> HashWrite:
+        """What :meth:`record` writes, without writing it. ``kind`` is ``message`` (a user message: opens the 48-hour
+        window) or ``event`` (click, follow, scan)."""
         now = time.time() if at is None else at
         field = "msg" if kind == "message" else "evt"
-        key = self.key(openid)
-        pipe = self.redis.pipeline(transaction=False)  # one round trip: this runs on every push
-        pipe.hset(key, mapping={f"{field}_at": str(now), f"{field}_used": 0})
-        pipe.expire(key, self.rules.message_window_seconds + 3600)
+        fields = {f"{field}_at": str(now), f"{field}_used": "0"}
+        return HashWrite(self.key(openid), fields, self.rules.message_window_seconds + 3600)
+
+    def record(self, openid: str, kind: str, at: float | None = None) -> None:
+        """The user interacted (:meth:`interaction`): their window opens, in one round trip."""
+        write = self.interaction(openid, kind, at)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(write.key, items=[item for pair in write.fields.items() for item in pair])
+        pipe.expire(write.key, write.ttl_seconds)
         pipe.execute()
 
     def take(self, openid: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from core.errors import ValidationFailed, WeChatAPIError, WeChatQuotaExhausted
 from wechat.client import GatewayClient
-from wechat.limits import CustomerServiceTracker, RateLimiter
+from wechat.limits import CustomerServiceTracker, HashWrite, RateLimiter
 
 TAG_BATCH = 50  # openids per batch-tagging call
 INFO_BATCH = 100  # openids per batch user-info call
@@ -85,6 +85,9 @@ class OfficialAccount:
 
     def record_interaction(self, openid: str, kind: str) -> None:
         self.cs.record(openid, kind)
+
+    def interaction(self, openid: str, kind: str) -> HashWrite:
+        return self.cs.interaction(openid, kind)
 
     def send_customer_message(self, openid: str, payload: dict[str, Any]) -> None:
         """``payload`` is a message body without ``touser``: text, news, image or miniprogrampage."""

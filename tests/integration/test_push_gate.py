@@ -13,7 +13,9 @@ from bot.dedupe import PENDING
 from bot.gate import PushGate
 from bot.state import ConversationState, StateStore
 from core import redis_keys
-from core.errors import Busy
+from core.errors import Busy, CustomerServiceQuotaUsed, CustomerServiceWindowClosed
+from core.settings import CustomerServiceWindow
+from wechat.limits import CustomerServiceTracker
 
 
 @pytest.fixture
@@ -101,6 +103,22 @@ def test_leave_writes_clears_or_keeps_the_state(gate: PushGate, states: StateSto
     entry = gate.enter("msg:3", "u1")
     gate.leave("msg:3", "u1", entry.token, answer="", changed=True, state=None)
     assert states.get("u1") is None
+
+
+def test_leave_opens_the_customer_service_window_the_tracker_reads(gate: PushGate, client: redis.Redis) -> None:
+    tracker = CustomerServiceTracker(client, "wx_gate", CustomerServiceWindow(messages_per_user_message=2))
+    entry = gate.enter("msg:1", "u1")
+    gate.leave("msg:1", "u1", entry.token, answer="")  # no window given (a push that opens none): still closed
+    with pytest.raises(CustomerServiceWindowClosed):
+        tracker.take("u1")
+    entry = gate.enter("msg:2", "u1")
+    gate.leave("msg:2", "u1", entry.token, answer="", window=tracker.interaction("u1", "message"))
+    tracker.take("u1")
+    tracker.take("u1")  # the allowance the tracker itself would have given: two messages, then 45047
+    with pytest.raises(CustomerServiceQuotaUsed):
+        tracker.take("u1")
+    assert client.ttl(tracker.key("u1")) > 48 * 3600
+    assert client.get(redis_keys.user_lock("u1")) is None and client.get(redis_keys.push("msg:2")) == ""
 
 
 def test_leave_releases_only_its_own_lock(gate: PushGate, states: StateStore) -> None:
