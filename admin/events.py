@@ -331,7 +331,10 @@ def _row(row: catalog.RosterRow, *, clear: bool, questions: dict[str, str], posi
         "channel": r.channel,
         "at": beijing_minutes(r.created_at),
         "checked_in": beijing_minutes(r.checked_in_at) if r.checked_in_at else "",
-        "answers": "；".join(f"{questions.get(k, k)}：{v}" for k, v in answers.items()) or E["answers_none"],
+        "answers": texts.CLAUSE_SEPARATOR.join(
+            texts.LABELLED.format(label=questions.get(k, k), value=v) for k, v in answers.items()
+        )
+        or E["answers_none"],
         "position": position,
     }
 

@@ -105,7 +105,7 @@ def home() -> Page:
             notice = T["recovery_used"].format(remaining=recovery.remaining(session, staff.id))
     if staff_service.allows(staff.roles, "dashboard.view"):  # their home is the dashboard
         return dashboard.page(notice=notice)
-    role_names = "、".join(texts.STAFF_ROLE_NAMES[r] for r in staff_service.ROLES if r in staff.roles)
+    role_names = texts.LIST_SEPARATOR.join(texts.STAFF_ROLE_NAMES[r] for r in staff_service.ROLES if r in staff.roles)
     cohorts = []  # a class liaison's own cohorts, linked from their home page
     if staff_service.allows(staff.roles, "classes.view"):
         from admin.classes import my_cohorts  # admin.classes imports this module: imported here

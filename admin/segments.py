@@ -63,16 +63,20 @@ def summary(filters: Filters) -> list[str]:
     names, lines = texts.SEGMENT_FIELD_NAMES, []
     if filters.grad_year_from is not None or filters.grad_year_to is not None:
         low, high = filters.grad_year_from or "…", filters.grad_year_to or "…"
-        lines.append(f"{T['segments_years']}：{low}–{high}")
+        lines.append(texts.LABELLED.format(label=T["segments_years"], value=f"{low}–{high}"))
     for key in LIST_FIELDS:
         if getattr(filters, key):
-            lines.append(f"{names[key]}：" + "、".join(str(v) for v in getattr(filters, key)))
+            values = texts.LIST_SEPARATOR.join(str(v) for v in getattr(filters, key))
+            lines.append(texts.LABELLED.format(label=names[key], value=values))
     if filters.levels:
-        lines.append(f"{names['levels']}：" + "、".join(texts.SEGMENT_LEVEL_NAMES[v] for v in filters.levels))
+        levels = texts.LIST_SEPARATOR.join(texts.SEGMENT_LEVEL_NAMES[v] for v in filters.levels)
+        lines.append(texts.LABELLED.format(label=names["levels"], value=levels))
     if filters.card_status:
-        lines.append(f"{names['card_status']}：" + "、".join(texts.SEGMENT_CARD_NAMES[v] for v in filters.card_status))
+        statuses = texts.LIST_SEPARATOR.join(texts.SEGMENT_CARD_NAMES[v] for v in filters.card_status)
+        lines.append(texts.LABELLED.format(label=names["card_status"], value=statuses))
     if filters.follower_status != "any":
-        lines.append(f"{names['follower_status']}：{texts.SEGMENT_FOLLOWER_NAMES[filters.follower_status]}")
+        follower = texts.SEGMENT_FOLLOWER_NAMES[filters.follower_status]
+        lines.append(texts.LABELLED.format(label=names["follower_status"], value=follower))
     if filters.require_news_consent:
         lines.append(names["require_news_consent"])
     return lines or [T["segments_no_filters"]]

@@ -89,7 +89,7 @@ def wechat_menu_push() -> Page:
         message = T["menu_wechat_refused"].format(errcode=exc.errcode, errmsg=exc.errmsg)
         hint = MENU_HINTS.get(exc.errcode)
         return _menu_page(error=f"{message}{T[hint]}" if hint else message, status=502)
-    return redirect(url_for("admin.wechat_menu", done=1, names="、".join(names)))
+    return redirect(url_for("admin.wechat_menu", done=1, names=texts.LIST_SEPARATOR.join(names)))
 
 
 # --- the chat simulator -----------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from bot.replies import Reply
 from core import texts
 from core.errors import XiaoyouError
 from models.association import JOIN_CLOSED, MEMBER_ACTIVE, MEMBER_REQUESTED, Association
-from services.associations import finder, membership, places
+from services.associations import directory, finder, membership, places
 from services.cards.lifecycle import person_id_for_follower
 
 NAME = "association"
@@ -100,7 +100,7 @@ def _offer(ctx: Context, place: places.Place) -> Reply:
     choices = "\n".join(
         texts.ASSOCIATION_CHOICE.format(
             n=n,
-            name=m.association.name_zh,
+            name=directory.shown_name(m.association),
             how=_how(m, place),
             contact=m.association.contact or texts.ASSOCIATION_NO_CONTACT,
         )
@@ -183,9 +183,9 @@ def _choose(ctx: Context, association_id: int) -> Reply:
     for member, joined, consented in membership.mine(ctx.session, person_id):
         if joined.id == association.id and member.status in (MEMBER_ACTIVE, MEMBER_REQUESTED) and consented:
             said = texts.ASSOCIATION_JOINED_BEFORE[member.status]
-            return Reply(said.format(association=association.name_zh, contact=association.contact or "-"))
+            return Reply(said.format(association=directory.shown_name(association), contact=association.contact or "-"))
     if association.join_policy == JOIN_CLOSED:
-        return Reply(texts.ASSOCIATION_CLOSED.format(association=association.name_zh))
+        return Reply(texts.ASSOCIATION_CLOSED.format(association=directory.shown_name(association)))
     _restart(ctx, "consent", association=association.id)
     return Reply(texts.ASSOCIATION_CONSENT_PROMPT.format(notice=membership.consent_notice(association)))
 
@@ -214,7 +214,7 @@ def consent_answer(ctx: Context) -> Reply:
         return Reply(exc.user_message)
     association = outcome.association
     said = (texts.ASSOCIATION_JOINED if outcome.new else texts.ASSOCIATION_JOINED_BEFORE)[outcome.member.status]
-    lines = [said.format(association=association.name_zh, contact=association.contact or "-")]
+    lines = [said.format(association=directory.shown_name(association), contact=association.contact or "-")]
     if outcome.new:
         lines.append(texts.ASSOCIATION_INTRODUCED if outcome.introduced else texts.ASSOCIATION_NOT_INTRODUCED)
     return Reply("\n".join(lines))
@@ -236,7 +236,10 @@ def leave_start(ctx: Context) -> Reply:
         return _leave(ctx, held[0][1].id, person_id)
     _restart(ctx, "leave", choices=[a.id for _m, a in held])
     listed = "\n".join(
-        f"{n}. {a.name_zh}（{texts.ASSOCIATION_STATUS_NAMES[m.status]}）" for n, (m, a) in enumerate(held, 1)
+        texts.ASSOCIATION_LEAVE_ITEM.format(
+            n=n, name=directory.shown_name(a), status=texts.ASSOCIATION_STATUS_NAMES[m.status]
+        )
+        for n, (m, a) in enumerate(held, 1)
     )
     return Reply(texts.ASSOCIATION_LEAVE_ASK.format(choices=listed))
 
@@ -256,7 +259,7 @@ def _leave(ctx: Context, association_id: int, person_id: int | None) -> Reply:
     except XiaoyouError as exc:
         return Reply(exc.user_message)
     association = ctx.session.get(Association, member.association_id)
-    return Reply(texts.ASSOCIATION_LEFT.format(association=association.name_zh if association else ""))
+    return Reply(texts.ASSOCIATION_LEFT.format(association=directory.shown_name(association) if association else ""))
 
 
 def not_text(ctx: Context) -> Reply:

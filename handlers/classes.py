@@ -42,6 +42,7 @@ from models.classes import BY_BOT, BY_INVITE
 from services import followers
 from services.cards.lifecycle import person_id_for_follower
 from services.classes import invites, joined, membership
+from services.classes.cohorts import shown_label
 from services.classes.membership import JoinOutcome
 from services.databank.keys import Keyring
 
@@ -113,7 +114,7 @@ def start(ctx: Context) -> Reply:
     own = membership.own_cohorts(ctx.session, person_id)[:MAX_CHOICES] if person_id is not None else []
     if own:
         _restart(ctx, "own", choices=[c.id for c in own])
-        return Reply(texts.CLASS_JOIN_OWN.format(choices=_numbered(c.label for c in own)))
+        return Reply(texts.CLASS_JOIN_OWN.format(choices=_numbered(shown_label(c) for c in own)))
     _restart(ctx, "year")
     return Reply(texts.CLASS_JOIN_ASK_YEAR)
 
@@ -130,7 +131,7 @@ def invited(ctx: Context) -> Reply:
         prompt = texts.CLASS_JOIN_UNKNOWN_INVITE  # a conversation the user was in goes on
     else:
         _restart(ctx, "confirm", cohort=cohort.id, channel=BY_INVITE)
-        prompt = texts.CLASS_JOIN_CONFIRM.format(cohort=cohort.label)
+        prompt = texts.CLASS_JOIN_CONFIRM.format(cohort=shown_label(cohort))
     return Reply(texts.CLASS_JOIN_WELCOME.format(prompt=prompt) if followed else prompt)
 
 
@@ -224,7 +225,7 @@ def _hint(ctx: Context) -> str:
         return texts.CLASS_JOIN_BAD_CLASS.format(count=len(_ids(ctx, "choices")))
     if step == "confirm":
         cohort = ctx.session.get(ClassCohort, int(str(_data(ctx, "cohort") or 0)))
-        return texts.CLASS_JOIN_BAD_CONFIRM.format(cohort=cohort.label if cohort is not None else "")
+        return texts.CLASS_JOIN_BAD_CONFIRM.format(cohort=shown_label(cohort) if cohort is not None else "")
     return texts.CLASS_JOIN_BAD_YEAR.format(first=FIRST_YEAR, last=_last_year())
 
 
@@ -238,7 +239,7 @@ def _list_classes(ctx: Context, college: str, *, words: str | None) -> Reply:
     ctx.goto(NAME, "class", college=college, choices=[c.id for c in shown])
     college_label = shown[0].college or texts.COHORT_NO_COLLEGE
     text = texts.CLASS_JOIN_ASK_CLASS.format(
-        college=college_label, year=year, choices=_numbered(c.label for c in shown)
+        college=college_label, year=year, choices=_numbered(shown_label(c) for c in shown)
     )
     if len(found) > MAX_CHOICES:
         text += "\n" + texts.CLASS_JOIN_MORE_CLASSES.format(shown=MAX_CHOICES)
@@ -251,7 +252,7 @@ def _ask_confirm(ctx: Context, cohort_id: int, channel: str) -> Reply:
         ctx.end()
         return Reply(texts.CLASS_JOIN_GONE)
     _restart(ctx, "confirm", cohort=cohort.id, channel=channel)
-    return Reply(texts.CLASS_JOIN_CONFIRM.format(cohort=cohort.label))
+    return Reply(texts.CLASS_JOIN_CONFIRM.format(cohort=shown_label(cohort)))
 
 
 # --- after the join ------------------------------------------------------------------------------------------
@@ -263,7 +264,7 @@ def _joined(ctx: Context, outcome: JoinOutcome) -> Reply:
     keyring = Keyring.from_settings(ctx.settings.privacy)
     after = joined.after_join(ctx.session, keyring, outcome, uploader=ctx.media() if ctx.media else None)
     said = (texts.CLASS_JOINED if outcome.new else texts.CLASS_JOINED_BEFORE)[after.state]
-    lines = [said.format(cohort=outcome.cohort.label)]
+    lines = [said.format(cohort=shown_label(outcome.cohort))]
     if after.group is not None and after.qr_media_id is not None:
         platform = texts.CLASS_GROUP_PLATFORMS.get(after.group.platform, after.group.platform)
         lines.append(texts.CLASS_JOIN_QR_FOLLOWS.format(group=after.group.name, platform=platform))

@@ -195,7 +195,7 @@ def _ask(ctx: Context, event: Event, index: int, answers: dict[str, str]) -> Rep
         return Reply(
             texts.EVENT_BOT["confirm_no_answers"].format(title=event.title, time=catalog.show_time(event.starts_at))
         )
-    lines = "\n".join(f"{q.label}：{answers.get(q.key, '-')}" for q in questions)
+    lines = "\n".join(texts.LABELLED.format(label=q.label, value=answers.get(q.key, "-")) for q in questions)
     return Reply(texts.EVENT_BOT["confirm"].format(title=event.title, answers=lines))
 
 

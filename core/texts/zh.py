@@ -43,6 +43,11 @@ ASK_RECEIVED = "已收到您的问题（编号 {number}），校友办工作人�
 ASK_TOO_SHORT = "问题太短了，请至少写 {min_chars} 个字。"
 
 CANCELLED = "已取消。回复「帮助」查看其他功能。"
+# The punctuation that joins pieces of copy or data: each language has its own (an English reader gets ", ").
+LIST_SEPARATOR = "、"  # between the items of a list: 会员、待审核
+CLAUSE_SEPARATOR = "；"  # between sentences or label-value pairs on one line
+LABELLED = "{label}：{value}"  # a label and its value: 参加人数：2
+WITH_DETAIL = "{name}（{detail}）"  # a name and a detail in brackets: 已关注（subscribed）, 张伟（法学院 2018届）
 NOTHING_TO_CANCEL = "当前没有进行中的操作。回复「帮助」查看我能做什么。"
 TIMED_OUT = {
     "ask": "上一次提问因长时间未回复已结束。如需继续，请重新回复「提问」。",
@@ -234,7 +239,7 @@ EDUCATION_LEVEL_NAMES = {
 }
 # A cohort's name: {year} is 2015级 (by entry year) or 2019届 (by graduation year, when a roster has no entry year).
 COHORT_LABELS = {"grade": "{college} {level} {year}", "class": "{college} {year} {class_name}"}
-COHORT_YEAR_SUFFIX = {"entry": "级", "grad": "届"}
+COHORT_YEAR = {"entry": "{year}级", "grad": "{year}届"}  # a cohort's year: entry year (级) or graduation (届)
 COHORT_NO_COLLEGE = "未注明学院"
 COHORT_EDIT_ERRORS = {
     "label": "请填写班级名称（不超过 160 个字）。",
@@ -2198,6 +2203,7 @@ ASSOCIATION_INTRODUCED = "我们已把您介绍给该会负责人。"
 ASSOCIATION_NOT_INTRODUCED = "该会负责人会在管理后台看到您的信息。"
 ASSOCIATION_LEAVE_NONE = "您没有加入任何校友会。回复「找校友会」查找您所在地的校友会。"
 ASSOCIATION_LEAVE_ASK = "您加入了以下校友会，回复编号退出并撤回同意：\n{choices}\n回复「取消」结束。"
+ASSOCIATION_LEAVE_ITEM = "{n}. {name}（{status}）"
 ASSOCIATION_LEAVE_BAD = "请回复 1 到 {count} 的编号，或回复「取消」结束。"
 ASSOCIATION_LEFT = "已退出「{association}」，并撤回了向该会介绍您信息的同意，今后不会再向该会提供您的信息。"
 TIMED_OUT["association"] = "上一次查找校友会因长时间未回复已结束。如需继续，请重新回复「找校友会」或发送位置。"

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import texts
+from core import i18n, texts
 from core.errors import Conflict, NotFound, ValidationFailed
 from models.association import (
     ASSOCIATION_KINDS,
@@ -36,6 +36,14 @@ from services.databank import audit
 
 E = texts.ASSOCIATION_ERRORS
 MAX_DEPTH = 6  # headquarters → region → city → … deeper than this is a loop or a mistake
+
+
+def shown_name(association: Association) -> str:
+    """The association's name for the reader at hand: its English name for a reader of English (when it has one),
+    else its Chinese name."""
+    if i18n.current() == "en" and association.name_en:
+        return association.name_en
+    return association.name_zh
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from models.association import (
 )
 from models.base import utcnow
 from services import followers, outbox
+from services.associations import directory
 from services.associations.scope import ensure_in_scope
 from services.databank import audit
 from services.databank.privacy import ensure_processable, grant_consent, has_consent, withdraw_consent
@@ -95,9 +96,9 @@ def consent_notice(association: Association) -> str:
     """What the alumnus agrees to (shown before the join; the cross-border notice for an abroad association)."""
     if association.abroad:
         return texts.ASSOCIATION_CONSENT_ABROAD.format(
-            association=association.name_zh, contact=association.contact or "-"
+            association=directory.shown_name(association), contact=association.contact or "-"
         )
-    return texts.ASSOCIATION_CONSENT.format(association=association.name_zh)
+    return texts.ASSOCIATION_CONSENT.format(association=directory.shown_name(association))
 
 
 def _live(session: Session, association_id: int) -> Association:
@@ -141,7 +142,9 @@ def join(
     if member is not None and member.status in (MEMBER_ACTIVE, MEMBER_REQUESTED) and _consented(session, member):
         return JoinOutcome(member, association, new=False, introduced=0)
     if association.join_policy == JOIN_CLOSED:
-        raise Conflict("closed", user_message=texts.ASSOCIATION_CLOSED.format(association=association.name_zh))
+        raise Conflict(
+            "closed", user_message=texts.ASSOCIATION_CLOSED.format(association=directory.shown_name(association))
+        )
     if not consent:
         notice = consent_notice(association)
         raise ValidationFailed(
@@ -199,7 +202,11 @@ def _education(session: Session, person_id: int) -> str:
     )
     if record is None:
         return ""
-    return " ".join(str(p) for p in (record.college, f"{record.grad_year}届" if record.grad_year else None) if p)
+    return " ".join(
+        str(p)
+        for p in (record.college, texts.COHORT_YEAR["grad"].format(year=record.grad_year) if record.grad_year else None)
+        if p
+    )
 
 
 def admins_reachable(session: Session, association_id: int) -> list[StaffAccount]:
@@ -232,16 +239,20 @@ def _introduce(  # noqa: PLR0917 - private, one call site
     admins = admins_reachable(session, association.id) if template_id else []
     if not admins or not has_consent(session, person.id, purpose(association.id)):
         return 0
-    who = person.name + (f"（{_education(session, person.id)}）" if _education(session, person.id) else "")
-    data = {
-        "first": texts.ASSOCIATION_INTRO_TITLE[member.status].format(association=association.name_zh),
-        "keyword1": who,
-        "keyword2": association.name_zh,
-        "keyword3": beijing_minutes(now),
-        "remark": texts.ASSOCIATION_INTRO_REMARK,
-    }
     queued = 0
     for admin in admins:
+        # In the admin's own language (their WeChat follows the account), not that of the alumnus whose push joined.
+        with i18n.use(followers.language_of(session, admin.openid or "")):
+            education = _education(session, person.id)
+            data = {
+                "first": texts.ASSOCIATION_INTRO_TITLE[member.status].format(
+                    association=directory.shown_name(association)
+                ),
+                "keyword1": texts.WITH_DETAIL.format(name=person.name, detail=education) if education else person.name,
+                "keyword2": directory.shown_name(association),
+                "keyword3": beijing_minutes(now),
+                "remark": texts.ASSOCIATION_INTRO_REMARK,
+            }
         key = f"{INTRO_KEY}{member.id}:{consent_id}:{admin.id}"
         payload = {"template_id": template_id, "client_msg_id": key, "data": {k: {"value": v} for k, v in data.items()}}
         queued += len(outbox.enqueue(session, key, admin.openid or "", [payload], channel=outbox.TEMPLATE))
@@ -330,9 +341,9 @@ def decide(
     association = session.get(Association, member.association_id)
     assert association is not None
     if member.openid:  # told in their language (not the deciding admin's), the branch under its name in it
-        with i18n.use(followers.language_of(session, member.openid)) as language:
+        with i18n.use(followers.language_of(session, member.openid)):
             said = (texts.ASSOCIATION_APPROVED if approve else texts.ASSOCIATION_DECLINED).format(
-                association=association.name_en if language == "en" else association.name_zh,
+                association=directory.shown_name(association),
                 contact=association.contact or "-",
             )
         key = f"{DECISION_KEY}{member.id}:{member.status}:{member.consent_id}"

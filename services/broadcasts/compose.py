@@ -130,7 +130,7 @@ class _Problems:
 
     def raise_any(self) -> None:
         if self.found:
-            message = "；".join(p.message for p in self.found)
+            message = texts.CLAUSE_SEPARATOR.join(p.message for p in self.found)
             raise ValidationFailed(
                 "broadcast draft refused: " + ", ".join(f"{p.field}:{p.problem}" for p in self.found),
                 user_message=message,
@@ -208,7 +208,7 @@ def _channels(problems: _Problems, values: list[str]) -> list[str]:
         problems.add("channels", "no_channel")
     for value in chosen:
         if value not in CHANNELS:
-            problems.add("channels", "bad_channel", value=value[:20], choices="、".join(CHANNELS))
+            problems.add("channels", "bad_channel", value=value[:20], choices=texts.LIST_SEPARATOR.join(CHANNELS))
     if len(set(chosen)) != len(chosen):
         problems.add("channels", "duplicate_channel")
     return [c for c in dict.fromkeys(chosen) if c in CHANNELS]

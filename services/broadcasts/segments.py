@@ -152,7 +152,9 @@ def _choices(value: Any, field_name: str, allowed: Sequence[str], names: Mapping
     out: list[str] = []
     for item in _items(value, field_name):
         if item not in allowed:
-            choices = "、".join(f"{names.get(a, a)}（{a}）" for a in allowed)
+            choices = texts.LIST_SEPARATOR.join(
+                texts.WITH_DETAIL.format(name=names.get(a, a), detail=a) for a in allowed
+            )
             raise _problem("bad_choice", field=texts.SEGMENT_FIELD_NAMES[field_name], value=item[:20], choices=choices)
         if item not in out:
             out.append(item)
@@ -227,7 +229,9 @@ class Filters(BaseModel):
             return "any"
         if value not in FOLLOWER_STATUSES:
             names = texts.SEGMENT_FOLLOWER_NAMES
-            choices = "、".join(f"{names[a]}（{a}）" for a in FOLLOWER_STATUSES)
+            choices = texts.LIST_SEPARATOR.join(
+                texts.WITH_DETAIL.format(name=names[a], detail=a) for a in FOLLOWER_STATUSES
+            )
             field_name = texts.SEGMENT_FIELD_NAMES["follower_status"]
             raise _problem("bad_choice", field=field_name, value=str(value)[:20], choices=choices)
         return str(value)

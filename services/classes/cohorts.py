@@ -97,16 +97,24 @@ def _least(a: int | None, b: int | None) -> int | None:
 
 
 def label(key: Key, college: str | None, class_name: str | None) -> str:
-    """The name people read: 计算机学院 本科 2015级, or 计算机学院 2015级 计科1503班."""
+    """The name people read, in the current language: 计算机学院 本科 2015级, or 计算机学院 2015级 计科1503班 (in
+    English "计科1503班, 计算机学院, 2015 entry": the college and class names are the databank's, as written)."""
     kind, _institution, _college, level, basis, year, _class = key
-    suffix = texts.COHORT_YEAR_SUFFIX[basis]
-    template = texts.COHORT_LABELS[kind]
-    return template.format(
+    return texts.COHORT_LABELS[kind].format(
         college=college or texts.COHORT_NO_COLLEGE,
         level=texts.EDUCATION_LEVEL_NAMES.get(level, level),
-        year=f"{year}{suffix}",
+        year=texts.COHORT_YEAR[basis].format(year=year),
         class_name=class_name or "",
     )
+
+
+def shown_label(cohort: ClassCohort) -> str:
+    """The cohort's label for the reader at hand. A build stores the label in the source language (the console and
+    search use that one); unless staff edited it, it is composed again here from the same fields, so a reader of
+    English does not get "2015级" in the middle of an English sentence. Staff's own wording is theirs and stays."""
+    if cohort.edited:
+        return cohort.label
+    return label(_key_of(cohort), cohort.college, cohort.class_name)
 
 
 def _year_basis() -> Any:

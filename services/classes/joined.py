@@ -25,7 +25,7 @@ from core import i18n, texts
 from core.errors import KeyUnavailable, NotFound, WeChatAPIError
 from models import ClassCohort, ClassGroup, ClassLiaison, ClassMembership
 from services import outbox
-from services.classes import groups, liaisons
+from services.classes import cohorts, groups, liaisons
 from services.classes.membership import JoinOutcome, own_cohorts
 from services.databank.keys import Keyring
 from services.ports import MediaUploader
@@ -189,7 +189,9 @@ def _notices(serving: list[ClassLiaison], outcome: JoinOutcome, state_: str) -> 
         language = liaison.language if liaison.language in texts.CLASS_JOIN_LIAISON_NOTICE else "zh"
         with i18n.use(language):  # the liaison's, not the language of the classmate whose push queued it
             status = texts.CLASS_JOIN_LIAISON_STATUS[language][state_]
-            content = texts.CLASS_JOIN_LIAISON_NOTICE[language].format(cohort=outcome.cohort.label, status=status)
+            content = texts.CLASS_JOIN_LIAISON_NOTICE[language].format(
+                cohort=cohorts.shown_label(outcome.cohort), status=status
+            )
         found.append(Notice(liaison.openid, content, f"class-join-notice:{outcome.membership.id}:{liaison.id}"))
     return found
 

@@ -486,7 +486,11 @@ def attendance_xlsx(
                 beijing_minutes(r.created_at),
                 beijing_minutes(r.checked_in_at) if r.checked_in_at else "",
                 names["method"].get(r.checkin_method or "", r.checkin_method or ""),
-                _cell("；".join(f"{questions.get(k, k)}：{v}" for k, v in answers.items())),
+                _cell(
+                    texts.CLAUSE_SEPARATOR.join(
+                        texts.LABELLED.format(label=questions.get(k, k), value=v) for k, v in answers.items()
+                    )
+                ),
             ]
         )
     workbook.save(out)

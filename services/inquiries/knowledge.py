@@ -203,7 +203,7 @@ def _category_by_name(name: str) -> str | None:
 
 
 def _category_choices() -> str:
-    return "、".join(texts.INQUIRY_CATEGORY_NAMES[c] for c in CATEGORIES)
+    return texts.LIST_SEPARATOR.join(texts.INQUIRY_CATEGORY_NAMES[c] for c in CATEGORIES)
 
 
 def _duplicate(session: Session, question: str, *, other_than: int | None) -> int | None:
@@ -220,7 +220,7 @@ def _duplicate(session: Session, question: str, *, other_than: int | None) -> in
 def _refuse(problems: Sequence[FieldProblem]) -> ValidationFailed:
     return ValidationFailed(
         "knowledge entry refused: " + ", ".join(f"{p.field}:{p.problem}" for p in problems),
-        user_message="；".join(p.message for p in problems),
+        user_message=texts.CLAUSE_SEPARATOR.join(p.message for p in problems),
         fields=problems,
     )
 
@@ -547,7 +547,7 @@ def _read_rows(data: bytes) -> tuple[dict[str, int], list[tuple[int, list[Any]]]
     columns = _header_columns(header)
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        names = "、".join(texts.KNOWLEDGE_XLSX_HEADER[c] for c in missing)
+        names = texts.LIST_SEPARATOR.join(texts.KNOWLEDGE_XLSX_HEADER[c] for c in missing)
         raise FileRefused("missing_columns", columns=names)
     if not body:
         raise FileRefused("no_rows")

@@ -292,8 +292,12 @@ def test_without_a_usable_qr_the_liaisons_contact_and_each_liaison_is_told_in_th
     assert wait_for(liaison.texts_received, timeout=10) == [
         texts.CLASS_JOIN_LIAISON_NOTICE["zh"].format(cohort=SOFTWARE_1501, status=status_zh)
     ]
+    with i18n.use("en"):  # the class in the deputy's language too: "软件1501, 计算机学院, 2015 entry"
+        cohort_en = texts.COHORT_LABELS["class"].format(
+            college="计算机学院", year=texts.COHORT_YEAR["entry"].format(year=2015), class_name="软件1501"
+        )
     assert wait_for(deputy.texts_received, timeout=10) == [
-        texts.CLASS_JOIN_LIAISON_NOTICE["en"].format(cohort=SOFTWARE_1501, status=status_en)
+        texts.CLASS_JOIN_LIAISON_NOTICE["en"].format(cohort=cohort_en, status=status_en)
     ]
     assert user.received() == []  # no image
     # Asking again: the same answer, but the liaisons are told once per classmate (their messages are few).
@@ -312,8 +316,9 @@ def test_a_classmate_who_reads_english_leaves_the_liaison_told_in_their_own_lang
     liaison.say("帮助")
     user = bot.alumnus("oJoinEnglish0000000000000001")
     user.say("English")
-    with i18n.use("en"):  # the classmate's push is answered in English…
-        walk_to_confirmation(user)
+    with i18n.use("en"):  # the classmate's push is answered in English (tests/integration/test_english_flows.py)…
+        for answer in ("加入班级群", "2019", "1", "1"):
+            user.say(answer)
         assert user.say("是").endswith(texts.CLASS_JOIN_LIAISON_TOLD)
     status = texts.CLASS_JOIN_LIAISON_STATUS["zh"]["waiting"]  # …and the liaison, who reads Chinese, is told in it
     assert wait_for(liaison.texts_received, timeout=10) == [
