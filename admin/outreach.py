@@ -61,7 +61,6 @@ def outreach_launch() -> Page:
             launched = outreach.launch(
                 session,
                 rt.settings,
-                rt.redis,
                 year_from=values["year_from"],  # parsed by the segment filters
                 year_to=values["year_to"],
                 actor=f"staff:{current_staff().username}",
@@ -71,5 +70,5 @@ def outreach_launch() -> Page:
     except Conflict as exc:
         return _page(error=exc.user_message, values=values), 409
     status = texts.BROADCAST_STATUS_NAMES.get(launched.status, launched.status)
-    notice = texts.CONSOLE["outreach_launched"].format(status=status, awaiting=launched.awaiting)
+    notice = texts.CONSOLE["outreach_launched"].format(status=status, reachable=launched.reachable)
     return _page(notice=notice)

@@ -34,6 +34,8 @@ class Context:
     # The process's Redis (the knowledge-base matcher watches its version there); None in tests that route alone.
     redis: redis.Redis | None = None
     language: str = "zh_CN"  # what the user reads (core.i18n), chosen by the pipeline before routing
+    # The keywords some route answers from anywhere (bot.router.Dispatcher.keywords; bot.filters.routed_keyword).
+    keywords: frozenset[str] = frozenset()
     state_changed: bool = field(default=False, init=False)
 
     @property

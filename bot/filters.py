@@ -2,6 +2,12 @@
 
 Matching is kept apart from handling (python-telegram-bot's filters, aiogram's magic filters): a filter looks at
 the push and the conversation state and never changes anything.
+
+A filter knows its ``words``: the texts it matches whatever else holds (:func:`keyword`'s, kept through ``|``;
+``&`` and ``~`` make a match conditional, so they keep none). The dispatcher gathers them from every route
+(``bot.router.Dispatcher.keywords``: the keywords some route answers from anywhere) and the pipeline puts them on
+the context, so a route that takes "any text" can step aside for a keyword (:func:`routed_keyword`) without a
+second list of the words.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ from bot.context import Context
 
 
 class Filter:
-    def __init__(self, test: Callable[[Context], bool], name: str) -> None:
+    def __init__(self, test: Callable[[Context], bool], name: str, words: frozenset[str] = frozenset()) -> None:
         self._test = test
         self.name = name
+        self.words = words  # texts (lower case) this filter matches whatever else holds
 
     def __call__(self, ctx: Context) -> bool:
         return self._test(ctx)
@@ -24,7 +31,7 @@ class Filter:
         return Filter(lambda c: self(c) and other(c), f"({self.name} & {other.name})")
 
     def __or__(self, other: Filter) -> Filter:
-        return Filter(lambda c: self(c) or other(c), f"({self.name} | {other.name})")
+        return Filter(lambda c: self(c) or other(c), f"({self.name} | {other.name})", self.words | other.words)
 
     def __invert__(self) -> Filter:
         return Filter(lambda c: not self(c), f"~{self.name}")
@@ -70,8 +77,14 @@ def qr_scene(prefix: str) -> Filter:
 
 def keyword(*words: str) -> Filter:
     """A text message that is exactly one of ``words`` (case- and space-insensitive)."""
-    wanted = {w.strip().lower() for w in words}
-    return Filter(lambda c: c.text.lower() in wanted, f"keyword{sorted(wanted)}")
+    wanted = frozenset(w.strip().lower() for w in words)
+    return Filter(lambda c: c.text.lower() in wanted, f"keyword{sorted(wanted)}", wanted)
+
+
+def routed_keyword() -> Filter:
+    """A text that is one of the keywords some route answers from anywhere (``Context.keywords``, the dispatcher's
+    gathering of every route's ``words``): "帮助", "校友卡", "活动", ..."""
+    return Filter(lambda c: bool(c.text) and c.text.lower() in c.keywords, "routed_keyword")
 
 
 def regex(pattern: str, flags: int = 0) -> Filter:

@@ -239,6 +239,7 @@ class Pipeline:
                     media=self.media,
                     redis=self.redis,
                     language=language,
+                    keywords=self.dispatcher.keywords,
                 )
                 with i18n.use(language):  # every text the handler and the hook read, in the user's language
                     reply, status, route_name = self._route(ctx)

@@ -51,6 +51,11 @@ class Dispatcher:
         if len(set(names)) != len(names):
             raise ValueError(f"router names must be unique: {names}")
         self.routers = list(routers)
+        # The keywords some route answers from anywhere (its filter's ``words``: a plain keyword, or one or'ed with
+        # a menu key; a keyword and'ed with a condition, e.g. a conversation's step, is not one).
+        self.keywords: frozenset[str] = frozenset(
+            word for router in self.routers for route in router.routes for word in route.filter.words
+        )
 
     def resolve(self, ctx: Context) -> Route | None:
         for router in self.routers:

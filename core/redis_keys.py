@@ -38,7 +38,7 @@ named in the table, and the caller passes it.
 | ``staff:chat:{account_id}`` | the chat simulator's transcript (list of JSON) | ``CHAT_TRANSCRIPT_TTL``, renewed |
 | ``inquiries:knowledge:version`` | the knowledge base's version (a counter; the matcher reloads when it moves) | none |
 | ``events:checkin-qr:{event_id}:{hash}`` | an event's check-in QR link, for its token | the QR's life - 60 s |
-| ``outreach:await:{hash}`` | an outreach greeting awaiting its answer (the campaign key) | ``OUTREACH_AWAIT_TTL`` |
+| ``outreach:await:{hash}`` | a sent outreach greeting, its answer awaited (the campaign key) | ``OUTREACH_AWAIT_TTL`` |
 
 ``{hash}`` is :func:`hashed` of the identifier (an openid, an IP address): keys that are listed or logged never
 carry one in clear. The webhook's keys carry the openid itself: they are read on every push, and an openid is a
@@ -222,8 +222,19 @@ def event_checkin_qr(event_id: int, token: str) -> str:
 # --- outreach to international graduates (issue 15) -------------------------------------------------------------
 
 OUTREACH_AWAIT_TTL = 30 * 86400  # a greeting's "where are you now?" waits a month for its answer
+# An outreach broadcast's ``campaign_key`` starts with this ("outreach:<from>-<to>:<broadcast id>"). It lives here,
+# below both, because two layers read it: ``services.outreach`` names its campaigns with it, and the broadcast sender
+# (``services.broadcasts.delivery``, which must not import outreach) sets :func:`outreach_awaiting` for each
+# recipient whose greeting it has just sent.
+OUTREACH_CAMPAIGN = "outreach"
+
+
+def is_outreach_campaign(campaign_key: str | None) -> bool:
+    """Whether a broadcast of this ``campaign_key`` is an outreach greeting (its recipients' answers are awaited)."""
+    return bool(campaign_key) and str(campaign_key).startswith(f"{OUTREACH_CAMPAIGN}:")
 
 
 def outreach_awaiting(openid: str) -> str:
-    """A follower sent the outreach greeting and not answered yet: holds the campaign key."""
+    """A follower was sent the outreach greeting and has not answered yet: holds the campaign key. Set by the
+    broadcast sender when the greeting's customer-service message is sent, never earlier."""
     return f"{PREFIX}:outreach:await:{hashed(openid)}"

@@ -32,7 +32,8 @@ ROUTERS = [
     ask.router,
     classes.router,  # before subscription: a follow through a class invite is recorded and answered there
     events.router,  # 活动 / 我的活动 and the registration conversation: before the help desk's free text
-    outreach.router,  # the answer to an outreach greeting ("in Toronto"): before associations would take it
+    outreach.router,  # the answer to an outreach greeting ("in Toronto"): before associations would take it; a
+    # keyword a route answers (帮助, 校友卡, ...) is not an answer: it goes on to its route (bot.filters.routed_keyword)
     associations.router,  # before the desk: "上海校友会" / "in London" ask for an association, not a question
     help.router,
     card.router,

@@ -1,21 +1,25 @@
 """The answer to an outreach greeting ("where are you now?", ``services.outreach``): a named conversation. Diagram:
 docs/flows/outreach.md.
 
-Entry: any text from a follower the greeting marked as awaiting an answer (``services.outreach.awaiting``: a Redis
-key, cleared at this first reply, whatever it says). The answer ("London, UK", "伦敦", "in Toronto") is placed by
+Entry: a text from a follower awaiting an answer (``services.outreach.awaiting``: a Redis key the broadcast sender set
+when it sent them the greeting), unless the text is a keyword another route answers ("帮助" / "help", "校友卡", "活动",
+"提问", ...: ``bot.filters.routed_keyword``, the dispatcher's own gathering of every route's keywords, so there is no
+second list): that keyword gets its usual answer and the mark stays for the real answer later; so does the text of a
+user in the middle of another conversation (it answers that one). Any other text is taken as the answer and the
+mark is cleared, whatever it says. The answer ("London, UK", "伦敦", "in Toronto") is placed by
 ``services.outreach.locate`` (the associations' gazetteer): placed, it is recorded to the person's profile
 (``services.outreach.record_answer``: provenance ``self``) and the user is handed to the associations conversation's
 offer (``handlers.associations.offer_at``: the associations near that point, then its own consent step, with the
-cross-border notice abroad). Not placed: a re-ask, in step ``where``, until an answer places or the user cancels
-(取消 / cancel and timeouts are global: ``handlers/conversations.py``). A follower whose WeChat is not bound to a
-databank person is thanked, told to verify first, and still offered the associations.
+cross-border notice abroad). Not placed: a re-ask, in step ``where``, until an answer places or the user cancels (取消 /
+cancel and timeouts are global: ``handlers/conversations.py``). A follower whose WeChat is not bound to a databank
+person is thanked, told to verify first, and still offered the associations.
 """
 
 from __future__ import annotations
 
 from bot.context import Context
 from bot.conversation import Conversation
-from bot.filters import Filter, msg_type
+from bot.filters import Filter, in_conversation, msg_type, routed_keyword
 from bot.replies import Reply
 from core import texts
 from core.errors import XiaoyouError
@@ -33,7 +37,9 @@ def _awaited(ctx: Context) -> bool:
     return outreach.awaiting(ctx.redis, ctx.openid) is not None
 
 
-AWAITED = Filter(_awaited, "outreach_awaited")
+# Cheap tests first (no Redis read): a user in another conversation is answering that one, and a keyword goes to
+# its route.
+AWAITED = ~in_conversation() & ~routed_keyword() & Filter(_awaited, "outreach_awaited")
 
 
 def first_answer(ctx: Context) -> Reply:

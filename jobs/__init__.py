@@ -136,7 +136,7 @@ def send_broadcasts(ctx: JobContext) -> dict[str, int]:
     rt = ctx.rt
     with rt.db.session(write=True) as session:
         started = broadcast_delivery.start_due(session, rt.settings)
-    counts = broadcast_delivery.send_pass(lambda: rt.db.session(write=True), ctx.gateway, rt.settings)
+    counts = broadcast_delivery.send_pass(lambda: rt.db.session(write=True), ctx.gateway, rt.settings, store=rt.redis)
     if started or counts:
         log.info("broadcasts: started %s, pass %s", started, counts)
     return counts

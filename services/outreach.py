@@ -4,12 +4,15 @@ years asking "where are you now?", the answer recorded to the person's profile, 
 - :func:`launch` builds the audience as an ordinary broadcast segment (``international`` education records of the
   years, the ``news`` consent required), saves the greeting (Chinese and English in one text) through
   ``broadcasts.compose`` and confirms it through ``broadcasts.control`` like any broadcast (so approval, quiet hours,
-  quotas and the outbox are the broadcasts' own: there is no second sender). Every recipient the message can reach now
-  (subscribed, customer-service window open) is then marked as awaiting an answer: a Redis key per openid
-  (``core.redis_keys.outreach_awaiting``, holding the campaign key, a month's TTL). A Redis key rather than a bot
-  conversation state: the greeting goes out hours later through the outbox, and writing conversation state from a
-  service would overwrite a conversation the user is in; the bot's ``handlers/outreach.py`` turns the key into its
-  named conversation at the user's first reply.
+  quotas and the outbox are the broadcasts' own: there is no second sender). Its campaign key is
+  ``outreach:<from>-<to>:<broadcast id>`` (prefix ``core.redis_keys.OUTREACH_CAMPAIGN``). Nobody is marked at launch:
+  the broadcast may wait for approval or its time, and a window open now may be closed then. The broadcast sender
+  (``services.broadcasts.delivery``) marks each recipient as awaiting an answer when their greeting's
+  customer-service message is actually sent: a Redis key per openid (``core.redis_keys.outreach_awaiting``, holding
+  the campaign key, a month's TTL). A Redis key rather than a bot conversation state: writing conversation state from
+  the sender would overwrite a conversation the user is in; the bot's ``handlers/outreach.py`` turns the key into its
+  named conversation at the user's first reply. ``Launched.reachable`` is only a forecast: the recipients the
+  customer-service message could reach at launch (subscribed, window open).
 - :func:`locate` reads an answer ("London, UK", "伦敦", "in Toronto") with the associations' gazetteer
   (``services.associations.places.resolve_text``), trying the whole answer, then each comma-separated part.
 - :func:`record_answer` writes it to the databank as a correction of source ``self_reported`` (a ``DatabankBatch``
@@ -44,7 +47,7 @@ from services.databank import audit
 from services.databank.contacts import _batch
 from services.databank.privacy import _apply, ensure_processable
 
-CAMPAIGN = "outreach"
+CAMPAIGN = redis_keys.OUTREACH_CAMPAIGN  # the campaign keys' prefix: the broadcast sender marks their recipients
 ANSWERED = "outreach.answered"  # the audit action of an answer
 SOURCE = "self_reported"  # the databank batch's source: the person's own word
 _PARTS = re.compile(r"[,，、/;；]+")
@@ -59,7 +62,7 @@ class Launched:
     broadcast_id: int
     campaign: str
     status: str
-    awaiting: int  # recipients marked as awaiting an answer
+    reachable: int  # recipients the greeting could reach at launch (a forecast: the sender marks whom it reaches)
 
 
 def filters_for(year_from: int | str, year_to: int | str) -> segments.Filters:
@@ -80,15 +83,15 @@ def greeting() -> str:
 def launch(
     session: Session,
     settings: Settings,
-    store: redis.Redis,
     *,
     year_from: int | str,
     year_to: int | str,
     actor: str,
     now: datetime | None = None,
 ) -> Launched:
-    """The campaign's broadcast, saved and confirmed (scheduled, or awaiting approval), and its recipients marked.
-    Raises ``ValidationFailed`` (bad years) and ``Conflict`` (nobody reachable: nothing is kept, nobody marked)."""
+    """The campaign's broadcast, saved and confirmed (scheduled, or awaiting approval); its recipients are marked by
+    the sender as their greetings go. Raises ``ValidationFailed`` (bad years) and ``Conflict`` (nobody reachable:
+    nothing is kept)."""
     now = now or utcnow()
     filters = filters_for(year_from, year_to)
     name = texts.OUTREACH_SEGMENT.format(low=filters.grad_year_from, high=filters.grad_year_to)
@@ -108,20 +111,16 @@ def launch(
         broadcast.campaign_key = campaign
         session.flush()
         confirmed = control.confirm(session, settings, broadcast.id, actor=actor, now=now)
-    # Only those the customer-service message can reach now (subscribed, their window open) are awaited: a
-    # follower the greeting never reaches must not have their next message taken for an answer.
+    # A forecast for staff: those the customer-service message could reach now (subscribed, window open). Nobody is
+    # marked here: the sender marks each recipient when their greeting is sent (services.broadcasts.delivery).
     window_start = now - timedelta(seconds=settings.customer_service.message_window_seconds)
-    openids = [
-        str(r.openid)
+    reachable = sum(
+        1
         for r in session.execute(segments.recipients(session, filters, now=now))
         if r.subscribed and r.last_interaction_at is not None and _aware(r.last_interaction_at) >= window_start
-    ]
-    with store.pipeline(transaction=False) as pipe:
-        for openid in openids:
-            pipe.set(redis_keys.outreach_awaiting(openid), campaign, ex=redis_keys.OUTREACH_AWAIT_TTL)
-        pipe.execute()
-    audit.record(session, actor=actor, action="outreach.launched", broadcast_id=broadcast.id, awaiting=len(openids))
-    return Launched(broadcast.id, campaign, confirmed.status, len(openids))
+    )
+    audit.record(session, actor=actor, action="outreach.launched", broadcast_id=broadcast.id, reachable=reachable)
+    return Launched(broadcast.id, campaign, confirmed.status, reachable)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -135,6 +134,7 @@ def awaiting(store: redis.Redis, openid: str) -> str | None:
 
 
 def mark_awaiting(store: redis.Redis, openid: str, campaign: str) -> None:
+    """The mark the broadcast sender sets when it sends ``openid`` the greeting, set by hand."""
     store.set(redis_keys.outreach_awaiting(openid), campaign, ex=redis_keys.OUTREACH_AWAIT_TTL)
 
 

@@ -2336,7 +2336,11 @@ CONSOLE.update(
         "outreach_launch": "发起联络",
         "outreach_year_from": "起始届别",
         "outreach_year_to": "截止届别",
-        "outreach_launched": "已建立联络推送（{status}），{awaiting}位校友等待回复。",
+        # A forecast: the sender marks each recipient as their greeting goes (windows may close or open before).
+        "outreach_launched": (
+            "已建立联络推送（{status}）。按目前的客服消息窗口，{reachable}位校友将收到问候；"
+            "问候发出后，他们的回复会记为所在地。"
+        ),
         "outreach_responders": "回复者共{count}人",
         "outreach_chart_title": "回复者所在国家",
         "outreach_chart_desc": "各国家的回复人数（每人按最近一次回复计）",

@@ -19,6 +19,13 @@ Owns what happens between "scheduled" and "finished":
 - Crash safety: rows exist before any send; a row left ``sending`` (or ``tagging``) longer than the claim lease is
   sent again. Template rows carry their key as ``client_msg_id``, so a repeat within WeChat's 10 minutes is a no-op;
   a mass repeat under the same ``clientmsgid`` answers with the first send's msg_id.
+- A broadcast whose answers are awaited (an outreach greeting: ``campaign_key`` starts with
+  ``core.redis_keys.OUTREACH_CAMPAIGN``) marks each recipient as awaited (``core.redis_keys.outreach_awaiting``,
+  holding the campaign key) when their customer-service row is sent, not before: a row that fails or is skipped (the
+  window closed since the broadcast was confirmed: 45015) marks nobody, and whoever wrote since then is marked when
+  their greeting goes. One Redis pipeline per batch, just before the batch is recorded (so a crash between the two
+  sends the row again and marks it again, never leaves a sent row unmarked). The key and the prefix live in
+  ``core.redis_keys`` because ``services.outreach`` imports this package, never the other way round.
 - :func:`mass_job_finished` / :func:`template_job_finished` apply WeChat's job-finished events to the counts (a
   mass send's also lets its tag go; a template's is matched by the user and its msgid).
 """
@@ -37,9 +44,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import redis
+from redis.exceptions import RedisError
 from sqlalchemy import ColumnElement, Select, exists, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from core import redis_keys
 from core.clock import BEIJING
 from core.db import rowcount
 from core.errors import (
@@ -297,6 +307,7 @@ class _Batch:
     cfg: SenderConfig
     pacers: dict[str, _Pacer]
     stop: threading.Event = field(default_factory=threading.Event)
+    awaited: str | None = None  # an outreach broadcast's campaign key: a recipient sent to is awaited (answers)
 
 
 def _payloads(broadcast: Broadcast) -> dict[str, dict[str, Any] | None]:
@@ -841,12 +852,15 @@ def send_pass(  # noqa: PLR0912, PLR0915 - the pass loop reads top to bottom
     batch: int | None = None,
     budget: int | None = None,
     config: SenderConfig | None = None,
+    store: redis.Redis | None = None,
 ) -> dict[str, int]:
     """One pass of the sender over every ``sending`` broadcast: at most ``budget`` rows (None: until nothing is
     left or ``pass_seconds`` passed), ``batch`` rows per claim. Checks each broadcast's status before every batch
-    (pause, cancel), the quiet hours, and resumes quota-paused broadcasts whose reset time came. Returns counts:
-    ``sent``, ``failed``, ``skipped``, ``pending`` (back in the queue), ``quota_paused``, ``finished``."""
+    (pause, cancel), the quiet hours, and resumes quota-paused broadcasts whose reset time came. ``store`` holds the
+    outreach answers' marks (default: the gateway's Redis, the process's one). Returns counts: ``sent``, ``failed``,
+    ``skipped``, ``pending`` (back in the queue), ``quota_paused``, ``finished``."""
     cfg = config or SenderConfig.of(settings)
+    marks = store if store is not None else gateway.official.cs.redis
     size = batch or cfg.batch
     fixed_now = now
     deadline = clock.monotonic() + cfg.pass_seconds
@@ -899,7 +913,7 @@ def send_pass(  # noqa: PLR0912, PLR0915 - the pass loop reads top to bottom
                         )
                     if mass_open:
                         if inflight is not None:
-                            _settle(sessions, inflight, totals)
+                            _settle(sessions, inflight, totals, marks)
                             inflight = None
                         if (
                             _mass_phase(sessions, gateway, broadcast_id, moment, deadline, cfg.tag_keep_hours)
@@ -914,7 +928,7 @@ def send_pass(  # noqa: PLR0912, PLR0915 - the pass loop reads top to bottom
                         if batch_now is not None and left is not None:
                             left -= len(batch_now.rows)
                 if inflight is not None:
-                    _settle(sessions, inflight, totals)
+                    _settle(sessions, inflight, totals, marks)
                 inflight = batch_now
                 if inflight is None:
                     if drained and not stop.is_set():
@@ -953,24 +967,48 @@ def _submit(  # noqa: PLR0917 - private, the pass's state
         assert broadcast is not None
         payloads = _payloads(broadcast)
         channels = _channels(broadcast)
+        awaited = broadcast.campaign_key if redis_keys.is_outreach_campaign(broadcast.campaign_key) else None
         rows = _claim(session, broadcast_id, size if left is None else min(size, left), moment)
     if not rows:
         return None
     with sessions() as session:
         facts = _facts(session, [r.openid for r in rows], payloads)
-    work = _Batch(broadcast_id, channels, payloads, facts, moment, cfg, pacers, stop)
+    work = _Batch(broadcast_id, channels, payloads, facts, moment, cfg, pacers, stop, awaited)
     return _InFlight(work, rows, [pool.submit(_send_one, gateway, work, row) for row in rows])
 
 
-def _settle(sessions: SessionFactory, batch: _InFlight, totals: dict[str, int]) -> None:
-    """Wait for a batch's sends and record every row's end (a 45009 also pauses the broadcast)."""
+def _settle(sessions: SessionFactory, batch: _InFlight, totals: dict[str, int], marks: redis.Redis) -> None:
+    """Wait for a batch's sends, mark the recipients an outreach greeting reached, and record every row's end (a
+    45009 also pauses the broadcast)."""
     outcomes = [future.result() for future in batch.futures]
+    if batch.work.awaited is not None:
+        _mark_awaited(marks, batch.work.awaited, batch.rows, outcomes)
     with sessions() as session:
         counts = _record(
             session, batch.work.broadcast_id, batch.rows, outcomes, batch.work.now, batch.work.stop.is_set()
         )
     for name, n in counts.items():
         totals[name] += n
+
+
+def _mark_awaited(marks: redis.Redis, campaign: str, rows: list[_Row], outcomes: list[_Outcome]) -> None:
+    """Each recipient whose greeting went as a customer-service message is now awaited (the campaign key, for
+    ``OUTREACH_AWAIT_TTL``): one pipeline for the batch. Without Redis the sends stand (they happened): the marks
+    are lost, logged, and those recipients' answers reach the help desk like any text."""
+    sent = [
+        row.openid
+        for row, outcome in zip(rows, outcomes, strict=True)
+        if outcome.status == SENT and outcome.channel == CUSTOM
+    ]
+    if not sent:
+        return
+    try:
+        with marks.pipeline(transaction=False) as pipe:
+            for openid in sent:
+                pipe.set(redis_keys.outreach_awaiting(openid), campaign, ex=redis_keys.OUTREACH_AWAIT_TTL)
+            pipe.execute()
+    except RedisError as exc:
+        log.error("outreach %s: %d recipients sent to but not marked as awaited (%s)", campaign, len(sent), exc)
 
 
 # --- WeChat's job-finished events ---------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
-"""Outreach end to end: a campaign over the international graduates of a year marks them as awaited; their answer
-through the real webhook (the WeChat emulator pushing signed messages to a live server) is placed by the gazetteer,
-recorded to the profile with provenance ``self`` and handed to the associations' offer; in English and Chinese; an
+"""Outreach end to end: a campaign over the international graduates of a year is launched (nobody marked yet), the
+broadcast sender sends the greeting through the WeChat emulator and marks as awaited exactly those it reached (a
+window closed since launch, 45015, marks nobody; a window opened since launch is reached and marked); their answer
+through the real webhook (the emulator pushing signed messages to a live server) is placed by the gazetteer,
+recorded to the profile with provenance ``self`` and handed to the associations' offer; in English and Chinese; a
+keyword of another conversation (help, 校友卡, 活动) gets its own answer and the mark stays for the real answer; an
 answer the gazetteer cannot place is asked again; 取消 ends it with nothing recorded."""
 
 from __future__ import annotations
@@ -112,43 +115,58 @@ def world(settings_factory: Any, make_app: Any, live_server: Any, emulator: Runn
     return World(rt, settings, emulator, cache)
 
 
-def test_a_campaign_marks_the_international_graduates_and_an_english_answer_is_recorded_as_their_own(
+def test_the_sender_marks_whom_the_greeting_reached_and_an_english_answer_is_recorded_as_their_own(
     world: World,
 ) -> None:
     zhang = world.alumnus("oOutreachZhang000000000001", "张伟")
     li = world.alumnus("oOutreachLi000000000000001", "李娜")
     wang = world.alumnus("oOutreachWang00000000000001", "王芳")
     zhao = world.alumnus("oOutreachZhao00000000000001", "赵敏")
-    with world.rt.db.session() as s:  # she follows, and last wrote three days ago: the window is closed
+    with world.rt.db.session() as s:  # she follows, and last wrote three days ago: the window is closed at launch
         s.add(Follower(openid=zhao.openid, subscribed=True, last_interaction_at=utcnow() - timedelta(days=3)))
     for user in (zhang, li, wang):
         user.say("帮助")  # each has written: the customer-service window is open
     with world.rt.db.session() as s:
-        launched = outreach.launch(s, world.settings, world.rt.redis, year_from=2019, year_to=2019, actor="staff:t")
-    assert launched.awaiting == 1 and launched.status == "scheduled"  # one recipient: under the approval threshold
-    assert outreach.awaiting(world.rt.redis, zhang.openid) == launched.campaign
-    assert outreach.awaiting(world.rt.redis, li.openid) is None  # not an international student
-    assert outreach.awaiting(world.rt.redis, wang.openid) is None  # another year
-    assert outreach.awaiting(world.rt.redis, zhao.openid) is None  # the greeting cannot reach her: not awaited
+        launched = outreach.launch(s, world.settings, year_from=2019, year_to=2019, actor="staff:t")
+    assert launched.reachable == 1 and launched.status == "scheduled"  # one reachable: under the approval threshold
+    for user in (zhang, li, wang, zhao):  # nobody is marked before the greeting is sent
+        assert outreach.awaiting(world.rt.redis, user.openid) is None
+    # Before the sender runs, 张伟's window closes at WeChat (47 + 2 hours after he wrote) and 赵敏 writes (2 hours
+    # before the send): the greeting reaches her, not him.
+    world.emulator.advance(47 * 3600)
+    assert zhao.say("你好") != ""  # she writes: her window opens
+    world.emulator.advance(2 * 3600)
     with world.rt.db.session() as s:
         broadcast = s.get(Broadcast, launched.broadcast_id)
         assert broadcast is not None and broadcast.campaign_key == launched.campaign and broadcast.audience == 2
         assert json.loads(broadcast.content_json)["text"] == outreach.greeting()
         assert delivery.start_due(s, world.settings) == [launched.broadcast_id]
     gateway = build_gateway(world.settings, world.cache)
-    assert delivery.send_pass(lambda: world.rt.db.session(write=True), gateway, world.settings)["sent"] == 1
-    [sent] = world.emulator.deliveries(zhang.openid, "custom")
+    counts = delivery.send_pass(lambda: world.rt.db.session(write=True), gateway, world.settings, store=world.rt.redis)
+    assert counts["sent"] == 1 and counts["skipped"] == 1
+    with world.rt.db.session() as s:
+        assert delivery.progress(s, launched.broadcast_id) == {"sent": 1, "skipped:window_closed": 1}
+    [sent] = world.emulator.deliveries(zhao.openid, "custom")
     assert sent["message"]["text"]["content"] == outreach.greeting()  # the customer-service channel, both languages
-    assert world.emulator.deliveries(li.openid, "custom") == []
+    assert world.emulator.deliveries(zhang.openid, "custom") == []  # WeChat refused it: 45015
+    assert outreach.awaiting(world.rt.redis, zhao.openid) == launched.campaign  # marked when sent
+    assert outreach.awaiting(world.rt.redis, zhang.openid) is None  # never reached: his next text is his own
+    assert outreach.awaiting(world.rt.redis, li.openid) is None  # not an international student
+    assert outreach.awaiting(world.rt.redis, wang.openid) is None  # another year
 
-    assert zhang.say("English") != ""
-    reply = zhang.say("London, UK")
+    assert zhao.say("English") != ""
+    with i18n.use("en"):
+        assert zhao.say("help") == texts.HELP  # a keyword of another conversation: its answer, not a re-ask
+    assert outreach.awaiting(world.rt.redis, zhao.openid) == launched.campaign  # the mark stays for the answer
+    assert world.step(zhao.openid) is None
+    reply = zhao.say("London, UK")
     with i18n.use("en"):
         assert reply.startswith(texts.OUTREACH_THANKS.format(place="London"))
-    assert "UK Alumni" in reply and "uk@a.example" in reply  # the associations' offer follows, in her language
-    assert outreach.awaiting(world.rt.redis, zhang.openid) is None
-    assert world.step(zhang.openid) == "offer"  # handed to the associations conversation's offer
-    [job] = world.jobs("张伟")
+    assert "uk@a.example" in reply  # the associations' offer follows (the UK association, named in her language)
+    assert outreach.awaiting(world.rt.redis, zhao.openid) is None
+    assert world.step(zhao.openid) == "offer"  # handed to the associations conversation's offer
+    assert world.jobs("张伟") == []
+    [job] = world.jobs("赵敏")
     assert (job.city, job.country, job.current) == ("伦敦", "英国", True)
     assert job.provenance["source"] == "self" and job.provenance["outreach"] == launched.campaign
     with world.rt.db.session() as s:
@@ -190,3 +208,36 @@ def test_cancel_ends_the_re_ask_with_nothing_recorded(world: World) -> None:
     assert world.jobs("李娜") == []
     with world.rt.db.session() as s:
         assert s.scalars(select(AuditEntry).where(AuditEntry.action == outreach.ANSWERED)).all() == []
+
+
+def test_keywords_of_other_conversations_win_over_the_awaited_answer_and_the_mark_stays(world: World) -> None:
+    wang = world.alumnus("oOutreachWang00000000000003", "王芳")
+    li = world.alumnus("oOutreachLi000000000000003", "李娜")  # not awaited: the keywords' usual answers
+    assert wang.say("中文") != ""
+    campaign = "outreach:2012-2012:3"
+    outreach.mark_awaiting(world.rt.redis, wang.openid, campaign)
+    assert wang.say("帮助") == texts.HELP
+    assert wang.say("校友卡") == li.say("校友卡")
+    assert wang.say("活动") == li.say("活动")
+    assert outreach.awaiting(world.rt.redis, wang.openid) == campaign and world.step(wang.openid) is None
+    assert world.jobs("王芳") == []
+    assert wang.say("in Toronto").startswith(texts.OUTREACH_THANKS.format(place="多伦多"))  # still taken
+    assert outreach.awaiting(world.rt.redis, wang.openid) is None
+    [job] = world.jobs("王芳")
+    assert (job.city, job.country) == ("多伦多", "加拿大") and job.provenance["outreach"] == campaign
+
+
+def test_a_user_in_another_conversation_answers_that_conversation_not_the_greeting(world: World) -> None:
+    wang = world.alumnus("oOutreachWang00000000000004", "王芳")
+    assert wang.say("中文") != ""
+    assert "uk@a.example" in wang.say("伦敦校友会")  # the associations' offer: she is in that conversation now
+    state = RedisStateStore(world.rt.redis).get(wang.openid)
+    assert state is not None and (state.conversation, state.step) == ("association", "offer")
+    campaign = "outreach:2012-2012:4"
+    outreach.mark_awaiting(world.rt.redis, wang.openid, campaign)  # the greeting reaches her meanwhile
+    wang.say("1")  # her choice in the offer, not an answer to the greeting
+    state = RedisStateStore(world.rt.redis).get(wang.openid)
+    assert state is not None and (state.conversation, state.step) == ("association", "consent")
+    assert outreach.awaiting(world.rt.redis, wang.openid) == campaign and world.jobs("王芳") == []
+    wang.say("取消")
+    assert wang.say("我在伦敦").startswith(texts.OUTREACH_THANKS.format(place="伦敦"))  # now it is the answer

@@ -1,17 +1,20 @@
 """The console's outreach page over the test client: the responders by country and graduation year (a chart and its
-table; counts only), starting a campaign (bad or missing years re-render with the message and a 400, nothing
-written; nobody reachable is a 409), and the permissions (a viewer sees the report, not the form)."""
+table; counts only), starting a campaign (the notice forecasts who will be asked, and nobody is marked yet: the sender
+marks them; bad or missing years re-render with the message and a 400, nothing written; nobody reachable is a 409),
+and the permissions (a viewer sees the report, not the form)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from sqlalchemy import select, update
 
 from core import texts
-from models import Broadcast, EducationRecord, Person, Segment
+from models import Broadcast, Consent, EducationRecord, Follower, Person, Segment, WeChatIdentity, utcnow
 from services import outreach
 from services.databank import importer
 from tests.admin import conftest as console
@@ -93,3 +96,26 @@ def test_starting_a_campaign_refuses_bad_years_and_an_empty_audience(
     with rt.db.session() as s:
         assert s.scalars(select(Broadcast)).all() == []  # nothing half-written
         assert s.scalars(select(Segment)).all() == []
+
+
+def test_starting_a_campaign_forecasts_who_will_be_asked_and_marks_nobody_yet(
+    answered: dict[str, int], signed_in: Any, console_app: Flask, rds: redis.Redis
+) -> None:
+    rt = console_app.extensions["xiaoyou"]
+    wrote = {"张伟": utcnow(), "王芳": utcnow() - timedelta(days=3)}  # 王芳's window is closed now
+    with rt.db.session() as s:
+        for name, at in wrote.items():
+            openid = f"oOutreachConsole{answered[name]:010d}"
+            s.add(Consent(person_id=answered[name], purpose="news", version="v1", channel="t"))
+            s.add(WeChatIdentity(person_id=answered[name], kind="oa_openid", value=openid))
+            s.add(Follower(openid=openid, subscribed=True, last_interaction_at=at))
+    client, _ = signed_in("officer")
+    response = post(client, "/admin/outreach", {"year_from": "2019", "year_to": "2019"}, page="/admin/outreach")
+    assert response.status_code == 200
+    status = texts.BROADCAST_STATUS_NAMES["scheduled"]
+    assert T["outreach_launched"].format(status=status, reachable=1) in text(response)
+    with rt.db.session() as s:
+        [broadcast] = s.scalars(select(Broadcast)).all()
+        assert broadcast.audience == 2 and str(broadcast.campaign_key).startswith("outreach:2019-2019:")
+    for name in wrote:  # the greeting has not gone yet: nobody's next message is taken for an answer
+        assert outreach.awaiting(rds, f"oOutreachConsole{answered[name]:010d}") is None
