@@ -116,7 +116,7 @@ def _cap_upload_body() -> tuple[str, int] | None:
 
 @bp.context_processor
 def _class_names() -> dict[str, Any]:
-    return {"PLATFORMS": texts.CLASS_GROUP_PLATFORMS, "KIND_NAMES": texts.CONTACT_CHANGE_KINDS["zh"]}
+    return {"PLATFORMS": texts.CLASS_GROUP_PLATFORMS, "KIND_NAMES": texts.CONTACT_CHANGE_KINDS}
 
 
 def my_cohorts() -> list[coverage.Coverage]:

@@ -20,7 +20,7 @@ from miniprogram_api.context import keyring, runtime
 from miniprogram_api.spec import API
 from models import ClassCohort
 from services.cards.lifecycle import person_id_for
-from services.classes import joined, membership, reports
+from services.classes import cohorts, joined, membership, reports
 
 bp = Blueprint("classes", __name__)
 
@@ -120,7 +120,7 @@ def report_contact_change(body: s.ContactChangeRequest) -> s.ContactChangeView:
             kind=body.kind,
             status=report.status,
             status_name=texts.CONTACT_CHANGE_STATUS_NAMES[report.status],
-            message=texts.CONTACT_CHANGE_RECEIVED.format(kind=texts.CONTACT_CHANGE_KINDS["zh"][body.kind]),
+            message=texts.CONTACT_CHANGE_RECEIVED.format(kind=texts.CONTACT_CHANGE_KINDS[body.kind]),
             cohort_id=report.cohort_id,
             created_at=report.created_at,
         )
@@ -130,7 +130,7 @@ def _cohort(cohort: ClassCohort) -> s.CohortView:
     return s.CohortView(
         id=cohort.id,
         kind=cohort.kind,
-        label=cohort.label,
+        label=cohorts.shown_label(cohort),
         college=cohort.college,
         major=cohort.major,
         class_name=cohort.class_name,

@@ -278,10 +278,7 @@ CLASS_GROUP_ERRORS = {
 }
 # Contact-change reports (services/classes/reports, services/databank/contacts) and the mini-program's class pages
 # (miniprogram_api/classes). The kinds by language: a liaison's notice is in the liaison's language.
-CONTACT_CHANGE_KINDS = {
-    "zh": {"phone": "手机号码", "email": "电子邮箱", "city": "所在城市", "employer": "工作单位"},
-    "en": {"phone": "phone number", "email": "email", "city": "city", "employer": "employer"},
-}
+CONTACT_CHANGE_KINDS = {"phone": "手机号码", "email": "电子邮箱", "city": "所在城市", "employer": "工作单位"}
 CONTACT_CHANGE_ERRORS = {
     "kind": "变更项目只能是手机号码、电子邮箱、所在城市或工作单位。",
     "empty": "请填写新的{kind}。",
@@ -297,11 +294,7 @@ CONTACT_CHANGE_ERRORS = {
 CONTACT_CHANGE_STATUS_NAMES = {"pending": "待确认", "applied": "已更新", "rejected": "未采用"}
 CONTACT_CHANGE_RECEIVED = "已收到您的{kind}变更，班级联络人或校友办确认后将更新到校友档案。"
 # To a cohort's liaisons when a classmate reports a change (services.classes.reports), in the liaison's language.
-CONTACT_CHANGE_NOTICE = {
-    "zh": "{cohort} 的 {name} 报告了新的{kind}，请在校友工作台的「联系方式变更」中核对并确认。",
-    "en": "{name} of {cohort} reported a new {kind}. Please check and confirm it under Contact changes in the alumni "
-    "console.",
-}
+CONTACT_CHANGE_NOTICE = "{cohort} 的 {name} 报告了新的{kind}，请在校友工作台的「联系方式变更」中核对并确认。"
 CLASS_SEARCH_NEEDS_ONE = "请至少填写毕业年份、学院或班级关键词中的一项。"
 CLASS_MEMBERSHIP_STATUS_NAMES = {"verified": "已核验", "waiting": "待联络人确认", "flagged": "待联络人核对"}
 CLASS_MEMBERSHIP_MESSAGES = {

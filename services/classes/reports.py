@@ -32,6 +32,7 @@ from models.classes import REPORT_APPLIED, REPORT_PENDING, REPORT_REJECTED
 from models.person import ACTIVE
 from services import outbox
 from services.classes import liaisons
+from services.classes.cohorts import shown_label
 from services.classes.membership import own_cohorts
 from services.databank import audit, contacts
 from services.databank.keys import Keyring, mask
@@ -151,10 +152,9 @@ def _tell_liaisons(session: Session, report: ContactChangeReport, cohort: ClassC
     for liaison in liaisons.current(session, cohort.id):
         if not liaison.openid:
             continue
-        language = liaison.language if liaison.language in texts.CONTACT_CHANGE_NOTICE else "zh"
-        with i18n.use(language):  # the liaison's, not the language of the classmate whose request queued it
-            content = texts.CONTACT_CHANGE_NOTICE[language].format(
-                cohort=cohort.label, name=name, kind=texts.CONTACT_CHANGE_KINDS[language][report.kind]
+        with i18n.use(liaison.language):  # the liaison's, not the language of the classmate whose request queued it
+            content = texts.CONTACT_CHANGE_NOTICE.format(
+                cohort=shown_label(cohort), name=name, kind=texts.CONTACT_CHANGE_KINDS[report.kind]
             )
         key = f"class-contact-report:{report.id}:{liaison.id}"
         outbox.enqueue(session, key, liaison.openid, [{"msgtype": "text", "content": content}])

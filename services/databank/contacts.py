@@ -54,7 +54,7 @@ def checked(kind: str, value: str) -> str:
             f"kind {kind!r}", user_message=message, fields=[FieldProblem("kind", "not_allowed", message)]
         )
     text = _SPACES.sub(" ", unicodedata.normalize("NFKC", value)).strip()
-    label = texts.CONTACT_CHANGE_KINDS["zh"][kind]
+    label = texts.CONTACT_CHANGE_KINDS[kind]
     if not text:
         raise _refuse("empty", T["empty"].format(kind=label))
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in text):

@@ -65,6 +65,9 @@ def test_search_by_year_college_and_words(mp_user, cohorts) -> None:
     assert first["kind"] == "class" and first["roster_size"] == 2 and first["grad_year"] == 2019
     assert [c["label"] for c in user.get("/classes?q=1502").json["cohorts"]] == [SOFT_1502]
     assert user.get("/classes?year=1990").json["cohorts"] == []
+    # A reader of English gets the label composed in English (cohorts.shown_label), the databank's names as written.
+    english = user.api.get("/api/v1/classes?q=1502", headers={**user.headers, "Accept-Language": "en"})
+    assert [c["label"] for c in english.json["cohorts"]] == ["软件1502, 计算机学院, 2015 entry"]
 
 
 @pytest.mark.parametrize(
