@@ -3,12 +3,13 @@
 Order (docs/architecture.md, "Where a push goes"), with Redis in two round trips (``bot/gate.py``): in the request
 thread, claim the push, take the user's lock and read the conversation state, in one script → (worker thread) in
 one transaction: the inbound log row (its unique key is the durable claim, so even when Redis lost the claim a
-second delivery stops there, before its handler runs), route, handler (in a savepoint), the outcome → commit →
+second delivery stops there, before its handler runs), route, handler, the outcome → commit →
 open the customer-service window, write the state, release the lock and remember the reply, in one script → queue
 a follow for its unionid and hand the outbox rows the push queued to a sender task (they go through that window).
 The request thread waits ``reply_deadline_seconds`` for the worker; past that WeChat gets ``success`` and the reply
-goes out as a customer-service message through the outbox. A handler that raises is rolled back to its savepoint and
-the user gets an apology; a valid push never gets an error page.
+goes out as a customer-service message through the outbox. A handler that raises is rolled back with the whole
+transaction, which then begins again with the log row and the follower touch, and the user gets an apology; a valid
+push never gets an error page.
 
 A reply's follow-ups (``Reply.then``: an image after the text, a notice to someone else) are queued in the outbox in
 the same transaction as the push, under keys derived from it (or their own), so they are sent once and retried by
@@ -220,17 +221,7 @@ class Pipeline:
         sent_at = datetime.fromtimestamp(int(push.message.time), UTC)
         try:
             with self.db.session(write=True) as session:
-                # The log row first: its unique key is the durable claim. Another delivery of this push waits on it
-                # (PostgreSQL row lock, SQLite write lock) and then fails here, before its handler runs.
-                inbound.claim(
-                    session,
-                    push.dedupe_key,
-                    openid=push.openid,
-                    msg_type=push.msg_type,
-                    event=push.event or None,
-                    received_at=sent_at,
-                )
-                language = followers.note_push(session, push.openid, push.msg_type, push.event or None, sent_at)
+                language = self._open(session, push, sent_at)
                 ctx = Context(
                     push=push,
                     session=session,
@@ -242,7 +233,7 @@ class Pipeline:
                     keywords=self.dispatcher.keywords,
                 )
                 with i18n.use(language):  # every text the handler and the hook read, in the user's language
-                    reply, status, route_name = self._route(ctx)
+                    reply, status, route_name = self._route(ctx, lambda: self._open(session, push, sent_at))
                     owed = self._owed(ctx)
                     outcome, queued = self._finish(
                         session, push, race, reply=reply, status=status, route_name=route_name, owed=owed
@@ -256,9 +247,26 @@ class Pipeline:
             return Outcome(Reply.from_json(reply_json) if reply_json else None, "duplicate"), None, None
         return outcome, ctx, queued
 
-    def _route(self, ctx: Context) -> tuple[Reply | None, str, str | None]:
-        """Resolve and run the handler in a savepoint; returns (reply, status, route name). A handler that raises
-        is rolled back (its change of conversation state too) and the user gets an apology."""
+    @staticmethod
+    def _open(session: Session, push: Push, sent_at: datetime) -> str:
+        """The push's first statements; returns the language to answer in. The log row first: its unique key is the
+        durable claim. Another delivery of this push waits on it (PostgreSQL row lock, SQLite write lock) and then
+        fails here, before its handler runs."""
+        inbound.claim(
+            session,
+            push.dedupe_key,
+            openid=push.openid,
+            msg_type=push.msg_type,
+            event=push.event or None,
+            received_at=sent_at,
+        )
+        return followers.note_push(session, push.openid, push.msg_type, push.event or None, sent_at)
+
+    def _route(self, ctx: Context, reopen: Callable[[], object]) -> tuple[Reply | None, str, str | None]:
+        """Resolve and run the handler; returns (reply, status, route name). A handler that raises is rolled back
+        with the whole transaction (its change of conversation state too), ``reopen`` begins it again with the log
+        row and the follower touch, and the user gets an apology. No savepoint around the handler: it would cost two
+        statements on every push for the rare one that fails (bench/RESULTS.md, issue 17)."""
         loaded = ctx.state
         if loaded is not None and loaded.expired():
             ctx.timed_out = loaded.conversation
@@ -267,11 +275,12 @@ class Pipeline:
         if route is None:
             return None, "handled", None
         try:
-            with ctx.session.begin_nested():
-                return route.handler(ctx), "handled", route.name[:64]
+            return route.handler(ctx), "handled", route.name[:64]
         except Exception:
             metrics.HANDLER_ERRORS.labels(route.name).inc()
             log.exception("handler %s failed", route.name)
+            ctx.session.rollback()
+            reopen()  # another delivery that committed meanwhile raises IntegrityError here: a duplicate
             ctx.state = None if ctx.timed_out else loaded  # an expired conversation still goes
             ctx.state_changed = ctx.timed_out is not None
             return Reply(texts.APOLOGY), "failed", route.name[:64]

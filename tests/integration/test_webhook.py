@@ -242,9 +242,12 @@ def test_a_lock_that_stays_taken_answers_busy_and_gives_the_claim_back(
 # --- failures inside -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("failure", ["bug", "database error"])
 def test_a_crashing_handler_gets_an_apology_and_leaves_no_half_write(
-    make_app: Any, account: Account, caplog: pytest.LogCaptureFixture
+    make_app: Any, account: Account, caplog: pytest.LogCaptureFixture, failure: str
 ) -> None:
+    from sqlalchemy import text
+
     from bot.filters import keyword
     from bot.router import Router
     from services.inquiries import desk as inquiries
@@ -254,6 +257,8 @@ def test_a_crashing_handler_gets_an_apology_and_leaves_no_half_write(
     @boom.on(keyword("boom"))
     def explode(ctx: Any) -> None:
         inquiries.submit(ctx.session, ctx.openid, "half-written question", ctx.push.dedupe_key)
+        if failure == "database error":  # on PostgreSQL this aborts the whole transaction, not just the statement
+            ctx.session.execute(text("INSERT INTO no_such_table VALUES (1)"))
         raise RuntimeError("handler bug")
 
     app = make_app(routers=[boom])
@@ -266,8 +271,11 @@ def test_a_crashing_handler_gets_an_apology_and_leaves_no_half_write(
     with rt.db.session() as s:
         row = s.scalar(select(InboundMessage).where(InboundMessage.dedupe_key == "msg:31337"))
         assert row is not None and row.status == "failed" and row.handler == "boom.explode"
-    failure = [r for r in caplog.records if r.getMessage().startswith("handler boom.explode failed")]
-    assert failure and failure[0].request_id != "-"  # type: ignore[attr-defined]
+        # The handler's writes are gone; the push's own (the log row above, the follower touch) were written again.
+        follower = s.scalar(select(Follower).where(Follower.openid == "o_crash_user"))
+        assert follower is not None and follower.last_interaction_at is not None
+    logged = [r for r in caplog.records if r.getMessage().startswith("handler boom.explode failed")]
+    assert logged and logged[0].request_id != "-"  # type: ignore[attr-defined]
     retry = user.push(user.fields(MsgType="text", Content="boom", MsgId=31337))
     assert account.read_reply(retry.data)["Content"] == texts.APOLOGY  # the retry gets the same answer, no new crash
 
