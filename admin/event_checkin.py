@@ -76,7 +76,9 @@ def _feed(session: Session, event_id: int) -> dict[str, Any]:
 def _qr(session: Session, event_id: int, *, scale: int = 6) -> tuple[Markup | None, str | None]:
     """The check-in QR as inline SVG (segno draws paths only), or why it cannot be shown."""
     try:
-        url = checkin.scene_qr_url(session, gateway().official, runtime().redis, event_id)
+        url = checkin.scene_qr_url(
+            session, gateway().official, runtime().redis, event_id, settings=runtime().settings.events
+        )
     except ValidationFailed as exc:
         return None, exc.user_message
     except WeChatUnavailable as exc:

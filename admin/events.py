@@ -1,8 +1,9 @@
 """The console's event pages (issue 14): the list with a chart of attendance per event, creating and editing an
 event (times in Beijing time, the venue and its map point, capacity, the registration window, eligibility with a
 segment picker, the waitlist, the questions), publishing and cancelling it, and an event's page with its
-registrations and its waitlist (names masked unless revealed with a reason, audited), cancelling a registration, the
-attendance export (.xlsx, audited as ``events.export``) and a link to the check-in desk (``admin/event_checkin.py``).
+registrations and its waitlist (names masked unless revealed with a reason, audited), cancelling a registration (the
+registrant told through the outbox), the attendance export (.xlsx, audited as ``events.export``) and a link to the
+check-in desk (``admin/event_checkin.py``).
 
 Each view is guarded by ``require(permission)`` (``events.view``, ``events.manage``, ``events.export``), parses its
 form and calls ``services.events``. The scope is ``services.associations.scope`` of the signed-in account: None for
@@ -423,14 +424,15 @@ def event_cancel(event_id: int) -> Page:
 @bp.post("/events/<int:event_id>/registrations/<int:registration_id>/cancel")
 @require("events.manage")
 def event_registration_cancel(event_id: int, registration_id: int) -> Page:
-    """Staff cancel one registration (the registrant asked by phone, say); a freed place goes to the waitlist."""
+    """Staff cancel one registration (the registrant asked by phone, say): the registrant is told, and a freed place
+    goes to the waitlist (whose promoted head is told too)."""
     rt = runtime()
     with rt.db.session(write=True) as session:
         _event(session, event_id)
         row = session.get(EventRegistration, registration_id)
         if row is None or row.event_id != event_id:
             return _show(event_id, error=texts.EVENT_ERRORS["not_registered"], status=404)
-        registration.cancel_registration(session, row, settings=rt.settings.events)
+        registration.cancel_registration(session, row, settings=rt.settings.events, notify=True)
         audit.record(
             session,
             actor=current_staff().actor,

@@ -1,8 +1,8 @@
 """``python -m cli card …``: staff commands for alumni cards, until the console exists. Thin: each calls a service.
 
-Scanner credentials for venue desks (the secret is shown once; only its hash is kept), the review queue (approve or
-reject, and the applicant is told), and a card's status changes, by card number. Every command acts as ``--actor``,
-which the audit log records.
+Scanner credentials for venue desks (the secret is shown once; only its hash is kept; ``--event`` scopes one to an
+event's door, as the console's check-in desk does), the review queue (approve or reject, and the applicant is told),
+and a card's status changes, by card number. Every command acts as ``--actor``, which the audit log records.
 """
 
 from __future__ import annotations
@@ -10,10 +10,14 @@ from __future__ import annotations
 import click
 
 from cli.common import actor_option, runtime, settings, unit_of_work
+from core.errors import NotFound
 from models import Card
 from services import cards
 from services.cards import applications as card_applications
+from services.events import checkin
 from wechat.gateway import build_gateway
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers: a larger one names nothing
 
 
 @click.group("card")
@@ -31,13 +35,27 @@ def scanners() -> None:
 
 @scanners.command("add")
 @click.argument("label")
+@click.option(
+    "--event",
+    "event_id",
+    type=click.IntRange(1, MAX_ID),
+    default=None,
+    help="Scope it to this event's door: its scans also check the card holder in (the event id, as in the console).",
+)
 @actor_option
-def scanner_add(label: str, actor: str) -> None:
+def scanner_add(label: str, event_id: int | None, actor: str) -> None:
     """Issue a credential for a desk, e.g. 图书馆东门. The credential is printed once: hand it to the desk now."""
     with unit_of_work(settings()) as session:
-        scanner, credential = cards.create_scanner(session, label=label, actor=actor)
+        if event_id is None:
+            scanner, credential = cards.create_scanner(session, label=label, actor=actor)
+        else:
+            try:
+                scanner, credential = checkin.create_event_scanner(session, event_id, label=label, actor=actor)
+            except NotFound:
+                raise click.BadParameter(f"no event {event_id}", param_hint="--event") from None
         scanner_id = scanner.id
-    click.echo(f"scanner {scanner_id} ({label}) created. Its credential, shown only this once:", err=True)
+    scope = f" for event {event_id}" if event_id is not None else ""
+    click.echo(f"scanner {scanner_id} ({label}){scope} created. Its credential, shown only this once:", err=True)
     click.echo(credential)
     click.echo("The desk sends it as: Authorization: Bearer <credential>", err=True)
 
@@ -49,7 +67,8 @@ def scanner_list() -> None:
         rows = cards.scanners(session)
         for s in rows:
             state = f"revoked {s.revoked_at:%Y-%m-%d %H:%M}" if s.revoked_at else "live"
-            click.echo(f"{s.id}\t{s.label}\t{state}\tcreated {s.created_at:%Y-%m-%d} by {s.created_by}")
+            scope = f"\tevent {s.event_id}" if s.event_id is not None else ""
+            click.echo(f"{s.id}\t{s.label}\t{state}\tcreated {s.created_at:%Y-%m-%d} by {s.created_by}{scope}")
     if not rows:
         click.echo("no scanners yet: `card scanners add LABEL` issues one", err=True)
 

@@ -547,12 +547,17 @@ class BroadcastSettings(_Section):
 
 
 class EventSettings(_Section):
-    """Events (services/events): the notices to registrants and the day-before reminders."""
+    """Events (services/events): the notices to registrants, the day-before reminders and the check-in window."""
 
     # Mini-program subscribe-message template for event notices (a promotion from the waitlist, the reminder, a
     # cancellation) to a mini-program registrant with an allowance left; "" = a customer-service message instead.
     notice_subscribe_template_id: str = ""
     remind_before_hours: int = Field(24, ge=1, le=168)  # the reminder goes this long before the event starts
+    # The check-in window (services/events/checkin.py): a card or scene check-in is taken from this long before the
+    # event starts until this long after it ends (its start, when it has no end). The desk's manual check-in is not
+    # bound by it.
+    checkin_opens_before_hours: int = Field(6, ge=1, le=48)
+    checkin_closes_after_hours: int = Field(6, ge=1, le=48)
 
 
 class AdminSettings(_Section):

@@ -29,7 +29,7 @@ def scanned(ctx: Context) -> Reply:
     if parsed is None:
         result = checkin.CheckIn(checkin.WRONG_EVENT)
     else:
-        result = checkin.check_in_by_scene(ctx.session, parsed[0], parsed[1], ctx.openid)
+        result = checkin.check_in_by_scene(ctx.session, parsed[0], parsed[1], ctx.openid, settings=ctx.settings.events)
     event = ctx.session.get(Event, result.event_id) if result.event_id is not None else None
-    answer = result.for_attendee(event.title if event is not None else "")
+    answer = result.for_attendee(event.title if event is not None else "", settings=ctx.settings.events)
     return Reply(texts.CHECKIN_BOT_WELCOME.format(answer=answer) if followed else answer)

@@ -20,7 +20,9 @@ bp = Blueprint("scanners", __name__)
            notes={401: "unauthenticated: no scanner credential, or a malformed, unknown or revoked one"})  # fmt: skip
 def verify(body: s.VerifyRequest) -> s.VerifyResult:
     rt = runtime()
-    door = checkin.scan_at_door(rt.db.session, rt.redis, rt.settings.card, credential=bearer(), token=body.token)
+    door = checkin.scan_at_door(
+        rt.db.session, rt.redis, rt.settings.card, credential=bearer(), token=body.token, events=rt.settings.events
+    )
     answer = door.verification
     if answer.flush_due:
         after_this_request(_flush_scans_once_answered)

@@ -1855,7 +1855,8 @@ CHECKIN_CARD_REASONS = {
     "suspended": "此卡已暂停使用",
     "forged": "二维码无效",
 }
-# What the attendee who scanned the event's check-in QR is told; {title} is the event's title.
+# What the attendee who scanned the event's check-in QR is told; {title} is the event's title, {hours} how long
+# before it starts check-in opens (events.checkin_opens_before_hours).
 CHECKIN_BOT = {
     "checked_in": "签到成功！欢迎参加「{title}」（{at}）。",
     "already": "您已于 {at} 签到「{title}」，无需重复签到。",
@@ -1863,7 +1864,7 @@ CHECKIN_BOT = {
     "not_confirmed": "您在「{title}」的候补名单中，名额尚未确认，请到签到台咨询。",
     "wrong_event": "这个签到码已失效，请扫描活动现场最新的签到二维码。",
     "event_closed": "这个活动未发布或已取消，无法签到。",
-    "not_open": "「{title}」现在不在签到时间内（活动开始前 6 小时起可以签到）。",
+    "not_open": "「{title}」现在不在签到时间内（活动开始前 {hours} 小时起可以签到）。",
 }
 CHECKIN_BOT_WELCOME = "欢迎关注！{answer}"
 CHECKIN_NAMELESS = "（未留姓名）"
@@ -1967,11 +1968,15 @@ EVENT_NOTICES = {
         "活动提醒：您报名的「{title}」将于 {time} 开始。\n地点：{venue}\n入场时请出示电子校友卡或扫描现场签到码。"
     ),
     "cancelled": "很抱歉，活动「{title}」（{time}）已取消，您的报名随之作废。",
+    "registration_cancelled": (
+        "您报名的活动「{title}」（{time}）已由工作人员取消报名。如有疑问，请直接回复留言联系我们。"
+    ),
 }
 EVENT_NOTICE_HINTS = {
     "promoted": "候补成功，您已获得名额",
     "reminder": "活动即将开始，请准时参加",
     "cancelled": "活动已取消",
+    "registration_cancelled": "您的报名已由工作人员取消",
 }
 EVENT_REGISTERED = {
     "confirmed": "报名成功！「{title}」\n时间：{time}\n地点：{venue}",

@@ -17,8 +17,9 @@ checked_in_at IS NULL``, so two desks scanning the same person at once record on
   is checked in.
 - **At the desk** (:func:`check_in_at_desk`): a staff member checks a registration in by hand (audited).
 
-Card and scene check-ins are taken only within the event's check-in window (``CHECKIN_OPENS_BEFORE`` before it
-starts until ``CHECKIN_CLOSES_AFTER`` after it ends), and only for a published event. The desk's manual check-in
+Card and scene check-ins are taken only within the event's check-in window (``events.checkin_opens_before_hours``
+before it starts until ``events.checkin_closes_after_hours`` after it ends; each edge passes its ``EventSettings``,
+None meaning the defaults), and only for a published event. The desk's manual check-in
 needs only a published event: staff correct the record after the door has closed. No Flask and no WeChat types
 here; the scene QR is made through the ``QRCodeMaker`` port.
 """
@@ -41,7 +42,7 @@ from core import redis_keys, texts
 from core.clock import BEIJING
 from core.db import rowcount
 from core.errors import NotFound, ValidationFailed
-from core.settings import CardSettings
+from core.settings import CardSettings, EventSettings
 from models import Person, ScannerCredential, WeChatIdentity, utcnow
 from models.event import (
     CHECKIN_CARD,
@@ -66,8 +67,6 @@ CARD_INVALID, WRONG_EVENT, EVENT_CLOSED, NOT_OPEN = "card_invalid", "wrong_event
 OUTCOMES = (CHECKED_IN, ALREADY, NOT_REGISTERED, NOT_CONFIRMED, CARD_INVALID, WRONG_EVENT, EVENT_CLOSED, NOT_OPEN)
 
 SCENE_PREFIX = "checkin:"
-CHECKIN_OPENS_BEFORE = timedelta(hours=6)  # the doors open this long before the start, at the earliest
-CHECKIN_CLOSES_AFTER = timedelta(hours=6)  # after the end (the start, when no end is given)
 QR_MAX_SECONDS = 30 * 24 * 3600  # WeChat's longest temporary QR code
 QR_MARGIN_SECONDS = 60  # a kept QR link is dropped this long before the code itself expires
 LATEST = 20  # check-ins the desk's live list shows
@@ -91,9 +90,12 @@ class CheckIn:
             return texts.CHECKIN_CARD_REFUSED.format(reason=texts.CHECKIN_CARD_REASONS.get(self.card_result or "", ""))
         return texts.CHECKIN_OUTCOMES[self.outcome].format(at=self._at())
 
-    def for_attendee(self, title: str) -> str:
-        """The answer for the attendee who scanned the event's check-in QR (``title``: the event's)."""
-        return texts.CHECKIN_BOT.get(self.outcome, texts.CHECKIN_BOT[WRONG_EVENT]).format(at=self._at(), title=title)
+    def for_attendee(self, title: str, *, settings: EventSettings | None = None) -> str:
+        """The answer for the attendee who scanned the event's check-in QR (``title``: the event's; ``settings``:
+        the check-in window it names, None for the defaults)."""
+        hours = (settings or EventSettings()).checkin_opens_before_hours
+        template = texts.CHECKIN_BOT.get(self.outcome, texts.CHECKIN_BOT[WRONG_EVENT])
+        return template.format(at=self._at(), title=title, hours=hours)
 
     def _at(self) -> str:
         return self.checked_in_at.astimezone(BEIJING).strftime("%H:%M") if self.checked_in_at else ""
@@ -117,36 +119,46 @@ def scan_at_door(
     *,
     credential: str,
     token: str,
+    events: EventSettings | None = None,
     now: datetime | None = None,
 ) -> DoorScan:
     """``POST /card/verify``: the card verification (a read-only unit of work, exactly as for any desk), then, for a
     scanner scoped to an event, the check-in in a unit of work of its own that writes (SQLite takes writers in
-    turn). ``units`` is the database's session factory. Raises what ``verify`` raises."""
+    turn). ``units`` is the database's session factory; ``events`` the check-in window (None: the defaults). Raises
+    what ``verify`` raises."""
     now = now or utcnow()
     with units() as session:
         verification = verify(session, client, settings, credential=credential, token=token, now=now)
     if verification.event_id is None:
         return DoorScan(verification, None)
     if verification.result != VALID:
-        return DoorScan(verification, check_in_by_card(None, verification, now=now))
+        return DoorScan(verification, check_in_by_card(None, verification, now=now, settings=events))
     with units(write=True) as session:
-        return DoorScan(verification, check_in_by_card(session, verification, now=now))
+        return DoorScan(verification, check_in_by_card(session, verification, now=now, settings=events))
 
 
-def check_in_by_card(session: Session | None, scanned: Verification, *, now: datetime | None = None) -> CheckIn:
+def check_in_by_card(
+    session: Session | None,
+    scanned: Verification,
+    *,
+    now: datetime | None = None,
+    settings: EventSettings | None = None,
+) -> CheckIn:
     """Check in the holder of a card an event-scoped scanner verified (``scanned``). A refused card answers
-    ``card_invalid`` with the verification's reason and touches nothing (``session`` may then be None)."""
+    ``card_invalid`` with the verification's reason and touches nothing (``session`` may then be None).
+    ``settings``: the check-in window (None: the defaults)."""
     if scanned.event_id is None:
         raise ValueError("not a scan by an event-scoped scanner")
     if scanned.result != VALID or scanned.person_id is None:
         return CheckIn(CARD_INVALID, scanned.event_id, card_result=scanned.result)
     assert session is not None
     now = now or utcnow()
-    done = _fast_card(session, scanned.event_id, scanned.person_id, scanned.scanner_id, now)
+    window = _Window.of(settings)
+    done = _fast_card(session, scanned.event_id, scanned.person_id, scanned.scanner_id, now, window=window)
     if done is not None:
         return CheckIn(CHECKED_IN, scanned.event_id, done, now, scanned.result)
     event = session.get(Event, scanned.event_id)
-    refused = _refusal(event, now, window=True)
+    refused = _refusal(event, now, window=window)
     if refused is not None or event is None:
         return CheckIn(refused or EVENT_CLOSED, scanned.event_id, card_result=scanned.result)
     registration = _first(session, _live(event.id).where(_of_person(session, scanned.person_id)))
@@ -174,16 +186,22 @@ def parse_scene(value: str | None) -> tuple[int, str] | None:
 
 
 def check_in_by_scene(
-    session: Session, event_id: int, token: str, oa_openid: str, *, now: datetime | None = None
+    session: Session,
+    event_id: int,
+    token: str,
+    oa_openid: str,
+    *,
+    now: datetime | None = None,
+    settings: EventSettings | None = None,
 ) -> CheckIn:
     """The follower ``oa_openid`` scanned the check-in QR of ``event_id`` carrying ``token``: check in their live
     registration (by their openid, or the databank person it is bound to). A token that is not the event's current
-    one answers ``wrong_event`` (an old or forged code)."""
+    one answers ``wrong_event`` (an old or forged code). ``settings``: the check-in window (None: the defaults)."""
     now = now or utcnow()
     event = session.get(Event, event_id)
     if event is None or not hmac.compare_digest(event.checkin_token.encode(), token.encode()):
         return CheckIn(WRONG_EVENT, event_id)
-    refused = _refusal(event, now, window=True)
+    refused = _refusal(event, now, window=_Window.of(settings))
     if refused is not None:
         return CheckIn(refused, event_id)
     person_id = person_id_for_follower(session, oa_openid)
@@ -197,17 +215,24 @@ def check_in_by_scene(
 
 
 def scene_qr_url(
-    session: Session, maker: QRCodeMaker, cache: redis.Redis, event_id: int, *, now: datetime | None = None
+    session: Session,
+    maker: QRCodeMaker,
+    cache: redis.Redis,
+    event_id: int,
+    *,
+    now: datetime | None = None,
+    settings: EventSettings | None = None,
 ) -> str:
     """The link a temporary QR code of the official account encodes, for the screen at the door: its scene is the
     event's check-in scene, and it lasts until the check-in window closes (30 days at most, WeChat's limit). Made
     once per token and kept in Redis (``cache``) for its life, so a desk reloading its page asks WeChat nothing.
-    Raises ``NotFound``, ``ValidationFailed`` for an event whose window has closed, and ``WeChatAPIError``."""
+    ``settings``: the check-in window (None: the defaults). Raises ``NotFound``, ``ValidationFailed`` for an event
+    whose window has closed, and ``WeChatAPIError``."""
     now = now or utcnow()
     event = session.get(Event, event_id)
     if event is None:
         raise NotFound(f"no event {event_id}")
-    seconds = min(int((_closes(event) - now).total_seconds()), QR_MAX_SECONDS)
+    seconds = min(int((_Window.of(settings).closes(event) - now).total_seconds()), QR_MAX_SECONDS)
     if seconds <= 2 * QR_MARGIN_SECONDS:
         raise ValidationFailed("the check-in window has closed", user_message=texts.CHECKIN_QR_CLOSED)
     key = redis_keys.event_checkin_qr(event.id, event.checkin_token)
@@ -242,7 +267,7 @@ def check_in_at_desk(
     event = session.get(Event, event_id)
     if event is None:
         raise NotFound(f"no event {event_id}")
-    refused = _refusal(event, now, window=False)
+    refused = _refusal(event, now, window=None)
     if refused is not None:
         return CheckIn(refused, event_id)
     registration = session.get(EventRegistration, registration_id)
@@ -376,14 +401,32 @@ def revoke_event_scanner(session: Session, event_id: int, scanner_id: int, *, ac
 # --- the rule ---------------------------------------------------------------------------------------------------
 
 
-def _closes(event: Event) -> datetime:
-    return (event.ends_at or event.starts_at) + CHECKIN_CLOSES_AFTER
+@dataclass(frozen=True)
+class _Window:
+    """The check-in window around an event, from ``events.checkin_opens_before_hours`` / ``_closes_after_hours``."""
+
+    opens_before: timedelta  # the doors open this long before the start, at the earliest
+    closes_after: timedelta  # and close this long after the end (the start, when no end is given)
+
+    @classmethod
+    def of(cls, settings: EventSettings | None) -> _Window:
+        settings = settings or EventSettings()
+        return cls(
+            timedelta(hours=settings.checkin_opens_before_hours), timedelta(hours=settings.checkin_closes_after_hours)
+        )
+
+    def opens(self, event: Event) -> datetime:
+        return event.starts_at - self.opens_before
+
+    def closes(self, event: Event) -> datetime:
+        return (event.ends_at or event.starts_at) + self.closes_after
 
 
-def _refusal(event: Event | None, now: datetime, *, window: bool) -> str | None:
+def _refusal(event: Event | None, now: datetime, *, window: _Window | None) -> str | None:
+    """Why a check-in at ``event`` is refused at ``now`` (None: it is not); ``window`` None: any time (the desk)."""
     if event is None or event.status != EVENT_PUBLISHED:
         return EVENT_CLOSED
-    if window and not event.starts_at - CHECKIN_OPENS_BEFORE <= now <= _closes(event):
+    if window is not None and not window.opens(event) <= now <= window.closes(event):
         return NOT_OPEN
     return None
 
@@ -421,7 +464,9 @@ def _first(session: Session, query: Select[Any]) -> EventRegistration | None:
     return found
 
 
-def _fast_card(session: Session, event_id: int, person_id: int, scanner_id: int | None, now: datetime) -> int | None:
+def _fast_card(
+    session: Session, event_id: int, person_id: int, scanner_id: int | None, now: datetime, *, window: _Window
+) -> int | None:
     """The busy door's one statement: check in the person's confirmed registration (by their key, as a registration
     made with a known person has it) if the event is open now and it is not checked in yet; its id, or None when
     anything else is the case (then the full path finds out what, and says so)."""
@@ -430,8 +475,8 @@ def _fast_card(session: Session, event_id: int, person_id: int, scanner_id: int 
         .where(
             Event.id == event_id,
             Event.status == EVENT_PUBLISHED,
-            Event.starts_at <= now + CHECKIN_OPENS_BEFORE,
-            func.coalesce(Event.ends_at, Event.starts_at) >= now - CHECKIN_CLOSES_AFTER,
+            Event.starts_at <= now + window.opens_before,
+            func.coalesce(Event.ends_at, Event.starts_at) >= now - window.closes_after,
         )
         .exists()
     )

@@ -1,4 +1,5 @@
-"""Notices to an event's registrants: promoted from the waitlist, the day-before reminder, the event cancelled.
+"""Notices to an event's registrants: promoted from the waitlist, the day-before reminder, the event cancelled, and
+their registration cancelled by staff (the console).
 
 Owns what each notice says and how it goes; it sends nothing itself. Every notice is a row of the existing outbox
 (``services.outbox``), written in the caller's transaction with a stable idempotency key
@@ -39,6 +40,7 @@ from services.broadcasts import segments
 
 KEY_PREFIX = "event-notice:"
 PROMOTED, REMINDER, CANCELLED = "promoted", "reminder", "cancelled"
+REGISTRATION_CANCELLED = "registration_cancelled"  # staff cancelled this one registration
 MP_PAGE = "pages/events/detail"
 REMIND_BATCH = 500
 
@@ -120,6 +122,19 @@ def queue_promotion(
     now: datetime | None = None,
 ) -> str | None:
     return queue(session, event, registration, PROMOTED, settings=settings, now=now)
+
+
+def queue_registration_cancelled(
+    session: Session,
+    event: Event,
+    registration: EventRegistration,
+    *,
+    settings: EventSettings | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Tell a registrant that staff cancelled their registration (key ``event-notice:registration_cancelled:<id>``:
+    a registration is cancelled once, so it is told once)."""
+    return queue(session, event, registration, REGISTRATION_CANCELLED, settings=settings, now=now)
 
 
 def queue_cancelled(

@@ -16,8 +16,10 @@ Owns the registration rules (the bot, the mini-program API and the console call 
   capacity the registrant is waitlisted when the event keeps a waitlist, else refused (:class:`EventFull`).
 
 Cancelling frees the place and fills it from the waitlist head (lowest id) in the same transaction, queuing the
-promoted person's notice in the outbox (``services.events.notices``). Every change of the counts and every waitlist
-promotion starts with an ``UPDATE`` of the event row, so they all take its lock first and never interleave.
+promoted person's notice in the outbox (``services.events.notices``). When staff cancel someone's registration
+(the console, ``notify=True``), that person is told too, through the same path, unless the event has already started.
+Every change of the counts and every waitlist promotion starts with an ``UPDATE`` of the event row, so they all take
+its lock first and never interleave.
 
 Commits nothing: the caller's unit of work (like ``services.classes.membership``). On SQLite the caller opens it
 with ``session(write=True)``: the registration reads before it writes.
@@ -267,9 +269,16 @@ def cancel(
 
 
 def cancel_registration(
-    session: Session, row: EventRegistration, *, now: datetime | None = None, settings: EventSettings | None = None
+    session: Session,
+    row: EventRegistration,
+    *,
+    now: datetime | None = None,
+    settings: EventSettings | None = None,
+    notify: bool = False,
 ) -> EventRegistration:
-    """Cancel one registration (the registrant's own, or staff's from the console); promote from the waitlist."""
+    """Cancel one registration (the registrant's own, or staff's from the console); promote from the waitlist.
+    ``notify`` (staff cancelled it): the registrant is told, once, in their language, if the event has not started
+    and they can be reached (``notices.queue_registration_cancelled``); the promoted one is told either way."""
     now = now or utcnow()
     was = row.status
     # The event row first (its lock orders this against registrations and other cancellations), then the row.
@@ -290,6 +299,10 @@ def cancel_registration(
         session.refresh(row)
         return row
     session.refresh(row)
+    if notify:
+        event = session.get(Event, row.event_id)
+        if event is not None and event.status == EVENT_PUBLISHED and event.starts_at > now:
+            notices.queue_registration_cancelled(session, event, row, settings=settings, now=now)
     if was == REG_CONFIRMED:
         fill_from_waitlist(session, row.event_id, now=now, settings=settings)
     return row

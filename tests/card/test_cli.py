@@ -4,6 +4,7 @@ credentials, the review queue with the applicant told, and status changes by car
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,15 @@ from sqlalchemy import select
 from cli.commands import main
 from core.settings import Settings
 from emulator.testing import RunningEmulator
-from models import AuditEntry, Card
+from models import AuditEntry, Card, ScannerCredential
 from services.databank import demo
 from services.databank.keys import Keyring
+from services.events import registration
+from services.events.registration import Registrant
 from tests.card.conftest import CLAIM_WANG_UNMATCHED, CLAIM_ZHANG, CODE_KEYS, TEMPLATE, ask_for_review
 from tests.conftest import AES_KEY, APPID, TOKEN
 from tests.databank.conftest import ENCRYPTION_KEYS, HMAC_KEYS
+from tests.events.conftest import make_event
 from tests.gateway.conftest import MP_APPID, MP_SECRET
 
 
@@ -68,6 +72,48 @@ def test_a_desk_credential_is_shown_once_works_and_can_be_revoked(env, api, mp_u
     assert "revoked" in card(env, "scanners", "list").output
     again = api.post("/api/v1/card/verify", json={"token": user.get("/card/code").json["token"]}, headers=desk)
     assert again.status_code == 401
+
+
+def test_a_desk_credential_scoped_to_an_event_checks_the_holder_in(env, api, mp_user, alumni, db) -> None:
+    """``scanners add --event ID``: the same event-scoped credential the console's check-in desk issues."""
+    with db.session() as session:
+        event_id = make_event(session, starts_in=timedelta(hours=1), title="返校日").id
+        registration.register(session, event_id, Registrant(alumni["张晓明"]), channel="console")
+    added = card(env, "scanners", "add", "礼堂正门", "--event", str(event_id))
+    assert added.exit_code == 0, added.output
+    assert f"for event {event_id} created" in added.stderr
+    credential = added.stdout.strip()
+    user = mp_user(41)
+    user.post("/card/applications", json=CLAIM_ZHANG)
+    desk = {"Authorization": f"Bearer {credential}"}
+    scanned = api.post("/api/v1/card/verify", json={"token": user.get("/card/code").json["token"]}, headers=desk)
+    assert scanned.json["result"] == "valid" and scanned.json["checkin"]["outcome"] == "checked_in"
+    assert scanned.json["checkin"]["event_id"] == event_id
+    scanner_id = credential.split(".")[0]
+    assert f"{scanner_id}\t礼堂正门\tlive" in (listed := card(env, "scanners", "list").output)
+    assert listed.splitlines()[0].endswith(f"\tevent {event_id}")
+    with db.session() as session:
+        scanner = session.get(ScannerCredential, int(scanner_id))
+        assert scanner is not None and scanner.event_id == event_id
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "card.scanner.create")).one()
+        assert audited.actor == "staff:zhou"
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ("999999", "Invalid value for --event: no event 999999"),
+        ("abc", "Invalid value for '--event': 'abc' is not a valid integer"),
+        ("0", "Invalid value for '--event': 0 is not in the range 1<=x<=2147483647"),
+        ("99999999999", "Invalid value for '--event': 99999999999 is not in the range 1<=x<=2147483647"),
+    ],
+)
+def test_an_unknown_or_malformed_event_is_refused_with_exit_2(env, db, event: str, message: str) -> None:
+    refused = card(env, "scanners", "add", "礼堂正门", "--event", event)
+    assert refused.exit_code == 2 and message in refused.output, refused.output
+    assert "Traceback" not in refused.output
+    with db.session() as session:
+        assert session.scalars(select(ScannerCredential)).all() == []  # nothing was issued
 
 
 def test_the_review_queue_approve_and_reject_tell_the_applicant(env, mp_user, alumni, emulator, db) -> None:

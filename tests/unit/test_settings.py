@@ -23,6 +23,7 @@ def test_defaults_come_from_config_yaml() -> None:
     assert s.wechat.message_mode == "safe"
     assert s.webhook.max_body_bytes == 65536
     assert s.wechat.max_clock_skew_seconds == 300
+    assert (s.events.checkin_opens_before_hours, s.events.checkin_closes_after_hours) == (6, 6)
     assert s.database_url.endswith("xiaoyou.db")
     assert s.uses_embedded_redis
 
@@ -61,6 +62,17 @@ def test_another_yaml_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
         ("XIAOYOU__SCHEDULE__CARD_EXPIRE", "hourly", "schedule.card_expire: must be a crontab line"),
         ("XIAOYOU__SCHEDULE__CARD_PURGE", "35 27 * * *", "schedule.card_purge: must be a crontab line"),
         ("XIAOYOU__SCHEDULE__FOLLOWERS_SYNC", "5 19 * * 1", "schedule.followers_sync: name the weekday (mon"),
+        (
+            "XIAOYOU__EVENTS__CHECKIN_OPENS_BEFORE_HOURS",
+            "0",
+            "events.checkin_opens_before_hours: Input should be greater than or equal to 1 (got '0')",
+        ),
+        (
+            "XIAOYOU__EVENTS__CHECKIN_CLOSES_AFTER_HOURS",
+            "49",
+            "events.checkin_closes_after_hours: Input should be less than or equal to 48 (got '49')",
+        ),
+        ("XIAOYOU__EVENTS__CHECKIN_CLOSES_AFTER_HOURS", "6h", "events.checkin_closes_after_hours: Input should be a "),
     ],
 )
 def test_a_wrong_value_names_the_key_and_what_is_expected(
