@@ -123,7 +123,8 @@ def to_office(ctx: Context) -> Reply:
 
 
 def owed(ctx: Context) -> tuple[FollowUp, ...]:
-    """Answers held while the user's window was closed, sent after the reply to this message (which reopened it)."""
+    """Answers held while the user's window was closed, sent after the reply to this message (which reopened it);
+    one the user has read in the mini-program meanwhile is shown already and not sent."""
     if ctx.push.msg_type == "event" or not delivery.has_held(ctx.session, ctx.openid):
         return ()
     with ctx.session.begin_nested():  # a failure rolls back only this: the push is still answered

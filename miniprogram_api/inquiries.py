@@ -1,6 +1,13 @@
 """``/inquiries``: the caller asks the alumni office a question, lists their own questions and reads one, each with
 the office's answers and how they were delivered (``services/inquiries/desk.py``; answers: ``delivery.py``).
 
+The caller's inquiries are those asked in the mini-program and, when the session has the caller's unionid, those
+asked in the official account's chat by the same person (``desk.askers``). Reading one (the detail) is the user
+seeing its answers: an answer held for the chat (the user's window was closed) is marked shown, so the bot does not
+push it again at their next message (``desk.read_own``). The list marks nothing: a client may load it in the
+background or show answers cut short, and an answer taken for read but never seen would be lost to the user, while
+one the bot repeats costs only a duplicate.
+
 The caller is whoever the session says (their mini-program openid); a question is linked to their databank person
 when their WeChat identity is bound. Filing is idempotent: by the client's ``request_id`` when it sends one, else by
 the session and the question (a double tap files once). Another user's inquiry answers 404, exactly as one that
@@ -50,7 +57,8 @@ def open_inquiry(body: s.InquiryRequest) -> s.InquiryView:
 def my_inquiries(query: s.InquiryListQuery) -> s.InquiryList:
     user = current_user()
     with runtime().db.session() as session:
-        found, more = desk.of_user(session, user.openid, after_id=query.after, limit=query.limit)
+        askers = desk.askers(session, user.openid, user.unionid)
+        found, more = desk.of_user(session, askers, after_id=query.after, limit=query.limit)
         events = desk.transcripts(session, [i.id for i in found])
         return s.InquiryList(
             inquiries=[_view(i, events[i.id], detail=False) for i in found],
@@ -59,13 +67,14 @@ def my_inquiries(query: s.InquiryListQuery) -> s.InquiryList:
 
 
 @API.route(bp, "GET", "/inquiries/<int:inquiry_id>", summary="One of the caller's own inquiries, with its messages "
-           "and answers", response=s.InquiryView, auth="session", errors=(404,),
+           "and answers (reading it marks an answer waiting for the chat as shown)", response=s.InquiryView,
+           auth="session", errors=(404,),
            notes={404: "no such inquiry, or another user's"})  # fmt: skip
 def one_inquiry(inquiry_id: int) -> s.InquiryView:
     user = current_user()
-    with runtime().db.session() as session:
-        inquiry, events = desk.own(session, user.openid, inquiry_id)
-        return _view(inquiry, events, detail=True)
+    # Reading it shows its answers: one held for the chat is marked shown, and the bot does not push it again.
+    inquiry, events = desk.read_own(runtime().db.session, user.openid, user.unionid, inquiry_id)
+    return _view(inquiry, events, detail=True)
 
 
 def _delivery_name(state: str | None) -> str:

@@ -14,7 +14,9 @@ records the row's final status, so a crash can never leave the two disagreeing).
   or close while the row waits, and only the send knows. A part refused that way ends its outbox row
   ``failed:45015`` and the answer is then **held**: ``Inquiry.answer_waiting`` is set, a template message
   (``inquiries.answer_template_id``) says an answer is waiting, and :func:`held_answers` gives the unsent text to
-  the bot at the user's next message.
+  the bot at the user's next message. If the user reads the inquiry in the mini-program first (its detail page;
+  the same person by unionid), :func:`shown_in_app` marks it ``shown`` there and the bot owes nothing: both take
+  it through one claim (:func:`_claim`, a conditional ``UPDATE`` of ``answer_waiting``), so it is shown once.
 - ``miniprogram``: the answer is shown in the mini-program (the API lists reply events); a subscribe message
   (``inquiries.answer_subscribe_template_id``) tells the user, when they left a consent (43101: none left, normal).
 - ``phone``, ``letter``, ``email``, ``in_person``: the reply is the written answer staff give by that channel
@@ -43,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from core import i18n, texts
@@ -328,8 +330,20 @@ def on_outbox_outcome(session: Session, key: str, payload: dict[str, Any], statu
     """Called by the outbox, in the transaction that records a row's final status (``sent`` or ``failed:<code>``),
     for rows keyed ``inquiry-reply:…``: moves the reply event on (and queues the next part, or the fallback)."""
     match = _KEY.match(key)
-    event = session.get(InquiryEvent, int(match.group(1)), with_for_update=True) if match else None
-    inquiry = session.get(Inquiry, event.inquiry_id) if event is not None and event.kind == REPLY else None
+    # The inquiry's lock before its event's, as held_answers and shown_in_app take them: the other order could
+    # deadlock with a push (or a mini-program read) showing the held answer while a second reply is being held.
+    # An event's inquiry and kind never change, so the unlocked read that finds them is safe.
+    found = session.get(InquiryEvent, int(match.group(1))) if match else None
+    inquiry = (
+        session.get(Inquiry, found.inquiry_id, with_for_update=True)
+        if found is not None and found.kind == REPLY
+        else None
+    )
+    event = (
+        session.get(InquiryEvent, found.id, with_for_update=True, populate_existing=True)
+        if found is not None and inquiry is not None
+        else None
+    )
     if match is None or event is None or inquiry is None:
         log.warning("outbox key %r is not a known inquiry reply's", key)
         return
@@ -381,25 +395,34 @@ def has_held(session: Session, openid: str) -> bool:
     return session.connection().execute(_HELD_PROBE, {"openid": openid}).first() is not None
 
 
-def held_answers(session: Session, openid: str, *, now: datetime | None = None) -> list[str]:
-    """The answers held for this official-account user (their window was closed), oldest first, as texts to show
-    them now (each with its inquiry's number; a part already sent is not repeated); marks them ``shown``. The bot
-    calls this on the user's next message: a cheap indexed lookup when nothing waits."""
-    inquiries = list(
-        session.scalars(
-            select(Inquiry)
-            .where(Inquiry.openid == openid, Inquiry.answer_waiting.is_(True))
-            .order_by(Inquiry.id)
-            .with_for_update()
-        )
+def _claim(session: Session, *where: ColumnElement[bool]) -> list[int]:
+    """Take the waiting answers of the inquiries matching ``where`` for this transaction: clear their
+    ``answer_waiting`` with one conditional ``UPDATE`` and return the ids it changed, oldest first.
+
+    The ``UPDATE`` is the claim, so two readers at once (the bot at the user's next message, the mini-program's
+    detail page) never both deliver. PostgreSQL: it locks the rows; the second waits, re-checks ``answer_waiting``
+    after the first commits and changes nothing. SQLite has no row locks: one transaction writes at a time, and a
+    write that is its transaction's first statement (the mini-program's read, see :func:`shown_in_app`) or comes
+    from a push (which holds the write lock from its first statement) always sees the latest commit. Both paths take
+    the inquiry rows before their events (:func:`_show`), so they cannot deadlock each other."""
+    claimed = session.scalars(
+        update(Inquiry)
+        .where(Inquiry.answer_waiting.is_(True), *where)
+        .values(answer_waiting=False)
+        .returning(Inquiry.id)
     )
-    if not inquiries:
+    return sorted(claimed)
+
+
+def _show(session: Session, inquiry_ids: list[int], now: datetime) -> list[str]:
+    """Mark the waiting answers of the claimed inquiries ``shown`` (``delivered_at`` = ``now``) and return their
+    texts, oldest first (each with its inquiry's number; a part already sent is not repeated). The one place a held
+    answer becomes shown, whoever showed it."""
+    if not inquiry_ids:
         return []
-    now = now or utcnow()
-    by_id = {i.id: i for i in inquiries}
     events = session.scalars(
         select(InquiryEvent)
-        .where(InquiryEvent.inquiry_id.in_(by_id), InquiryEvent.kind == REPLY)
+        .where(InquiryEvent.inquiry_id.in_(inquiry_ids), InquiryEvent.kind == REPLY)
         .order_by(InquiryEvent.id)
         .with_for_update()
     )
@@ -407,15 +430,29 @@ def held_answers(session: Session, openid: str, *, now: datetime | None = None) 
     for event in events:
         if not _waiting(event.delivery):
             continue
-        inquiry = by_id[event.inquiry_id]
         sent = _sent_parts(session, event.id)
-        body = event.body or "" if sent == 0 else "".join(_pieces(inquiry.id, event.body or "")[sent:])
-        shown.append(texts.INQUIRY_HELD_ANSWER.format(number=inquiry.id, body=body.strip()))
+        body = event.body or "" if sent == 0 else "".join(_pieces(event.inquiry_id, event.body or "")[sent:])
+        shown.append(texts.INQUIRY_HELD_ANSWER.format(number=event.inquiry_id, body=body.strip()))
         event.delivery, event.delivered_at = SHOWN, now
-    for inquiry in inquiries:
-        inquiry.answer_waiting = False
     session.flush()
     return shown
+
+
+def held_answers(session: Session, openid: str, *, now: datetime | None = None) -> list[str]:
+    """The answers held for this official-account user (their window was closed), oldest first, as texts to show
+    them now (each with its inquiry's number; a part already sent is not repeated); marks them ``shown``. The bot
+    calls this on the user's next message: a cheap indexed lookup when nothing waits. An answer the user has read in
+    the mini-program meanwhile (:func:`shown_in_app`) is shown already and not repeated."""
+    return _show(session, _claim(session, Inquiry.openid == openid), now or utcnow())
+
+
+def shown_in_app(session: Session, inquiry_id: int, *, now: datetime | None = None) -> int:
+    """The user read this inquiry in the mini-program: its held answers are ``shown`` there, exactly as if the bot
+    had shown them (same state, same claim: :func:`held_answers` will not repeat them). Returns how many answers it
+    marked: 0 when none was held (never held, or shown already: idempotent). The caller has checked the inquiry is
+    the user's. On SQLite call it as the transaction's first statement (a transaction that has read cannot take the
+    write lock once another writer has committed)."""
+    return len(_show(session, _claim(session, Inquiry.id == inquiry_id), now or utcnow()))
 
 
 # --- sending now ----------------------------------------------------------------------------------------------------

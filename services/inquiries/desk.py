@@ -24,6 +24,10 @@ unassigned: ``ix_inquiries_open_assignee_due``; overdue: ``ix_inquiries_unanswer
 keyset paging, so a page costs the same at a million inquiries as at a hundred. The tabs' counts read the open rows
 only. The SLA is the time to a first answer: an answered inquiry is never overdue.
 
+**The asker's view** (the mini-program): their own inquiries (:func:`askers`: asked in the mini-program, or in the
+chat by the follower with the same unionid), listed (:func:`of_user`) or read one at a time (:func:`read_own`,
+which marks an answer held for the chat as shown, so the bot does not repeat it).
+
 This module does not send anything to WeChat and imports neither Flask nor WeChat types.
 """
 
@@ -32,6 +36,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -43,7 +49,7 @@ from sqlalchemy.orm import Session
 from core import i18n, texts
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.settings import InquirySettings, Settings
-from models import Inquiry, InquiryEvent, Person, StaffAccount, utcnow
+from models import Follower, Inquiry, InquiryEvent, Person, StaffAccount, utcnow
 from models.inquiry import (
     ASSIGN,
     CATEGORIES,
@@ -64,6 +70,7 @@ from models.inquiry import (
 from services import followers, outbox
 from services.databank import audit
 from services.databank.keys import Keyring
+from services.inquiries import delivery
 from services.staff.accounts import roles_of
 from services.staff.policy import allows
 from services.stats import day_bounds
@@ -928,11 +935,28 @@ def media_event(session: Session, inquiry_id: int, event_id: int, *, actor: str)
     return event
 
 
+def askers(session: Session, mp_openid: str, unionid: str | None) -> list[str]:
+    """The openids whose inquiries a mini-program user reads as their own: their mini-program openid and, when
+    WeChat gave the session a unionid, the official-account openid of the follower with that unionid (the same
+    person: what they asked in the chat, and its answers). Identity comes only from the server-side session."""
+    openids = [mp_openid]
+    if unionid:
+        openids += session.scalars(
+            select(Follower.openid).where(Follower.unionid == unionid, Follower.openid != mp_openid)
+        )
+    return openids
+
+
+def _openids(openid: str | Sequence[str]) -> list[str]:
+    return [openid] if isinstance(openid, str) else list(openid)
+
+
 def of_user(
-    session: Session, openid: str, *, after_id: int | None = None, limit: int = 20
+    session: Session, openid: str | Sequence[str], *, after_id: int | None = None, limit: int = 20
 ) -> tuple[list[Inquiry], bool]:
-    """The inquiries a user asked (newest first, ``after_id`` for the next page) and whether more follow."""
-    query = select(Inquiry).where(Inquiry.openid == openid)
+    """The inquiries a user asked (newest first, ``after_id`` for the next page) and whether more follow;
+    ``openid`` is one openid or the user's :func:`askers`. Listing marks nothing shown (see :func:`own`)."""
+    query = select(Inquiry).where(Inquiry.openid.in_(_openids(openid)))
     if after_id is not None:
         query = query.where(Inquiry.id < after_id)
     found = list(session.scalars(query.order_by(Inquiry.id.desc()).limit(limit + 1)))
@@ -952,11 +976,12 @@ def transcripts(session: Session, inquiry_ids: list[int]) -> dict[int, list[Inqu
     return found
 
 
-def own(session: Session, openid: str, inquiry_id: int) -> tuple[Inquiry, list[InquiryEvent]]:
-    """One of the user's own inquiries with what the user may see of it (their messages and the replies); another
-    user's is ``NotFound``, exactly as one that does not exist."""
+def own(session: Session, openid: str | Sequence[str], inquiry_id: int) -> tuple[Inquiry, list[InquiryEvent]]:
+    """One of the user's own inquiries (``openid``: one openid or the user's :func:`askers`) with what the user may
+    see of it (their messages and the replies); another user's is ``NotFound``, exactly as one that does not exist.
+    Reads only: :func:`read_own` is the mini-program's reading, which also marks a held answer shown."""
     inquiry = session.get(Inquiry, inquiry_id)
-    if inquiry is None or inquiry.openid != openid:
+    if inquiry is None or inquiry.openid not in _openids(openid):
         raise NotFound(f"no inquiry {inquiry_id} of this user")
     events = session.scalars(
         select(InquiryEvent)
@@ -964,6 +989,26 @@ def own(session: Session, openid: str, inquiry_id: int) -> tuple[Inquiry, list[I
         .order_by(InquiryEvent.id)
     ).all()
     return inquiry, list(events)
+
+
+def read_own(
+    sessions: Callable[..., AbstractContextManager[Session]], mp_openid: str, unionid: str | None, inquiry_id: int
+) -> tuple[Inquiry, list[InquiryEvent]]:
+    """The mini-program user reads one of their own inquiries (:func:`own` over their :func:`askers`). An answer
+    held for them (sent while their chat window was closed, ``Inquiry.answer_waiting``) is on their screen now, so it
+    is marked ``shown`` through ``delivery.shown_in_app`` (the bot's own marking) and the bot does not repeat it at
+    their next message.
+    ``sessions`` is ``Database.session``: the common case (nothing held) is one read-only unit of work; the marking
+    is a second, writing unit whose first statement is the claim (SQLite cannot turn a reading transaction into a
+    writing one once another writer has committed). Reading twice, or after the bot showed it, changes nothing."""
+    with sessions() as session:
+        openids = askers(session, mp_openid, unionid)
+        inquiry, events = own(session, openids, inquiry_id)
+        if not inquiry.answer_waiting:
+            return inquiry, events
+    with sessions(write=True) as session:
+        delivery.shown_in_app(session, inquiry_id)
+        return own(session, openids, inquiry_id)
 
 
 # --- the report ---------------------------------------------------------------------------------------------------

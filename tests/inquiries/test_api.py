@@ -1,15 +1,20 @@
 """The mini-program's inquiry API over the test client, with users who log in through the WeChat emulator: open a
 question (idempotent by request id or by session), list one's own with their answers and delivery states, read one,
-another user's inquiry is a 404 in the one error shape, bad bodies (400), no session (401), the OpenAPI document."""
+another user's inquiry is a 404 in the one error shape, bad bodies (400), no session (401), the OpenAPI document; an
+answer held for the chat (same unionid) listed without being marked, marked shown once by reading it, and read after
+the bot showed it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from core import texts
+from models import Inquiry, InquiryEvent, utcnow
+from services import followers, outbox
 from services.inquiries import delivery, desk
 from tests.card import conftest as card
 from tests.gateway import conftest as gateway
+from wechat.gateway import build_gateway
 
 # The card API's fixtures: an app on a live emulator, users who log in through it, alumni in the databank.
 alumni, api, card_app, card_settings, card_settings_factory, db, mp_user = (
@@ -103,3 +108,90 @@ def test_the_openapi_document_describes_the_inquiry_endpoints(api: Any) -> None:
     assert "InquiryRequest" in doc["components"]["schemas"] and "InquiryView" in doc["components"]["schemas"]
     post = doc["paths"]["/api/v1/inquiries"]["post"]
     assert {"201", "400", "401", "409"} <= set(post["responses"])
+
+
+# --- an answer held for the chat, read in the mini-program -------------------------------------------------------
+
+OA_ALICE = "oOA_alice_000000000000000001"  # the same person as mp_user(1) in the official account (unionid)
+
+
+def held_chat_answer(db: Any, settings: Any, app: Any, emulator: Any, body: str) -> tuple[int, int]:
+    """A question asked in the official account's chat by the follower whose unionid is mp_user(1)'s, answered by
+    staff while the follower's 48-hour window is closed: the answer is held (``answer_waiting``)."""
+    emulator.add_followers(OA_ALICE, unionid="u_union_0001")
+    with db.session() as session:
+        followers.subscribe(session, OA_ALICE, utcnow()).unionid = "u_union_0001"
+        inquiry = Inquiry(openid=OA_ALICE, source_key="test:chat:1", question="场地怎么申请？", channel="wechat")
+        session.add(inquiry)
+        session.flush()
+        inquiry_id = inquiry.id
+    with db.session() as session:
+        event_id = delivery.reply(session, settings, inquiry_id, body, actor="staff:wang").id
+    gw = build_gateway(settings, app.extensions["xiaoyou"].redis)  # the scheduler's outbox pass
+    assert outbox.deliver_due(db.session, gw.official, 3, 60, templates=gw.official, subscriber=gw.miniprogram) == {
+        "failed:45015": 1
+    }
+    with db.session() as session:
+        assert session.get(InquiryEvent, event_id).delivery == "held"
+    return inquiry_id, event_id
+
+
+def test_reading_a_held_chat_answer_in_the_mini_program_marks_it_shown_once(
+    mp_user: Any, db: Any, card_settings: Any, card_app: Any, emulator: Any
+) -> None:
+    inquiry_id, event_id = held_chat_answer(db, card_settings, card_app, emulator, "请填写场地申请表。")
+    user, stranger = mp_user(1), mp_user(2)
+
+    # The list shows the chat's inquiry (same unionid) with its answer, and marks nothing.
+    [listed] = user.get("/inquiries").json["inquiries"]
+    assert listed["id"] == inquiry_id and listed["channel"] == "wechat"
+    assert [(a["body"], a["delivery"]) for a in listed["answers"]] == [("请填写场地申请表。", "held")]
+    with db.session() as session:
+        assert delivery.has_held(session, OA_ALICE)
+
+    # Reading it is seeing the answer: shown, exactly as the bot would record it, and the bot owes nothing.
+    one = user.get(f"/inquiries/{inquiry_id}")
+    assert one.status_code == 200
+    assert [(a["body"], a["delivery"]) for a in one.json["answers"]] == [("请填写场地申请表。", "shown")]
+    assert one.json["answers"][0]["delivery_name"] == texts.INQUIRY_DELIVERY_NAMES["shown"]
+    with db.session() as session:
+        shown = session.get(InquiryEvent, event_id)
+        assert shown is not None and shown.delivered_at is not None
+        assert session.get(Inquiry, inquiry_id).answer_waiting is False
+        assert not delivery.has_held(session, OA_ALICE)
+        assert delivery.held_answers(session, OA_ALICE) == []
+    first_seen = shown.delivered_at
+
+    again = user.get(f"/inquiries/{inquiry_id}")  # idempotent
+    assert again.status_code == 200 and again.json["answers"][0]["delivery"] == "shown"
+    with db.session() as session:
+        assert session.get(InquiryEvent, event_id).delivered_at == first_seen
+
+    # Another user (another unionid) sees neither the list entry nor the inquiry.
+    assert stranger.get("/inquiries").json["inquiries"] == []
+    assert stranger.get(f"/inquiries/{inquiry_id}").status_code == 404
+
+
+def test_an_answer_the_bot_showed_first_still_reads_in_the_mini_program(
+    mp_user: Any, db: Any, card_settings: Any, card_app: Any, emulator: Any
+) -> None:
+    inquiry_id, event_id = held_chat_answer(db, card_settings, card_app, emulator, "请填写场地申请表。")
+    with db.session() as session:
+        assert len(delivery.held_answers(session, OA_ALICE)) == 1
+    with db.session() as session:
+        shown_at = session.get(InquiryEvent, event_id).delivered_at
+    one = mp_user(1).get(f"/inquiries/{inquiry_id}")
+    assert one.status_code == 200 and one.json["answers"][0]["delivery"] == "shown"
+    with db.session() as session:
+        assert session.get(InquiryEvent, event_id).delivered_at == shown_at
+
+
+def test_without_a_unionid_the_chat_inquiries_stay_out_of_the_mini_program(
+    mp_user: Any, db: Any, card_settings: Any, card_app: Any, emulator: Any
+) -> None:
+    inquiry_id, _ = held_chat_answer(db, card_settings, card_app, emulator, "请填写场地申请表。")
+    user = mp_user(1, unionid=False)
+    assert user.get("/inquiries").json["inquiries"] == []
+    assert user.get(f"/inquiries/{inquiry_id}").status_code == 404
+    with db.session() as session:
+        assert delivery.has_held(session, OA_ALICE)  # still owed to the chat

@@ -5,7 +5,8 @@ customer-service messages; staff answer through the help desk's services and the
 Covered: a confident knowledge-base answer and 转人工 after it (filed once); a weaker match offering three by
 number; a miss filing an inquiry; follow-ups (text and image) joining it and a late message opening a new one; a
 staff answer reaching the user inside the window; outside it a template message, and the held answer following
-the user's next message; closing, the notice, and a rating taken once; two users at once.
+the user's next message; closing, the notice, and a rating taken once; two users at once; a held answer read in the
+mini-program (over HTTP) first is not pushed again, and one the bot brought first still reads there.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from bot.state import RedisStateStore
@@ -24,10 +26,10 @@ from core import i18n, redis_keys, texts
 from core.runtime import Runtime
 from core.settings import Settings
 from emulator.testing import RunningEmulator, wait_for
-from models import Inquiry, InquiryEvent, OutboundMessage
+from models import Follower, Inquiry, InquiryEvent, OutboundMessage
 from services import outbox
 from services.inquiries import delivery, desk, knowledge, matcher
-from tests.gateway.conftest import emulator  # noqa: F401 - fixture
+from tests.gateway.conftest import MP_APPID, MP_SECRET, emulator  # noqa: F401 - fixture
 from wechat.gateway import build_gateway
 
 TEMPLATE = "tmpl_answer_waiting"
@@ -68,6 +70,7 @@ class Desk:
     rt: Runtime
     settings: Settings
     emulator: RunningEmulator
+    url: str = ""  # the live server (webhook and mini-program API)
 
     def alumnus(self, openid: str) -> Alumnus:
         self.emulator.add_followers(openid)
@@ -117,7 +120,8 @@ def make_desk(settings_factory: Any, make_app: Any, live_server: Any, emulator: 
             **overrides,
         )
         app = make_app(settings)
-        emulator.configure(webhook_url=f"{live_server(app).url}/wechat")
+        url = live_server(app).url
+        emulator.configure(webhook_url=f"{url}/wechat")
         rt: Runtime = app.extensions["xiaoyou"]
         with rt.db.session() as s:
             for question, answer, keywords, category in ENTRIES:
@@ -125,7 +129,7 @@ def make_desk(settings_factory: Any, make_app: Any, live_server: Any, emulator: 
                     question=question, answer=answer, keywords=keywords, category=category, enabled=True
                 )
                 knowledge.create(s, rt.redis, draft, actor="staff:test")
-        return Desk(rt, settings, emulator)
+        return Desk(rt, settings, emulator, url)
 
     return make
 
@@ -290,3 +294,87 @@ def test_two_users_at_once_each_get_their_own_answer_and_inquiry(office: Desk) -
     [filed] = office.inquiries(users[1].openid)
     assert replies[users[1].openid] == texts.DESK_FILED.format(number=filed.id, minutes=30)
     assert office.inquiries(users[0].openid) == []
+
+
+# --- the same answer, read in the mini-program --------------------------------------------------------------------
+
+MINIPROGRAM = {"miniprogram": {"appid": MP_APPID, "secret": MP_SECRET}}
+
+
+@dataclasses.dataclass
+class MiniProgram:
+    """The same person in the mini-program, over HTTP to the live server (logged in through the emulator)."""
+
+    url: str
+    token: str
+
+    def inquiry(self, inquiry_id: int) -> dict[str, Any]:
+        response = requests.get(
+            f"{self.url}/api/v1/inquiries/{inquiry_id}", headers={"Authorization": f"Bearer {self.token}"}, timeout=10
+        )
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+
+def held_for(office: Desk, openid: str, unionid: str) -> tuple[Alumnus, MiniProgram, Inquiry]:
+    """A follower (with a unionid WeChat tells us at the follow) asks in the chat; staff answer after the window
+    closed: the answer is held. The same person logs in to the mini-program."""
+    office.emulator.add_followers(openid, unionid=unionid)
+    user = Alumnus(office.emulator, openid)
+    user.push(MsgType="event", Event="subscribe")
+
+    def unionid_known() -> bool:
+        with office.rt.db.session() as s:
+            return s.scalar(select(Follower.unionid).where(Follower.openid == openid)) == unionid
+
+    wait_for(unionid_known, timeout=10)
+    user.say("我想申请校友会场地举办毕业十周年聚会")
+    [inquiry] = office.inquiries(openid)
+    office.window_closes(openid)
+    office.answer(inquiry.id, "可以，请填写场地申请表后发给我们。")
+    office.run_outbox()
+    assert user.texts_received() == [] and office.inquiries(openid)[0].answer_waiting
+    code = office.emulator.login_code(f"oMp{openid[3:]}", unionid)
+    login = requests.post(f"{office.url}/api/v1/auth/login", json={"code": code}, timeout=10)
+    assert login.status_code == 200, login.text
+    return user, MiniProgram(office.url, login.json()["token"]), inquiry
+
+
+def test_an_answer_read_in_the_mini_program_first_is_not_pushed_again_by_the_bot(
+    make_desk: Callable[..., Desk],
+) -> None:
+    office = make_desk(**MINIPROGRAM)
+    user, app, inquiry = held_for(office, "oDeskReadInApp00000000000001", "uDeskReadInApp01")
+    read = app.inquiry(inquiry.id)
+    assert [(a["body"], a["delivery"]) for a in read["answers"]] == [("可以，请填写场地申请表后发给我们。", "shown")]
+
+    assert user.say("帮助")  # the next message: its own reply, and nothing owed after it
+    with office.rt.db.session() as s:
+        follow_ups = s.scalars(
+            select(OutboundMessage.idempotency_key).where(
+                OutboundMessage.openid == user.openid, OutboundMessage.idempotency_key.like("then%")
+            )
+        ).all()
+    assert follow_ups == [] and user.texts_received() == []
+    assert app.inquiry(inquiry.id)["answers"][0]["delivery"] == "shown"
+
+
+def test_an_answer_the_bot_brought_first_still_reads_in_the_mini_program(make_desk: Callable[..., Desk]) -> None:
+    office = make_desk(**MINIPROGRAM)
+    user, app, inquiry = held_for(office, "oDeskBotFirst000000000000001", "uDeskBotFirst001")
+    user.say("帮助")
+    held = texts.INQUIRY_HELD_ANSWER.format(number=inquiry.id, body="可以，请填写场地申请表后发给我们。")
+    assert wait_for(user.texts_received, timeout=10) == [held]
+    with office.rt.db.session() as s:
+        event = s.scalar(
+            select(InquiryEvent).where(InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.kind == "reply")
+        )
+        assert event is not None and event.delivery == "shown"
+        shown_at = event.delivered_at
+    read = app.inquiry(inquiry.id)
+    assert [(a["body"], a["delivery"]) for a in read["answers"]] == [("可以，请填写场地申请表后发给我们。", "shown")]
+    with office.rt.db.session() as s:
+        assert s.get(InquiryEvent, event.id).delivered_at == shown_at  # type: ignore[union-attr]
+    user.say("帮助")
+    assert user.texts_received() == [held]

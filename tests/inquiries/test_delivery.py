@@ -1,10 +1,12 @@
 """Delivering staff answers (services/inquiries/delivery.py) end to end against the emulator over HTTP: inside the
 customer-service window, split answers, the closed window's template message and held answer, the mini-program's
-subscribe message, failures staff must see, the outbox's crash recovery, and chat media for staff."""
+subscribe message, failures staff must see, the outbox's crash recovery, and chat media for staff; a push and a
+mini-program read racing for one held answer (it is shown once, neither deadlocks)."""
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -17,7 +19,7 @@ from core import i18n, texts
 from core.db import Database
 from core.errors import NotFound, ValidationFailed
 from core.settings import Settings
-from emulator.testing import RunningEmulator, openid
+from emulator.testing import RunningEmulator, openid, wait_for
 from models import Inquiry, InquiryEvent, OutboundMessage, utcnow
 from models.inquiry import MESSAGE
 from services import followers, outbox
@@ -461,3 +463,64 @@ def test_chat_media_is_fetched_for_staff_until_wechat_lets_it_expire(
     with db.session() as session, pytest.raises(MediaExpired) as expired:
         delivery.fetch_media(session, gw.official, inquiry_id, image_event)
     assert expired.value.status == 410 and expired.value.user_message == texts.INQUIRY_MEDIA_EXPIRED
+
+
+@pytest.mark.parametrize("first", ["bot", "mini-program"])
+def test_a_push_and_a_mini_program_read_at_once_show_the_held_answer_once(
+    db: Database,
+    desk_settings: Settings,
+    gw: Gateway,
+    emulator: RunningEmulator,  # noqa: F811
+    first: str,
+) -> None:
+    emulator.add_followers(ALICE)
+    inquiry_id = file(db)
+    event_id = answer(db, desk_settings, inquiry_id, "请到校友办补办。")
+    assert run_outbox(db, gw, desk_settings) == {"failed:45015": 1, "sent": 1}  # the answer, then its template
+
+    def bot(session: Any) -> int:
+        return len(delivery.held_answers(session, ALICE))
+
+    def mini_program(session: Any) -> int:
+        return delivery.shown_in_app(session, inquiry_id)
+
+    ways = {"bot": bot, "mini-program": mini_program}
+    one, other = ways[first], ways["mini-program" if first == "bot" else "bot"]
+    later: list[int] = []
+
+    def second() -> None:
+        with db.session(write=True) as session:  # both are writing units of work (a push; read_own's marking)
+            later.append(other(session))
+
+    with db.session(write=True) as session:
+        assert one(session) == 1  # claimed, not yet committed
+        racer = threading.Thread(target=second)
+        racer.start()
+        if db.engine.dialect.name == "postgresql":  # let the other reach the row lock before this commits
+
+            def waiting() -> bool:  # on a connection of its own: a transaction sees one snapshot of the activity
+                query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                with db.engine.connect() as conn:
+                    return bool(conn.exec_driver_sql(query + " AND datname = current_database()").scalar())
+
+            assert wait_for(waiting, timeout=10)
+    racer.join(timeout=60)
+    assert not racer.is_alive() and later == [0]  # it waited, then found nothing: no deadlock, no second delivery
+    shown = event(db, event_id)
+    assert shown.delivery == "shown" and inquiry(db, inquiry_id).answer_waiting is False
+
+
+def test_an_answer_not_held_is_left_alone_by_a_mini_program_read(
+    db: Database,
+    desk_settings: Settings,
+    gw: Gateway,
+    emulator: RunningEmulator,  # noqa: F811
+) -> None:
+    emulator.add_followers(ALICE)
+    open_window(emulator, gw)
+    inquiry_id = file(db)
+    event_id = answer(db, desk_settings, inquiry_id, "请到校友办补办。")
+    assert run_outbox(db, gw, desk_settings) == {"sent": 1}
+    with db.session() as session:
+        assert delivery.shown_in_app(session, inquiry_id) == 0
+    assert event(db, event_id).delivery == "sent"
