@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from jinja2 import StrictUndefined
 
 from admin import (  # noqa: F401 - their views attach themselves to the blueprint
@@ -67,6 +68,17 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+class _ConsoleSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, which only the console uses (its CSRF token, cookie path ``/admin``): every
+    other request (a webhook push, a mini-program call) gets the null session without a cookie being looked for or
+    a session built, work the webhook did on every push for nothing (bench/RESULTS.md, issue 17)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+            return super().open_session(app, request)
+        return None  # Flask then uses make_null_session(): readable, and never saved
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     # Empty only in tests: production refuses to start without it and development generates one (var/).
     app.secret_key = settings.admin.secret_key or secrets.token_urlsafe(48)
@@ -80,6 +92,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         WTF_CSRF_CHECK_DEFAULT=False,  # the blueprint checks its own POSTs; the webhook and the API are not forms
         WTF_CSRF_TIME_LIMIT=settings.admin.session_absolute_seconds,
     )
+    app.session_interface = _ConsoleSessions()
     app.jinja_env.undefined = StrictUndefined  # a misspelt T.key fails the tests instead of rendering nothing
     csrf.init_app(app)
     app.register_blueprint(bp)
