@@ -1,6 +1,6 @@
 """The console's roster imports: the upload form and the recent jobs and batches, one job's progress (a fragment htmx
 polls every second until the job is done) and outcome, cancelling a queued job, the error report as .xlsx, and a
-batch's rollback.
+batch's rollback. The page also lists recent correction batches, which roll back the same way.
 
 Each view is guarded by ``require(permission)`` (``imports.view``; ``imports.run`` to upload, download a report or
 roll back), parses its form and calls ``services.databank.import_jobs``. The import never runs in the request: the
@@ -26,7 +26,7 @@ from admin.params import whole_number
 from core import texts
 from core.app import size_text
 from core.errors import Conflict, ValidationFailed
-from models.databank import SOURCES
+from models.databank import CORRECTION, SOURCES
 from services import staff as staff_service
 from services.databank import import_jobs
 
@@ -64,9 +64,13 @@ def _names() -> dict[str, Any]:
 
 
 def _rollback_notice() -> str | None:
-    batch, people, restored = (whole_number(request.args.get(k, "")) for k in ("rolled_back", "people", "restored"))
+    batch, people, restored, rows = (
+        whole_number(request.args.get(k, "")) for k in ("rolled_back", "people", "restored", "rows")
+    )
     if batch is None or people is None or restored is None:
         return None
+    if request.args.get("kind") == CORRECTION and rows is not None:
+        return T["imports_correction_rollback_ok"].format(batch=batch, restored=restored, rows=rows)
     return T["imports_rollback_ok"].format(batch=batch, people=people, restored=restored)
 
 
@@ -75,10 +79,13 @@ def _imports_page(*, error: str | None = None, form: dict[str, str] | None = Non
     with rt.db.session() as session:
         jobs = import_jobs.recent_jobs(session)
         batches = import_jobs.recent_batches(session)
+        corrections = import_jobs.recent_corrections(session)
     page = render_template(
         "admin/imports.html",
         jobs=jobs,
         batches=batches,
+        corrections=corrections,
+        can_open_person=staff_service.allows(current_staff().roles, "alumni.view"),
         error=error,
         notice=None if error else _rollback_notice(),
         form=form or {"source": "registrar", "encoding": "utf-8-sig"},
@@ -170,6 +177,7 @@ def import_rollback(batch_id: int) -> Page | Redirect:
     confirmed = request.form.get("confirm") == "yes"
     try:
         with runtime().db.session(write=True) as session:
+            kind = import_jobs.batch_kind(session, batch_id)
             counts = import_jobs.rollback(session, batch_id, actor=current_staff().actor, confirmed=confirmed)
     except (ValidationFailed, Conflict) as exc:
         return _imports_page(error=exc.user_message, status=exc.status)
@@ -177,7 +185,9 @@ def import_rollback(batch_id: int) -> Page | Redirect:
         url_for(
             "admin.imports",
             rolled_back=batch_id,
+            kind=kind,
             people=counts["people_deleted"],
             restored=counts["records_restored"],
+            rows=counts["rows_deleted"],
         )
     )

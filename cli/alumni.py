@@ -147,7 +147,7 @@ def errors_cmd(batch_id: int, output: str) -> None:
 @click.argument("batch_id", type=int)
 @actor_option
 def rollback_cmd(batch_id: int, actor: str) -> None:
-    """Undo a whole import batch: what it changed is restored, what it created is removed."""
+    """Undo a whole import or correction batch: what it changed is restored, what it created is removed."""
     with unit_of_work(_settings()) as session:
         counts = importer.rollback_batch(session, batch_id, actor=actor)
     click.echo(f"batch {batch_id} rolled back: {json.dumps(counts)}")
@@ -306,7 +306,7 @@ def correct_cmd(person_id: int, assignments: tuple[str, ...], source: str, actor
         changes[key.strip()] = value
     with unit_of_work(_settings()) as session:  # the service types and checks each value, as for the console's form
         batch_id = privacy.correct_from_text(session, person_id, actor=actor, person=changes, source=source)
-    click.echo(f"corrected (change set {batch_id})")
+    click.echo(f"corrected (change set {batch_id}; undo with `alumni rollback {batch_id}`)")
 
 
 @alumni.command("restrict")

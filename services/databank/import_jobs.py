@@ -3,7 +3,9 @@
 Owns the life of an uploaded roster: checking the upload (size, and type by its extension *and* its content),
 storing it under a random name, the ``import_jobs`` queue (submit, claim, run, recover), the live progress and the
 runner's heartbeat in Redis, the outcome, and what staff do with a batch afterwards from the console (the error
-report as .xlsx, the rollback). The import itself, all or nothing, is ``services.databank.importer``.
+report as .xlsx, the rollback). The import itself, all or nothing, is ``services.databank.importer``. The same page
+lists recent correction batches (a staff or liaison confirmed change, an outreach answer, a record edit) so a wrong
+one can be rolled back like an import (``importer.rollback_batch`` undoes both kinds).
 
 Why it is built this way:
 
@@ -54,7 +56,7 @@ from core.errors import Conflict, ImportRejected, NotFound, UploadTooLarge, Vali
 from core.runtime import Runtime
 from core.settings import Settings
 from models import DatabankBatch, ImportJob, utcnow
-from models.databank import IMPORT, SOURCES
+from models.databank import CORRECTION, IMPORT, SOURCES
 from models.importjob import CANCELLED, COMPLETED, FAILED, FINISHED, INTERRUPTED, QUEUED, REJECTED, RUNNING
 from services.databank import audit, importer
 from services.databank.keys import Keyring
@@ -530,9 +532,11 @@ class BatchView:
     created_at: datetime
     finished_at: datetime | None
     rolled_back_at: datetime | None
+    kind: str = IMPORT
+    person_id: int | None = None  # a correction's person (None: an import, or its rows are gone)
 
     @classmethod
-    def of(cls, batch: DatabankBatch) -> BatchView:
+    def of(cls, batch: DatabankBatch, person_id: int | None = None) -> BatchView:
         return cls(
             batch.id,
             batch.label,
@@ -547,6 +551,8 @@ class BatchView:
             batch.created_at,
             batch.finished_at,
             batch.rolled_back_at,
+            kind=batch.kind,
+            person_id=person_id,
         )
 
 
@@ -634,6 +640,14 @@ def recent_batches(session: Session, limit: int = RECENT) -> list[BatchView]:
     return [BatchView.of(batch) for batch in session.scalars(query)]
 
 
+def recent_corrections(session: Session, limit: int = RECENT) -> list[BatchView]:
+    """The latest correction batches, each with the person it corrected."""
+    query = select(DatabankBatch).where(DatabankBatch.kind == CORRECTION).order_by(DatabankBatch.id.desc()).limit(limit)
+    batches = list(session.scalars(query))
+    people = importer.people_of(session, [batch.id for batch in batches])
+    return [BatchView.of(b, next(iter(people[b.id])) if len(people[b.id]) == 1 else None) for b in batches]
+
+
 def queued_ahead(session: Session, job_id: int) -> int:
     """How many jobs will run before this queued one."""
     return int(
@@ -674,14 +688,21 @@ def error_report_xlsx(session: Session, batch_id: int, *, actor: str) -> tuple[b
     return out.getvalue(), f"import-{batch_id}-errors.xlsx"
 
 
-def rollback(session: Session, batch_id: int, *, actor: str, confirmed: bool) -> dict[str, int]:
-    """Undo a completed import batch (``importer.rollback_batch``, which audits it), once staff confirmed it.
+def batch_kind(session: Session, batch_id: int) -> str | None:
+    """The batch's kind (import, correction, ...), None when there is no such batch: what a rollback notice says."""
+    return session.scalar(select(DatabankBatch.kind).where(DatabankBatch.id == batch_id))
 
-    Refused with a message that says why: not confirmed (400), not a completed import (409: rejected, failed, already
-    rolled back), or later changes build on it (409)."""
+
+def rollback(session: Session, batch_id: int, *, actor: str, confirmed: bool) -> dict[str, int]:
+    """Undo a completed import or correction batch (``importer.rollback_batch``, which audits it), once staff
+    confirmed it.
+
+    Refused with a message that says why: not confirmed (400), not completed (409: rejected, failed, already rolled
+    back), or later changes build on it (409). A batch of another kind (a merge: undone from the person's page) is
+    not found here."""
     batch = session.get(DatabankBatch, batch_id)
-    if batch is None or batch.kind != IMPORT:
-        raise NotFound(f"import batch {batch_id}")
+    if batch is None or batch.kind not in importer.UNDOABLE:
+        raise NotFound(f"import or correction batch {batch_id}")
     if not confirmed:
         raise _refuse("imports_rollback_unconfirmed")
     if batch.status != "completed":

@@ -16,7 +16,8 @@ error report for staff to download. This function owns its transactions: it comm
 the report), then the data in one transaction at the end.
 
 This module owns the import's rules: batches and their outcome, duplicates within a file, which rows are new, known,
-unchanged or anonymised, trust and provenance, the change log, the error report and rollback. The mechanics are
+unchanged or anonymised, trust and provenance, the change log, the error report and rollback (of an import, and of
+a correction, whose change set is kept the same way: ``FieldChange`` and child rows carrying its id). The mechanics are
 beside it: reading and checking rows in ``roster``, validating blocks in parallel in ``workers``, the rows' table
 shapes in ``rows``, and PostgreSQL's COPY, sequences, locks and constraints in ``bulkload``.
 """
@@ -25,13 +26,13 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy import ARRAY, String, Table, bindparam, delete, exists, func, insert, select, text, update
+from sqlalchemy import ARRAY, String, Table, bindparam, delete, exists, func, insert, select, text, true, update
 from sqlalchemy.orm import Session
 
 from core import texts
@@ -50,8 +51,8 @@ from models import (
     WeChatIdentity,
     utcnow,
 )
-from models.databank import IMPORT, SOURCES
-from models.person import ACTIVE
+from models.databank import CORRECTION, IMPORT, SOURCES
+from models.person import ACTIVE, ANONYMISED
 from services.databank import audit, bulkload
 from services.databank.keys import Keyring
 from services.databank.roster import (
@@ -625,17 +626,62 @@ MODELS: dict[str, type[Person | EducationRecord | Employment]] = {
 }
 
 
+UNDOABLE = (IMPORT, CORRECTION)  # the kinds rollback_batch undoes; a merge has its own undo (merge.undo_merge)
+
+
+def people_of(
+    session: Session, batch_ids: Iterable[int], *, among: Collection[int] | None = None
+) -> dict[int, set[int]]:
+    """The people each batch changed or created rows of (for a correction: the one person it corrected), only those
+    ``among`` when given (an import touches a million). Rows deleted since (a rollback, an erasure) are not found."""
+    ids = list(batch_ids)
+    found: dict[int, set[int]] = {batch_id: set() for batch_id in ids}
+    if not ids or (among is not None and not among):
+        return found
+    wanted = list(among) if among is not None else None
+
+    def within(column: Any) -> Any:
+        return column.in_(wanted) if wanted is not None else true()
+
+    queries: list[Any] = [
+        select(FieldChange.batch_id, FieldChange.row_id).where(
+            FieldChange.batch_id.in_(ids), FieldChange.table_name == "persons", within(FieldChange.row_id)
+        ),
+        *(
+            select(FieldChange.batch_id, model.person_id)
+            .join(model, model.id == FieldChange.row_id)
+            .where(FieldChange.batch_id.in_(ids), FieldChange.table_name == name, within(model.person_id))
+            for name, model in (("education_records", EducationRecord), ("employments", Employment))
+        ),
+        *(
+            select(child.batch_id, child.person_id).where(child.batch_id.in_(ids), within(child.person_id))
+            for child in CHILDREN
+        ),
+    ]
+    for query in queries:
+        for batch_id, person_id in session.execute(query):
+            found[batch_id].add(person_id)
+    return found
+
+
 def rollback_batch(session: Session, batch_id: int, *, actor: str) -> dict[str, int]:
-    """Undo a completed import: restore what it overwrote, delete what it created. Refused if later work built on it."""
+    """Undo a completed import or correction: restore what it overwrote (values and provenance), delete what it
+    created (a correction creates no person, only child rows). Refused with ``Conflict`` if later work built on it:
+    a later batch changed a row it changed or created, added to a person it created, or a merge (not undone) since
+    involves a person it touched; or a person it created was bound to WeChat or merged."""
     batch = session.get(DatabankBatch, batch_id)
     if batch is None:
         raise NotFound(f"batch {batch_id}")
-    if batch.kind != IMPORT or batch.status != "completed":
-        raise Conflict(f"batch {batch_id} is {batch.kind}/{batch.status}; only a completed import can be rolled back")
+    if batch.kind not in UNDOABLE or batch.status != "completed":
+        raise Conflict(
+            f"batch {batch_id} is {batch.kind}/{batch.status}; only a completed import or correction can be rolled back"
+        )
     created_people = select(Person.id).where(Person.batch_id == batch_id)
+    # Later change sets still in force: one rolled back since restored what it overwrote, so nothing builds on it.
+    later = select(DatabankBatch.id).where(DatabankBatch.id > batch_id, DatabankBatch.status != "rolled_back")
     later_change_to_created = [
         exists().where(
-            FieldChange.batch_id > batch_id,
+            FieldChange.batch_id.in_(later),
             FieldChange.table_name == name,
             FieldChange.row_id.in_(select(model.id).where(model.batch_id == batch_id)),
         )
@@ -643,7 +689,7 @@ def rollback_batch(session: Session, batch_id: int, *, actor: str) -> dict[str, 
     ]
     earlier = FieldChange.__table__.alias("mine")
     later_change_to_changed = exists().where(
-        FieldChange.batch_id > batch_id,
+        FieldChange.batch_id.in_(later),
         earlier.c.batch_id == batch_id,
         earlier.c.table_name == FieldChange.table_name,
         earlier.c.row_id == FieldChange.row_id,
@@ -659,13 +705,26 @@ def rollback_batch(session: Session, batch_id: int, *, actor: str) -> dict[str, 
     for condition in [*later_change_to_created, later_change_to_changed, *later_children, bound, merged]:
         if session.scalar(select(condition)):
             raise Conflict(f"later changes depend on batch {batch_id}; undo them first")
+    # A merge moves child rows and overwrites the kept person's fields without a FieldChange (its undo restores a
+    # snapshot): restoring or deleting under a merge made since would undo part of it and break its own undo.
+    since = select(PersonMerge.kept_id, PersonMerge.merged_id).where(
+        PersonMerge.undone_at.is_(None), PersonMerge.batch_id > batch_id
+    )
+    merged_since = {person_id for pair in session.execute(since) for person_id in pair}
+    if merged_since and people_of(session, [batch_id], among=merged_since)[batch_id]:
+        raise Conflict(f"later changes depend on batch {batch_id}; undo them first")
 
+    # A correction is about one person: its undo goes in that person's audit trail.
+    touched = people_of(session, [batch_id])[batch_id] if batch.kind == CORRECTION else set()
+    person_id = next(iter(touched)) if len(touched) == 1 else None
+    # Erasure wins: an anonymised person's rows keep what anonymisation left (a class name back would identify them).
+    anonymised = set(session.scalars(select(Person.id).where(Person.status == ANONYMISED)))
     restored = 0
     for change in session.scalars(
         select(FieldChange).where(FieldChange.batch_id == batch_id).order_by(FieldChange.id.desc())
     ):
         record: Any = session.get(MODELS[change.table_name], change.row_id)
-        if record is None:
+        if record is None or (record.id if change.table_name == "persons" else record.person_id) in anonymised:
             continue
         before = dict(change.before)
         if "__provenance__" in before:
@@ -684,7 +743,9 @@ def rollback_batch(session: Session, batch_id: int, *, actor: str) -> dict[str, 
         session,
         actor=actor,
         action="databank.rollback",
+        person_id=person_id,
         batch_id=batch_id,
+        kind=batch.kind,
         people_deleted=people,
         records_restored=restored,
     )

@@ -16,7 +16,9 @@ from sqlalchemy import func, select
 
 from core.settings import Settings
 from jobs import JOBS, JobContext
-from models import AuditEntry, ImportJob, Person
+from models import AuditEntry, Employment, ImportJob, Person
+from services.databank import contacts
+from services.databank.keys import Keyring
 from tests.admin.conftest import csrf_token, text
 from tests.databank.conftest import ENCRYPTION_KEYS, HMAC_KEYS, row, write_csv
 
@@ -229,10 +231,64 @@ def test_rollback_needs_the_confirmation_and_is_refused_clearly_when_not_allowed
         entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "databank.rollback")).one()
     assert entry.actor == f"staff:{member.username}"
     again = form_post(officer, url, {"confirm": "yes"})
-    assert again.status_code == 409 and "只有已完成的导入可以撤销" in text(again)
+    assert again.status_code == 409 and "只有已完成的导入或更正可以撤销" in text(again)
     assert "此批次已于" in text(officer.get(f"/admin/imports/{job_id}/progress"))
     assert form_post(officer, "/admin/imports/batches/999999/rollback", {"confirm": "yes"}).status_code == 404
     assert officer.get("/admin/imports/999999").status_code == 404
+
+
+def test_a_correction_is_listed_and_rolled_back_like_an_import(
+    console_app: Flask, signed_in: Any, tmp_path: Path
+) -> None:
+    officer, member = signed_in("officer")
+    job_id_of(upload(officer, write_csv(tmp_path / "r.csv", [row(工作单位="腾讯")]).read_bytes(), "r.csv"))
+    run_scheduler_pass(console_app)
+    rt = console_app.extensions["xiaoyou"]
+    keyring = Keyring.from_settings(rt.settings.privacy)
+    with rt.db.session(write=True) as session:
+        person_id = session.scalars(select(Person.id)).one()
+        wrong, later = (
+            contacts.apply(
+                session,
+                keyring,
+                person_id,
+                kind=kind,
+                value=value,
+                source="liaison",
+                actor="liaison:王老师",
+                label=label,
+            )
+            for kind, value, label in (("employer", "华为", "report 1"), ("city", "北京", "report 2"))
+        )
+    listing = text(officer.get("/admin/imports"))
+    corrections = listing.split('id="correction-batches"')[1]
+    assert f'id="batch-{wrong}"' in corrections and "report 1" in corrections and "联络人提供" in corrections
+    assert f'href="/admin/alumni/{person_id}"' in corrections
+    assert "删除它新增的联系方式或工作记录" in corrections and f"/admin/imports/batches/{wrong}/rollback" in corrections
+
+    viewer, _ = signed_in("viewer")
+    assert "/rollback" not in text(viewer.get("/admin/imports")).split('id="correction-batches"')[1]
+    url = f"/admin/imports/batches/{wrong}/rollback"
+    assert form_post(viewer, url, {"confirm": "yes"}).status_code == 403
+    unconfirmed = form_post(officer, url, {})
+    assert unconfirmed.status_code == 400 and "请先勾选确认" in text(unconfirmed)
+    refused = form_post(officer, url, {"confirm": "yes"})  # the later correction changed the same employment
+    assert refused.status_code == 409 and "之后的导入、更正、合并或绑定用到了这一批次的数据" in text(refused)
+
+    for batch_id in (later, wrong):
+        done = form_post(officer, f"/admin/imports/batches/{batch_id}/rollback", {"confirm": "yes"})
+        assert done.status_code == 302, text(done)
+        notice = text(officer.get(done.headers["Location"]))
+        assert f"更正批次 {batch_id} 已撤销：恢复 1 条记录，删除 0 条新增记录。" in notice
+    with rt.db.session() as session:
+        job = session.scalars(select(Employment)).one()
+        assert (job.employer, job.city, job.provenance) == ("腾讯", None, {})
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "databank.rollback")).all()
+        assert [(e.actor, e.person_id, e.detail["kind"]) for e in entries] == [
+            (f"staff:{member.username}", person_id, "correction")
+        ] * 2
+    again = form_post(officer, url, {"confirm": "yes"})
+    assert again.status_code == 409 and "已撤销" in text(again)
 
 
 def test_the_imports_pages_carry_no_inline_script_or_style(console_app: Flask, signed_in: Any, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from cli.demo import seed_if_empty
 from core.db import Database
 from core.schema import migrate
 from core.settings import Settings, load_settings
-from models import AuditEntry, EducationRecord, Person
+from models import AuditEntry, DatabankBatch, EducationRecord, Person
 from tests.databank.conftest import ENCRYPTION_KEYS, HMAC_KEYS, ID_1, row, write_csv
 
 
@@ -78,6 +78,28 @@ def test_duplicates_merge_and_unmerge(env, session, tmp_path) -> None:
     assert cli(env, "alumni", "unmerge", merge_id).exit_code == 0
     session.rollback()
     assert session.scalar(select(func.count()).where(Person.status == "active")) == 2
+
+
+def test_a_correction_is_rolled_back_like_an_import(env, session, tmp_path) -> None:
+    cli(env, "alumni", "import", str(write_csv(tmp_path / "r.csv", [row("张伟", "1"), row("張偉", "2")])))
+    first, second = sorted(session.scalars(select(Person.id)))
+    session.rollback()
+    result = cli(env, "alumni", "correct", str(first), "--set", "gender=女", "--actor", "staff:wang")
+    assert result.exit_code == 0, result.output
+    batch_id = result.output.split("`alumni rollback ")[1].split("`")[0]
+    result = cli(env, "alumni", "rollback", batch_id, "--actor", "staff:wang")
+    assert result.exit_code == 0 and f"batch {batch_id} rolled back" in result.output
+    session.rollback()
+    assert session.get(Person, first).gender is None
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "databank.rollback")).one()
+    assert (entry.person_id, entry.detail["kind"]) == (first, "correction")
+    again = cli(env, "alumni", "rollback", batch_id)
+    assert again.exit_code == 1 and "correction/rolled_back" in again.output
+    assert cli(env, "alumni", "merge", str(first), str(second)).exit_code == 0
+    session.rollback()
+    merge_batch = session.scalars(select(DatabankBatch.id).where(DatabankBatch.kind == "merge")).one()
+    refused = cli(env, "alumni", "rollback", str(merge_batch))
+    assert refused.exit_code == 1 and f"batch {merge_batch} is merge/completed" in refused.output
 
 
 def test_demo_seed_is_realistic_and_repeatable(env, session) -> None:
