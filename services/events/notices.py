@@ -40,7 +40,7 @@ from services.broadcasts import segments
 
 KEY_PREFIX = "event-notice:"
 PROMOTED, REMINDER, CANCELLED = "promoted", "reminder", "cancelled"
-REGISTRATION_CANCELLED = "registration_cancelled"  # staff cancelled this one registration
+REGISTRATION_CANCELLED = "registration_cancelled"  # staff cancelled this one registration: queue(..., this kind)
 MP_PAGE = "pages/events/detail"
 REMIND_BATCH = 500
 
@@ -122,19 +122,6 @@ def queue_promotion(
     now: datetime | None = None,
 ) -> str | None:
     return queue(session, event, registration, PROMOTED, settings=settings, now=now)
-
-
-def queue_registration_cancelled(
-    session: Session,
-    event: Event,
-    registration: EventRegistration,
-    *,
-    settings: EventSettings | None = None,
-    now: datetime | None = None,
-) -> str | None:
-    """Tell a registrant that staff cancelled their registration (key ``event-notice:registration_cancelled:<id>``:
-    a registration is cancelled once, so it is told once)."""
-    return queue(session, event, registration, REGISTRATION_CANCELLED, settings=settings, now=now)
 
 
 def queue_cancelled(

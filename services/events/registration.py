@@ -278,7 +278,8 @@ def cancel_registration(
 ) -> EventRegistration:
     """Cancel one registration (the registrant's own, or staff's from the console); promote from the waitlist.
     ``notify`` (staff cancelled it): the registrant is told, once, in their language, if the event has not started
-    and they can be reached (``notices.queue_registration_cancelled``); the promoted one is told either way."""
+    and they can be reached (``notices.queue``, kind ``REGISTRATION_CANCELLED``); the promoted one is told either
+    way."""
     now = now or utcnow()
     was = row.status
     # The event row first (its lock orders this against registrations and other cancellations), then the row.
@@ -302,7 +303,7 @@ def cancel_registration(
     if notify:
         event = session.get(Event, row.event_id)
         if event is not None and event.status == EVENT_PUBLISHED and event.starts_at > now:
-            notices.queue_registration_cancelled(session, event, row, settings=settings, now=now)
+            notices.queue(session, event, row, notices.REGISTRATION_CANCELLED, settings=settings, now=now)
     if was == REG_CONFIRMED:
         fill_from_waitlist(session, row.event_id, now=now, settings=settings)
     return row
