@@ -1,4 +1,5 @@
-"""Helpers for tests that need the emulator: run it on a free port, drive its controls, point wechatpy at it.
+"""Helpers for tests that need the emulator: run it on a free port, drive its controls, talk to the bot as a
+follower (:class:`ChatUser`), point wechatpy at it.
 
 ``RunningEmulator.start()`` serves a fresh emulator with werkzeug on 127.0.0.1 (port 0) in a daemon thread, the way
 test suites use it, and wraps the ``/_emulator/`` controls. ``EmulatorWeChatClient`` is wechatpy's client with every
@@ -150,6 +151,53 @@ class RunningEmulator:
             body["unionid"] = unionid
         code: str = self.control("POST", "/login_codes", body)["code"]
         return code
+
+
+@dataclass
+class ChatUser:
+    """A follower of the account talking to the bot as WeChat would: each push goes through the emulator's
+    ``/push`` (signed and encrypted to the real webhook), and the answer is the decrypted passive reply."""
+
+    emulator: RunningEmulator
+    openid: str
+
+    def push(self, **fields: Any) -> dict[str, Any]:
+        """The reply's fields (``{}`` for ``success``)."""
+        reply: dict[str, Any] = self.emulator.control("POST", "/push", {"openid": self.openid, **fields})["reply"]
+        return reply or {}
+
+    def answer(self, **fields: Any) -> str:
+        """The reply's text (``""`` for ``success`` or a reply without text)."""
+        return str(self.push(**fields).get("Content", ""))
+
+    def say(self, text: str) -> str:
+        return self.answer(MsgType="text", Content=text)
+
+    def click(self, key: str) -> str:
+        return self.answer(MsgType="event", Event="CLICK", EventKey=key)
+
+    def scan(self, scene: str, at: int | None = None) -> str:
+        """Scan a parametric QR code while following."""
+        return self.answer(MsgType="event", Event="SCAN", EventKey=scene, CreateTime=at or int(time.time()))
+
+    def follow(self, scene: str | None = None) -> str:
+        """Follow the account, through a parametric QR code when ``scene`` is given."""
+        return self.answer(MsgType="event", Event="subscribe", EventKey=f"qrscene_{scene}" if scene else "")
+
+    def share(self, lat: float, lng: float, label: str = "") -> str:
+        return self.answer(MsgType="location", Location_X=str(lat), Location_Y=str(lng), Scale=15, Label=label)
+
+    def send_image(self) -> str:
+        """A picture, as WeChat sends one: its media is held by the emulator, so the bot can download it."""
+        media = self.emulator.user_media(self.openid, "image")
+        return self.answer(MsgType="image", PicUrl="http://example.invalid/a.jpg", MediaId=media["media_id"])
+
+    def received(self, channel: str = "custom") -> list[dict[str, Any]]:
+        """The messages the account sent this user later (customer-service messages by default)."""
+        return [d["message"] for d in self.emulator.deliveries(self.openid, channel)]
+
+    def texts_received(self) -> list[str]:
+        return [m["text"]["content"] for m in self.received() if m["msgtype"] == "text"]
 
 
 class EmulatorWeChatClient(WeChatClient):  # type: ignore[misc,unused-ignore]  # wechatpy has no type hints

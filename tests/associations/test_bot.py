@@ -18,6 +18,7 @@ from bot.state import RedisStateStore
 from core import texts
 from core.runtime import Runtime
 from core.settings import Settings
+from emulator.testing import ChatUser as Alumnus
 from emulator.testing import RunningEmulator
 from models import Consent, Employment, Inquiry, OutboundMessage, Person, WeChatIdentity
 from models.association import JOIN_APPROVAL, JOIN_OPEN, MEMBER_LEFT, AssociationMember
@@ -31,22 +32,6 @@ from wechat.gateway import build_gateway
 TEMPLATE = "tmpl_staff_notice"
 ADMIN_OPENID = "oBranchAdminShanghai0000001"
 ROSTER = [row("张伟", "2015001", 学院="计算机学院"), row("李娜", "2015002", 学院="法学院", 毕业年份="2018")]
-
-
-@dataclasses.dataclass
-class Alumnus:
-    emulator: RunningEmulator
-    openid: str
-
-    def push(self, **fields: Any) -> str:
-        reply = self.emulator.control("POST", "/push", {"openid": self.openid, **fields})["reply"] or {}
-        return str(reply.get("Content", ""))
-
-    def say(self, text: str) -> str:
-        return self.push(MsgType="text", Content=text)
-
-    def share(self, lat: float, lng: float, label: str = "") -> str:
-        return self.push(MsgType="location", Location_X=str(lat), Location_Y=str(lng), Scale=15, Label=label)
 
 
 @dataclasses.dataclass

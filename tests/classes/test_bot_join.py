@@ -26,6 +26,7 @@ from bot.state import RedisStateStore
 from core import i18n, texts
 from core.runtime import Runtime
 from core.settings import Settings
+from emulator.testing import ChatUser as Alumnus
 from emulator.testing import RunningEmulator, wait_for
 from models import (
     ClassCohort,
@@ -75,43 +76,6 @@ def qr_png(content: str = WECHAT_LINK) -> bytes:
     out = io.BytesIO()
     segno.make(content, error="m").save(out, kind="png", scale=6, border=4)
     return out.getvalue()
-
-
-@dataclasses.dataclass
-class Alumnus:
-    """A follower of the account, talking to the bot through the emulator."""
-
-    emulator: RunningEmulator
-    openid: str
-
-    def push(self, **fields: Any) -> dict[str, Any]:
-        reply: dict[str, Any] = self.emulator.control("POST", "/push", {"openid": self.openid, **fields})["reply"]
-        return reply or {}
-
-    def say(self, text: str) -> str:
-        return str(self.push(MsgType="text", Content=text).get("Content", ""))
-
-    def click(self, key: str) -> str:
-        return str(self.push(MsgType="event", Event="CLICK", EventKey=key).get("Content", ""))
-
-    def scan(self, scene: str, at: int | None = None) -> str:
-        """Scan a parametric QR code while following."""
-        at = at or int(time.time())
-        return str(self.push(MsgType="event", Event="SCAN", EventKey=scene, CreateTime=at).get("Content", ""))
-
-    def follow(self, scene: str | None = None) -> str:
-        """Follow the account, through a parametric QR code when ``scene`` is given."""
-        key = f"qrscene_{scene}" if scene else ""
-        return str(self.push(MsgType="event", Event="subscribe", EventKey=key).get("Content", ""))
-
-    def send_image(self) -> str:
-        return str(self.push(MsgType="image", PicUrl="http://example.invalid/a.jpg", MediaId="m1").get("Content", ""))
-
-    def received(self, channel: str = "custom") -> list[dict[str, Any]]:
-        return [d["message"] for d in self.emulator.deliveries(self.openid, channel)]
-
-    def texts_received(self) -> list[str]:
-        return [m["text"]["content"] for m in self.received() if m["msgtype"] == "text"]
 
 
 @dataclasses.dataclass

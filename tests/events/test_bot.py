@@ -18,6 +18,7 @@ from bot.state import RedisStateStore
 from core import texts
 from core.runtime import Runtime
 from core.settings import Settings
+from emulator.testing import ChatUser as Alumnus
 from emulator.testing import RunningEmulator
 from jobs import JobContext, deliver_outbox
 from models import Event, EventRegistration, Person, WeChatIdentity, utcnow
@@ -29,23 +30,6 @@ from tests.databank.conftest import ENCRYPTION_KEYS, HEADER, HMAC_KEYS, row
 from tests.events.conftest import make_event
 
 ROSTER = [row("张伟", "2015001"), row("李娜", "2015002")]
-
-
-@dataclasses.dataclass
-class Alumnus:
-    emulator: RunningEmulator
-    openid: str
-
-    def say(self, text: str) -> str:
-        reply = self.emulator.control("POST", "/push", {"openid": self.openid, "MsgType": "text", "Content": text})
-        return str((reply["reply"] or {}).get("Content", ""))
-
-    def send_image(self) -> str:
-        fields = {"openid": self.openid, "MsgType": "image", "PicUrl": "http://example.invalid/a.jpg", "MediaId": "m"}
-        return str((self.emulator.control("POST", "/push", fields)["reply"] or {}).get("Content", ""))
-
-    def texts_received(self) -> list[str]:
-        return [d["message"]["text"]["content"] for d in self.emulator.deliveries(self.openid, "custom")]
 
 
 @dataclasses.dataclass

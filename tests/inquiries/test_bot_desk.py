@@ -25,6 +25,7 @@ from bot.state import RedisStateStore
 from core import i18n, redis_keys, texts
 from core.runtime import Runtime
 from core.settings import Settings
+from emulator.testing import ChatUser as Alumnus
 from emulator.testing import RunningEmulator, wait_for
 from models import Follower, Inquiry, InquiryEvent, OutboundMessage
 from services import outbox
@@ -39,30 +40,6 @@ ENTRIES = [
     ("怎样给母校捐赠？", "可以通过教育基金会官网或小程序「捐赠」页面在线捐赠。", "捐赠 捐款 基金会", "donation"),
     ("如何开具成绩单？", "成绩单请向教务处档案室申请，校友办可代为转交。", "成绩单 档案", "archive"),
 ]
-
-
-@dataclasses.dataclass
-class Alumnus:
-    emulator: RunningEmulator
-    openid: str
-
-    def push(self, **fields: Any) -> dict[str, Any]:
-        reply: dict[str, Any] = self.emulator.control("POST", "/push", {"openid": self.openid, **fields})["reply"]
-        return reply or {}
-
-    def say(self, text: str) -> str:
-        return str(self.push(MsgType="text", Content=text).get("Content", ""))
-
-    def send_image(self) -> str:
-        media = self.emulator.user_media(self.openid, "image")
-        return str(
-            self.push(MsgType="image", PicUrl="http://example.invalid/a.jpg", MediaId=media["media_id"]).get(
-                "Content", ""
-            )
-        )
-
-    def texts_received(self) -> list[str]:
-        return [d["message"]["text"]["content"] for d in self.emulator.deliveries(self.openid, "custom")]
 
 
 @dataclasses.dataclass

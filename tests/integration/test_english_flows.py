@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 
 from bot.state import RedisStateStore
 from core import i18n, texts
+from emulator.testing import ChatUser as Alumnus
 from emulator.testing import wait_for
 from jobs import JobContext, deliver_outbox
 from models import (
@@ -44,7 +45,7 @@ from services.databank import importer
 from services.events import catalog, checkin, registration
 from services.inquiries import knowledge
 from tests.associations import test_bot as associations_bot
-from tests.associations.test_bot import ADMIN_OPENID, Alumnus, Bot
+from tests.associations.test_bot import ADMIN_OPENID, Bot
 from tests.classes import test_bot_join
 from tests.classes.test_bot_join import Bot as ClassBot
 from tests.classes.test_bot_join import qr_png
@@ -195,7 +196,7 @@ def test_the_alumni_card_in_english(bot: Bot) -> None:
         )
     )
     assert assert_english(holder.say("my card")) == active
-    assert holder.push(MsgType="event", Event="CLICK", EventKey="CARD") == active
+    assert holder.click("CARD") == active
     with bot.rt.db.session() as s:
         cards.suspend(s, card_id, actor="staff:t", reason="checking")
     inactive = english(
@@ -217,10 +218,7 @@ def test_registering_for_an_event_and_cancelling_in_english(bot: Bot) -> None:
     set_wechat_language(bot, second.openid, "en")
 
     def step(said: str | None, expected: Callable[[], str] | None = None, who: Alumnus = first) -> str:
-        if said is None:
-            reply = who.push(MsgType="image", PicUrl="http://example.invalid/a.jpg", MediaId="m1")
-        else:
-            reply = who.say(said)
+        reply = who.send_image() if said is None else who.say(said)
         assert_english(reply)
         if expected is not None:
             assert reply == english(expected), said
@@ -414,9 +412,7 @@ def test_checking_in_by_the_events_qr_in_english(bot: Bot) -> None:
     moment = iter(range(1, 100))
 
     def scan(who: Alumnus, key: str) -> str:
-        return assert_english(
-            who.push(MsgType="event", Event="SCAN", EventKey=key, CreateTime=int(time.time()) + next(moment))
-        )
+        return assert_english(who.scan(key, at=int(time.time()) + next(moment)))
 
     reply = scan(guest, scene)
     with bot.rt.db.session() as s:

@@ -20,6 +20,7 @@ from bot.state import RedisStateStore
 from core import i18n, texts
 from core.runtime import Runtime
 from core.settings import Settings
+from emulator.testing import ChatUser as Alumnus
 from emulator.testing import RunningEmulator
 from models import (
     AuditEntry,
@@ -49,16 +50,6 @@ ROSTER = [
     row("赵敏", "2015004"),
 ]
 INTERNATIONAL = ("张伟", "王芳", "赵敏")
-
-
-@dataclasses.dataclass
-class Alumnus:
-    emulator: RunningEmulator
-    openid: str
-
-    def say(self, text: str) -> str:
-        reply = self.emulator.control("POST", "/push", {"openid": self.openid, "MsgType": "text", "Content": text})
-        return str((reply["reply"] or {}).get("Content", ""))
 
 
 @dataclasses.dataclass
